@@ -1,0 +1,3 @@
+from multimodal_kit.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""Callbacks: media logging that works with any logger or none, and the prediction writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.loggers import WandbLogger
+
+from multimodal_kit.utils import rank_zero_info
+from multimodal_kit.visualize import captioned_grid, tensor_to_pil
+
+
+def run_dir_of(trainer: Trainer) -> Path:
+    """Where a run's files go: the logger's directory, else the trainer's root directory."""
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
+    return [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+
+
+class ValidationSamples(Callback):
+    """Each validation epoch: the first ``num_samples`` validation items with their references and prediction,
+    as a W&B table (when a ``WandbLogger`` is attached) and as a PNG grid under ``<run>/media/val_samples/``.
+
+    Args:
+        num_samples: how many items to show (taken from the first validation batch, so always the same ones).
+    """
+
+    def __init__(self, num_samples: int = 8) -> None:
+        self.num_samples = num_samples
+        self._rows: list[dict[str, Any]] = []
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._rows = []
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        if batch_idx != 0 or dataloader_idx != 0 or not trainer.is_global_zero or not isinstance(outputs, dict):
+            return
+        n = min(self.num_samples, len(batch["id"]))
+        images = self._images(trainer, batch, n)
+        for i in range(n):
+            self._rows.append({"id": batch["id"][i], "image": images[i] if images else None,
+                               "references": batch["references"][i], "prediction": outputs["predictions"][i]})
+
+    @staticmethod
+    def _images(trainer: Trainer, batch: dict[str, Any], n: int) -> list | None:
+        if "image" not in batch:
+            return None
+        transform = getattr(trainer.datamodule, "transform", None)
+        pixels = batch["image"][:n].detach().float().cpu()
+        pixels = transform.denormalize(pixels) if transform is not None else pixels
+        return [tensor_to_pil(p) for p in pixels]
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or not self._rows:
+            return
+        rows, epoch = self._rows, trainer.current_epoch
+        for logger in wandb_loggers(trainer):
+            import wandb
+
+            logger.log_table(
+                key="val/samples",
+                columns=["id", "image", "references", "prediction"],
+                data=[[r["id"], wandb.Image(r["image"]) if r["image"] is not None else None,
+                       "\n".join(r["references"]), r["prediction"]] for r in rows],
+                step=trainer.global_step,
+            )
+        if rows[0]["image"] is not None:
+            out = run_dir_of(trainer) / "media" / "val_samples"
+            out.mkdir(parents=True, exist_ok=True)
+            captions = [f"pred: {r['prediction']}\nref: {r['references'][0]}" for r in rows]
+            captioned_grid([r["image"] for r in rows], captions).save(out / f"epoch_{epoch:03d}.png")
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes ``predictions.jsonl`` (one JSON object per input) into ``output_dir``.
+
+    Each process writes its own part; with several processes rank 0 joins them at the end.
+    """
+
+    def __init__(self, output_dir: str | Path) -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir = Path(output_dir)
+
+    def _part(self, trainer: Trainer) -> Path:
+        name = "predictions.jsonl" if trainer.world_size == 1 else f"predictions.rank{trainer.global_rank}.jsonl"
+        return self.output_dir / name
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._part(trainer).write_text("")
+
+    def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any,
+                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        with self._part(trainer).open("a") as f:
+            for record in prediction:
+                f.write(json.dumps(record) + "\n")
+
+    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.world_size > 1:
+            trainer.strategy.barrier()
+            if trainer.is_global_zero:
+                parts = sorted(self.output_dir.glob("predictions.rank*.jsonl"))
+                with (self.output_dir / "predictions.jsonl").open("w") as out:
+                    for part in parts:
+                        out.write(part.read_text())
+                        part.unlink()
+        rank_zero_info(f"Predictions written to {self.output_dir / 'predictions.jsonl'}")
+
+

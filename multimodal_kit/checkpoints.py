@@ -1,0 +1,68 @@
+"""Read what a checkpoint carries besides weights: the model and data configuration and the tokenizer.
+
+This is what lets ``mmkit test|predict --ckpt_path CKPT`` run without the original config file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from multimodal_kit.data.text import tokenizer_from_dict
+from multimodal_kit.utils import cache_root
+
+#: model arguments the CLI links from the data module; they are never copied from a checkpoint's config
+LINKED_MODEL_ARGS = ("vocab_size", "pad_id", "bos_id", "eos_id", "modality", "image_size")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint as plain data, never executing code (``weights_only=True``)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def tokenizer_dir(checkpoint: dict[str, Any], ckpt_path: Path) -> Path | None:
+    """A directory holding the checkpoint's tokenizer: the run's ``tokenizer/`` when the checkpoint still sits in
+    its run directory with an identical tokenizer, else a copy extracted into the cache."""
+    state = checkpoint.get("tokenizer")
+    if state is None:
+        return None
+    tokenizer = tokenizer_from_dict(state)
+    beside = ckpt_path.resolve().parent.parent / "tokenizer"
+    if (beside / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        if AutoTokenizer.from_pretrained(str(beside)).backend_tokenizer.to_str() == state["json"]:
+            return beside
+    target = cache_root() / "tokenizers" / hashlib.sha1(state["json"].encode()).hexdigest()[:16]
+    if not (target / "tokenizer.json").is_file():
+        tokenizer.save_pretrained(str(target))
+    return target
+
+
+def _spec(hparams: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    hparams = dict(hparams)
+    class_path = hparams.pop("_class_path", None)
+    hparams.pop("_instantiator", None)
+    if class_path is None:
+        return None
+    return {"class_path": class_path, "init_args": {k: v for k, v in hparams.items() if k not in drop}}
+
+
+def checkpoint_config(ckpt_path: str | Path) -> dict[str, Any]:
+    """The ``model`` and ``data`` sections a checkpoint written through the CLI implies, tokenizer included."""
+    path = Path(ckpt_path)
+    checkpoint = load_checkpoint(path)
+    config: dict[str, Any] = {}
+    model = _spec(checkpoint.get("hyper_parameters", {}), drop=LINKED_MODEL_ARGS)
+    if model is not None:
+        config["model"] = model
+    data = _spec(checkpoint.get("datamodule_hyper_parameters", {}))
+    if data is not None:
+        directory = tokenizer_dir(checkpoint, path)
+        if directory is not None:
+            data["init_args"]["tokenizer"] = str(directory)
+        config["data"] = data
+    return config

@@ -1,0 +1,223 @@
+"""``mmkit``: the kit's command line, a ``LightningCLI`` in subclass mode.
+
+``mmkit {fit,validate,test,predict} -c experiments/<method>_<pair>.yaml [--section.key value …]``. Methods and
+data modules are named by short class name (``--model Seq2Seq``) or import path. A run lives in one directory
+(``--run_dir``, default ``runs/<method>-<data>-<time>``): config, checkpoints, tokenizer, W&B files, media.
+"""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+import multimodal_kit.data.image_caption  # noqa: F401  (registers the data modules' short names)
+import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
+from multimodal_kit.callbacks import PredictionWriter
+from multimodal_kit.checkpoints import checkpoint_config
+from multimodal_kit.data.base import PairDataModule
+from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.utils import rank_zero_info
+
+RUN_DIR_ENV = "MMKIT_RUN_DIR"  # hands the run directory to DDP worker processes, which re-run the command
+EVAL_SUBCOMMANDS = ("validate", "test", "predict")
+
+
+def wandb_has_credentials() -> bool:
+    """Whether W&B can log online: an API key in the environment or in ``~/.netrc`` (``wandb login``)."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].split("/")[0]
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+class RunConfig(SaveConfigCallback):
+    """Saves the resolved config into the run directory (``config.yaml`` for fit, ``config_<stage>.yaml``
+    otherwise, overwriting) and sends it whole to W&B."""
+
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        self.config_filename = "config.yaml" if stage == "fit" else f"config_{stage}.yaml"
+        super().setup(trainer, pl_module, stage)
+
+    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        if stage == "predict":
+            return
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update({"cli": config}, allow_val_change=True)
+
+
+class MultimodalCLI(LightningCLI):
+    """The kit's ``LightningCLI``: data→model links, run directory, W&B defaults, checkpoint-only evaluation."""
+
+    def __init__(self, args: ArgsType = None, run: bool = True) -> None:
+        super().__init__(
+            model_class=MultimodalMethod,
+            datamodule_class=PairDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=RunConfig,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={
+                "logger": {"class_path": "lightning.pytorch.loggers.WandbLogger",
+                           "init_args": {"project": "multimodal_kit"}},
+            },
+            args=args,
+            run=run,
+        )
+
+    # ------------------------------------------------------------------ parser
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--run_dir", type=str | None, default=None,
+                            help="The run's directory (config, checkpoints, tokenizer, W&B files, media). Default: "
+                                 "runs/<method>-<data>-<time> for fit, the checkpoint's run for the others.")
+        parser.add_argument("--results_path", type=str | None, default=None,
+                            help="validate/test: also write the metrics to this file as one flat JSON object.")
+        parser.add_argument("--output_dir", type=str | None, default=None,
+                            help="predict: where predictions.jsonl and media go. Default: <run_dir>/predictions.")
+        for name in ("vocab_size", "pad_id", "bos_id", "eos_id"):
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+        parser.link_arguments("data.media_key", "model.init_args.modality", apply_on="instantiate")
+        parser.link_arguments("data", "model.init_args.image_size", apply_on="instantiate",
+                              compute_fn=lambda data: getattr(data, "image_size", 64))
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        args = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
+        if isinstance(args, list) and args and args[0] in EVAL_SUBCOMMANDS:
+            ckpt = _flag_value(args, "--ckpt_path")
+            if ckpt and Path(ckpt).is_file():
+                # the checkpoint's own config goes first, so every flag and config file the user gives wins
+                args = [args[0], "--config", json.dumps(checkpoint_config(ckpt)), *args[1:]]
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Replaced by :meth:`parse_arguments`, which restores data and tokenizer too, not only the model."""
+
+    # ------------------------------------------------------------------ run directory, logger, callbacks
+    def _run_dir(self, config: Any) -> Path:
+        if config.get("run_dir"):
+            return Path(config.run_dir)
+        if os.environ.get(RUN_DIR_ENV):
+            return Path(os.environ[RUN_DIR_ENV])
+        ckpt = config.get("ckpt_path")
+        if ckpt and Path(ckpt).is_file():
+            parent = Path(ckpt).resolve().parent
+            return parent.parent if parent.name == "checkpoints" else parent
+        short = lambda spec: str(spec.class_path).rsplit(".", 1)[-1].replace("DataModule", "")  # noqa: E731
+        return Path("runs") / f"{short(config.model)}-{short(config.data)}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        self.run_dir = self._run_dir(config)
+        os.environ.setdefault(RUN_DIR_ENV, str(self.run_dir))
+        config.run_dir = str(self.run_dir)
+        trainer = config.trainer
+        if trainer.get("default_root_dir") is None:
+            trainer.default_root_dir = str(self.run_dir)
+        loggers = trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]
+        for logger in loggers:
+            if not hasattr(logger, "class_path"):
+                continue
+            init_args = logger.init_args
+            if "save_dir" in init_args and init_args.save_dir in (None, ".", "lightning_logs"):
+                init_args.save_dir = str(self.run_dir)
+            if str(logger.class_path).endswith("WandbLogger"):
+                self._wandb_mode(init_args)
+
+    def _wandb_mode(self, init_args: Any) -> None:
+        if os.environ.get("WANDB_MODE") or init_args.get("offline") or wandb_has_credentials():
+            return
+        os.environ["WANDB_MODE"] = "offline"
+        rank_zero_info(f"W&B: no credentials found (WANDB_API_KEY or `wandb login`), so logging offline into "
+                       f"{self.run_dir}/wandb; upload later with `wandb sync {self.run_dir}/wandb/offline-run-*`.")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        config = self._get(self.config_init, "trainer")
+        callbacks = list(config.get("callbacks") or [])
+        checkpoints = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+        if not checkpoints and config.get("enable_checkpointing") is not False:
+            monitor, mode = getattr(self.model, "checkpoint_monitor", ("val/loss", "min"))
+            checkpoints.append(ModelCheckpoint(monitor=monitor, mode=mode, save_last=True,
+                                               filename="epoch{epoch:03d}-step{step}", auto_insert_metric_name=False))
+            callbacks.append(checkpoints[-1])
+        for callback in checkpoints:
+            if callback.dirpath is None:
+                callback.dirpath = str(self.run_dir / "checkpoints")
+        if self.subcommand == "predict":
+            callbacks.append(PredictionWriter(self.config.predict.get("output_dir") or self.run_dir / "predictions"))
+        config["callbacks"] = callbacks
+        return super().instantiate_trainer(**kwargs)
+
+    # ------------------------------------------------------------------ around the subcommands
+    @rank_zero_only
+    def before_fit(self) -> None:
+        tokenizer = getattr(self.datamodule, "tokenizer", None)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
+
+    @rank_zero_only
+    def after_fit(self) -> None:
+        best = self.trainer.checkpoint_callback
+        lines = [f"Run directory: {self.run_dir}"]
+        if best is not None and best.best_model_path:
+            score = f" ({best.monitor}={float(best.best_model_score):.4f})" if best.best_model_score is not None else ""
+            lines.append(f"Best checkpoint{score}: {best.best_model_path}")
+        if best is not None and best.last_model_path:
+            lines.append(f"Last checkpoint: {best.last_model_path}")
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                lines.append(f"W&B run files: {logger.experiment.dir if logger._experiment else self.run_dir}")
+        rank_zero_info("\n".join(lines))
+
+    def after_validate(self) -> None:
+        self._report("val/")
+
+    def after_test(self) -> None:
+        self._report("test/")
+
+    @rank_zero_only
+    def _report(self, prefix: str) -> None:
+        metrics = {k: float(v) for k, v in sorted(self.trainer.callback_metrics.items()) if k.startswith(prefix)}
+        path = self.config[self.subcommand].get("results_path")
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(metrics, indent=2) + "\n")
+            rank_zero_info(f"Metrics written to {path}")
+
+
+def main(args: ArgsType = None) -> None:
+    """Entry point of ``mmkit`` and ``python -m multimodal_kit``; ``args`` makes it callable from tests."""
+    had_run_dir = RUN_DIR_ENV in os.environ
+    try:
+        MultimodalCLI(args=args)
+    finally:
+        if not had_run_dir:
+            os.environ.pop(RUN_DIR_ENV, None)
+
+
+if __name__ == "__main__":
+    main()

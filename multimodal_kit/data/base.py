@@ -1,0 +1,384 @@
+"""``PairDataModule``: what every pair type shares — source resolution, splits, checks, tokenizer, loaders.
+
+A pair type (image–caption, text–audio) subclasses it and says how to turn one media value into a tensor
+(:meth:`PairDataModule.load_media`) and how to batch those tensors (:meth:`PairDataModule.collate_media`). The batch
+dict is built in one place, :class:`PairCollator`, following the batch contract of ``DESIGN.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+from transformers import PreTrainedTokenizerBase
+
+from multimodal_kit.data.sources import load_source, resolve_splits
+from multimodal_kit.data.text import encode_texts, load_tokenizer, special_ids, token_counts, train_tokenizer
+from multimodal_kit.utils import rank_zero_info
+
+MAX_LISTED = 10  # bad rows named in one error message
+PRELOAD_LIMIT_BYTES = 2 * 1024**3  # decode a split into memory up front when it takes less than this
+
+
+class DataError(ValueError):
+    """Bad input data: the message names each bad file or row and the fix."""
+
+
+class PairDataset(Dataset):
+    """One split of pairs as dicts ``{media_key: tensor, "text", "references", "id"}``.
+
+    Texts, references and ids are read from the arrow table once, in bulk. Media are decoded on access, or once
+    up front when ``preload`` (small data sets, e.g. the embedded ones: decoding dominates the loader otherwise).
+
+    Args:
+        split: the HF dataset, already reduced to the columns used.
+        module: the data module that knows the columns and how to load media.
+        random_text: pick a random reference as the training text each time (else the text column).
+        preload: decode every media value now and keep the tensors in memory.
+    """
+
+    def __init__(self, split: datasets.Dataset, module: PairDataModule, random_text: bool, preload: bool) -> None:
+        self.split = split
+        self.module = module
+        self.random_text = random_text
+        self.texts: list[str] = list(split[module.text_column])
+        self.references: list[list[str]] = (
+            [list(r) if r else [t] for r, t in zip(list(split[module.captions_column]), self.texts, strict=True)]
+            if module.captions_column else [[t] for t in self.texts]
+        )
+        self.ids: list[str] = ([str(i) for i in list(split[module.id_column])] if module.id_column
+                               else [module.row_id(row, i) for i, row in enumerate(module.undecoded(split))])
+        self.media: list[torch.Tensor] | None = None
+        if preload:
+            from tqdm.auto import tqdm
+
+            media = split.select_columns([module.media_column])
+            self.media = [module.load_media(row[module.media_column], self.ids[i])
+                          for i, row in enumerate(tqdm(media, desc="decoding media", leave=False, unit="item",
+                                                       disable=len(split) < 2000))]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        m = self.module
+        references = self.references[index]
+        text = self.texts[index]
+        if self.random_text and len(references) > 1:
+            text = references[int(torch.randint(len(references), ()).item())]
+        if self.media is not None:
+            media = self.media[index]
+        else:
+            media = m.load_media(self.split[index][m.media_column], self.ids[index])
+        return {m.media_key: media, "text": text, "references": references, "id": self.ids[index]}
+
+
+class PredictFiles(Dataset):
+    """Media files given to ``predict`` (``--data.predict_path``): one item per file."""
+
+    def __init__(self, files: Sequence[Path], module: PairDataModule) -> None:
+        self.files = list(files)
+        self.module = module
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path = self.files[index]
+        return {self.module.media_key: self.module.load_media_file(path), "id": path.name, "input": str(path)}
+
+
+class PairCollator:
+    """Builds the batch dict of ``DESIGN.md``: media batched by the module, text as ``BOS … EOS`` + PAD."""
+
+    def __init__(self, module: PairDataModule) -> None:
+        self.module = module
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        m = self.module
+        batch: dict[str, Any] = m.collate_media([item[m.media_key] for item in items])
+        batch["id"] = [item["id"] for item in items]
+        if "text" in items[0]:
+            batch["text"] = [item["text"] for item in items]
+            batch["references"] = [item["references"] for item in items]
+            batch["tokens"], batch["token_lengths"] = encode_texts(m.tokenizer, batch["text"])
+        if "input" in items[0]:
+            batch["input"] = [item["input"] for item in items]
+        return batch
+
+
+class PairDataModule(LightningDataModule, ABC):
+    """Pairs of one medium and text, from an embedded set, a local directory or the hub.
+
+    Args:
+        source: an embedded set's name, a local directory (``imagefolder``/``audiofolder`` layout: split folders
+            with media files and ``metadata.jsonl``/``metadata.csv``), or a hub dataset id.
+        text_column: the column with the caption or transcript used as the training target.
+        captions_column: an optional list column with all reference texts (default ``captions``); when absent,
+            the text column is the only reference.
+        media_column: the image/audio column; default: the pair type's (``image`` / ``audio``).
+        id_column: a column naming each row; default: ``id`` if present, else the media file name, else the row.
+        subset: the hub dataset's configuration name.
+        revision: the hub dataset's revision (branch, tag or commit).
+        train_split: the source's training split.
+        validation_split: the source's validation split; default: the first of validation/val/valid/dev, else
+            ``val_fraction`` of train carved with ``split_seed``.
+        test_split: the source's test split.
+        val_fraction: share of train used for validation when the source has no validation split.
+        split_seed: seed of that carving.
+        embedded_options: options of the embedded generator, e.g. ``{"num_train": 2000}``.
+        tokenizer: a HF tokenizer's hub name or local path; default: train one on the training texts.
+        tokenizer_kind: ``word`` or ``bpe``, for a trained tokenizer.
+        min_word_count: words seen fewer times in training become ``<unk>`` (trained tokenizer).
+        max_text_length: the most tokens (BOS and EOS included) a text may have; longer texts are an error.
+        train_text: ``random``: each time a training pair is read, one of its references at random;
+            ``first``: always the text column.
+        batch_size: pairs per batch and per device.
+        eval_batch_size: pairs per batch for validation/test/predict; default: ``batch_size``.
+        num_workers: DataLoader worker processes.
+        preload: decode all media once into memory before training; default: when a split fits in 2 GiB.
+        predict_path: a media file or a directory of them, for ``predict``.
+        cache_dir: where datasets are cached; default ``$MMKIT_CACHE`` or ``~/.cache/multimodal_kit``.
+    """
+
+    media_key: str = "media"  # the batch key of the medium: "image" or "audio"
+    media_extensions: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        source: str,
+        text_column: str = "text",
+        captions_column: str | None = "captions",
+        media_column: str | None = None,
+        id_column: str | None = None,
+        subset: str | None = None,
+        revision: str | None = None,
+        train_split: str = "train",
+        validation_split: str | None = None,
+        test_split: str | None = "test",
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        embedded_options: dict[str, Any] | None = None,
+        tokenizer: str | None = None,
+        tokenizer_kind: Literal["word", "bpe"] = "word",
+        min_word_count: int = 1,
+        max_text_length: int = 48,
+        train_text: Literal["random", "first"] = "random",
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        preload: bool | None = None,
+        predict_path: str | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.source = source
+        self.text_column = text_column
+        self.captions_column = captions_column
+        self.media_column = media_column or self.media_key
+        self.id_column = id_column
+        self.max_text_length = max_text_length
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.predict_path = predict_path
+        self._checked: set[str] = set()
+        self._datasets: dict[str, PairDataset] = {}
+
+    # ----------------------------------------------------------------- what subclasses provide
+    @abstractmethod
+    def load_media(self, value: Any, row_id: str) -> torch.Tensor:
+        """One media value of the dataset (decoded by ``datasets``) → the tensor of one item."""
+
+    @abstractmethod
+    def load_media_file(self, path: Path) -> torch.Tensor:
+        """One media file (for ``predict``) → the tensor of one item."""
+
+    @abstractmethod
+    def collate_media(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Item tensors → the media entries of the batch dict."""
+
+    # ----------------------------------------------------------------- data and tokenizer
+    @cached_property
+    def splits(self) -> dict[str, datasets.Dataset]:
+        """``train``/``validation``/(``test``) splits, reduced to the columns the kit reads."""
+        hp = self.hparams
+        raw = load_source(self.source, subset=hp.subset, revision=hp.revision,
+                          embedded_options=hp.embedded_options, cache_dir=hp.cache_dir)
+        splits = resolve_splits(raw, train_split=hp.train_split, validation_split=hp.validation_split,
+                                test_split=hp.test_split, val_fraction=hp.val_fraction, seed=hp.split_seed,
+                                source=self.source)
+        return {name: self._select_columns(split, name) for name, split in splits.items()}
+
+    def _select_columns(self, split: datasets.Dataset, name: str) -> datasets.Dataset:
+        columns = split.column_names
+        required = {"text_column": self.text_column, "media_column": self.media_column}
+        if self.id_column:
+            required["id_column"] = self.id_column
+        for flag, column in required.items():
+            if column not in columns:
+                raise DataError(f"Split '{name}' of {self.source!r} has no column {column!r} (--data.{flag}); its "
+                                f"columns are {columns}. Set --data.{flag} to the right one.")
+        if self.id_column is None and "id" in columns:
+            self.id_column = "id"
+        if self.captions_column and self.captions_column not in columns:
+            self.captions_column = None  # optional: the text column is then the only reference
+        keep = [c for c in (self.media_column, self.text_column, self.captions_column, self.id_column) if c]
+        return split.select_columns(list(dict.fromkeys(keep)))
+
+    @cached_property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The loaded tokenizer (``--data.tokenizer``) or one trained on the training texts."""
+        hp = self.hparams
+        if hp.tokenizer:
+            return load_tokenizer(hp.tokenizer)
+        train = self.splits["train"]
+        texts = list(train[self.text_column])
+        if self.captions_column:
+            texts += [c for refs in list(train[self.captions_column]) for c in refs]
+        tokenizer = train_tokenizer(texts, kind=hp.tokenizer_kind, min_frequency=hp.min_word_count)
+        rank_zero_info(f"Trained a {hp.tokenizer_kind}-level tokenizer on {len(texts)} texts: "
+                       f"{len(tokenizer)} tokens.")
+        return tokenizer
+
+    # values the CLI links into the model
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def pad_id(self) -> int:
+        return special_ids(self.tokenizer).pad
+
+    @property
+    def bos_id(self) -> int:
+        return special_ids(self.tokenizer).bos
+
+    @property
+    def eos_id(self) -> int:
+        return special_ids(self.tokenizer).eos
+
+    # ----------------------------------------------------------------- row helpers
+    def references_of(self, row: dict[str, Any]) -> list[str]:
+        refs = [r for r in (row[self.captions_column] or [])] if self.captions_column else []
+        return refs or [row[self.text_column]]
+
+    def row_id(self, row: dict[str, Any], index: int) -> str:
+        """The id of an undecoded row: its id column, else its media file name, else its index."""
+        if self.id_column:
+            return str(row[self.id_column])
+        value = row[self.media_column]
+        path = value.get("path") if isinstance(value, dict) else None
+        return Path(path).name if path else str(index)
+
+    def undecoded(self, split: datasets.Dataset) -> datasets.Dataset:
+        """``split`` with its media column left as ``{"bytes", "path"}`` (no decoding)."""
+        feature = split.features[self.media_column]
+        if not hasattr(feature, "decode"):
+            return split
+        return split.cast_column(self.media_column, dataclasses.replace(feature, decode=False))
+
+    def should_preload(self, split: datasets.Dataset) -> bool:
+        """Whether to decode ``split``'s media once into memory; see ``--data.preload``."""
+        if self.hparams.preload is not None:
+            return self.hparams.preload
+        return len(split) * self.media_nbytes() <= PRELOAD_LIMIT_BYTES
+
+    def media_nbytes(self) -> int:
+        """Bytes one decoded media item takes in memory (an estimate, for ``preload='auto'``)."""
+        return PRELOAD_LIMIT_BYTES  # unknown: never preload automatically
+
+    # ----------------------------------------------------------------- checks
+    def check_split(self, name: str) -> None:
+        """Fail before training with one message naming every bad row of split ``name``."""
+        if name in self._checked:
+            return
+        split = self.splits[name]
+        problems: list[str] = []
+        paths = self.media_files(split)
+        for i, path in enumerate(paths):
+            if path is not None and not Path(path).is_file():
+                problems.append(f"row {i}: media file not found: {path}")
+        texts = list(split[self.text_column])
+        refs = list(split[self.captions_column]) if self.captions_column else [[t] for t in texts]
+        lengths = token_counts(self.tokenizer, texts)
+        for i, (text, row_refs, n) in enumerate(zip(texts, refs, lengths, strict=True)):
+            label = f"row {i}" + (f" ({Path(paths[i]).name})" if paths[i] else "")
+            if text is None or not str(text).strip():
+                problems.append(f"{label}: empty text in column {self.text_column!r}")
+            elif n > self.max_text_length:
+                problems.append(f"{label}: {n} tokens, more than --data.max_text_length={self.max_text_length}")
+            if row_refs is not None and any(r is None or not str(r).strip() for r in row_refs):
+                problems.append(f"{label}: an empty reference in column {self.captions_column!r}")
+        if problems:
+            listed = "\n  ".join(problems[:MAX_LISTED])
+            more = f"\n  … and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+            raise DataError(
+                f"{len(problems)} bad row(s) in split '{name}' of {self.source!r}:\n  {listed}{more}\n"
+                "Fix the files or the metadata (or raise --data.max_text_length for long texts) and run again."
+            )
+        self._checked.add(name)
+
+    def media_files(self, split: datasets.Dataset) -> list[str | None]:
+        """Per row, the file its media must be read from (``None`` where the bytes are inside the dataset)."""
+        return [v.get("path") if isinstance(v, dict) and v.get("bytes") is None else None
+                for v in list(self.undecoded(split)[self.media_column])]
+
+    # ----------------------------------------------------------------- Lightning hooks
+    def setup(self, stage: str) -> None:
+        needed = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"], "predict": []}
+        for name in needed[stage]:
+            if name not in self.splits:
+                raise DataError(f"{self.source!r} has no '{name}' split (looked for --data.test_split="
+                                f"{self.hparams.test_split!r}); its splits are {sorted(self.splits)}.")
+            self.check_split(name)
+
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          collate_fn=PairCollator(self), persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("train"), True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("validation"), False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("test"), False, self.eval_batch_size)
+
+    def dataset(self, name: str) -> PairDataset:
+        """The torch dataset of split ``name`` (built once, then reused across epochs and loaders)."""
+        if name not in self._datasets:
+            split = self.splits[name]
+            self._datasets[name] = PairDataset(split, self, random_text=name == "train" and
+                                               self.hparams.train_text == "random",
+                                               preload=self.should_preload(split))
+        return self._datasets[name]
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(PredictFiles(self.predict_files(), self), False, self.eval_batch_size)
+
+    def predict_files(self) -> list[Path]:
+        """The files named by ``--data.predict_path`` (a file, or every media file in a directory)."""
+        if not self.predict_path:
+            raise DataError("predict needs inputs: pass --data.predict_path FILE_OR_DIRECTORY.")
+        path = Path(self.predict_path).expanduser()
+        if path.is_file():
+            return [path]
+        if not path.is_dir():
+            raise DataError(f"--data.predict_path={self.predict_path!r}: no such file or directory.")
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in self.media_extensions)
+        if not files:
+            raise DataError(f"--data.predict_path={self.predict_path!r} holds no media files "
+                            f"({', '.join(self.media_extensions)}).")
+        return files

@@ -1,0 +1,53 @@
+"""``ImageCaptionDataModule``: images with one or more captions (embedded ``shapes``, imagefolder, hub)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from multimodal_kit.data.base import DataError, PairDataModule
+from multimodal_kit.data.image import IMAGE_EXTENSIONS, ImageTransform
+
+
+class ImageCaptionDataModule(PairDataModule):
+    """Image–caption pairs; batches carry ``image`` float (B, 3, S, S), normalized.
+
+    Args:
+        source: ``shapes`` (embedded), an ``imagefolder`` directory, or a hub dataset id.
+        image_size: images are resized to ``image_size`` × ``image_size``.
+        mean: normalization mean per channel (0–1 scale).
+        std: normalization standard deviation per channel (0–1 scale).
+        **kwargs: the options of :class:`~multimodal_kit.data.base.PairDataModule`.
+    """
+
+    media_key = "image"
+    media_extensions = IMAGE_EXTENSIONS
+
+    def __init__(self, source: str = "shapes", image_size: int = 64, mean: Sequence[float] = (0.5, 0.5, 0.5),
+                 std: Sequence[float] = (0.5, 0.5, 0.5), **kwargs: Any) -> None:
+        super().__init__(source=source, **kwargs)
+        self.image_size = image_size
+        self.transform = ImageTransform(image_size, mean, std)
+
+    def load_media(self, value: Any, row_id: str) -> torch.Tensor:
+        if not isinstance(value, Image.Image):
+            raise DataError(f"{row_id}: column {self.media_column!r} holds {type(value).__name__}, not an image; "
+                            "set --data.media_column to the image column.")
+        return self.transform.to_uint8(value)
+
+    def media_nbytes(self) -> int:
+        return 3 * self.image_size * self.image_size
+
+    def load_media_file(self, path: Path) -> torch.Tensor:
+        try:
+            with Image.open(path) as image:
+                return self.transform.to_uint8(image)
+        except (UnidentifiedImageError, OSError) as error:
+            raise DataError(f"{path}: not a readable image ({error}).") from error
+
+    def collate_media(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"image": self.transform.normalize(torch.stack(items))}

@@ -1,0 +1,164 @@
+"""Text side of every pair: the tokenizer and the one definition of BOS/EOS/PAD/UNK.
+
+A tokenizer is either trained on the training captions with HF ``tokenizers`` (word-level by default) and wrapped
+as a ``transformers`` fast tokenizer, or any HF tokenizer loaded by hub name or local path. Either way the kit
+adds BOS/EOS itself (:func:`encode_texts`), so decoders see ``BOS w1 … wn EOS`` whatever the tokenizer's own
+post-processing would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # trained tokenizers give them ids 0, 1, 2, 3 in this order
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """Token ids the models need: padding, start and end of sequence."""
+
+    pad: int
+    bos: int
+    eos: int
+
+
+def train_tokenizer(texts: Iterable[str], kind: Literal["word", "bpe"] = "word", vocab_size: int = 8000,
+                    min_frequency: int = 1) -> PreTrainedTokenizerFast:
+    """Train a tokenizer on ``texts`` (lower-cased, split on whitespace and punctuation).
+
+    Args:
+        texts: the training captions or transcripts.
+        kind: ``word`` (one id per word; the default for small closed vocabularies) or ``bpe`` (sub-words).
+        vocab_size: the largest vocabulary (``bpe``; a cap for ``word``).
+        min_frequency: words seen fewer times become ``<unk>``.
+    """
+    if kind == "word":
+        backend = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=list(SPECIAL_TOKENS))
+        backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with single spaces
+    elif kind == "bpe":
+        backend = Tokenizer(models.BPE(unk_token=UNK, continuing_subword_prefix="##"))
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                      special_tokens=list(SPECIAL_TOKENS), continuing_subword_prefix="##")
+        backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    else:
+        raise ValueError(f"tokenizer kind must be 'word' or 'bpe', got {kind!r}")
+    backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(), normalizers.Strip()])
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.train_from_iterator(texts, trainer=trainer)
+    return wrap_tokenizer(backend)
+
+
+def wrap_tokenizer(backend: Tokenizer) -> PreTrainedTokenizerFast:
+    """Wrap a ``tokenizers.Tokenizer`` that holds the kit's special tokens as a ``transformers`` fast tokenizer."""
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=PAD, bos_token=BOS, eos_token=EOS,
+                                   unk_token=UNK)
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """Load any HF tokenizer by hub name or local path, giving it BOS/EOS/PAD if it lacks them.
+
+    BERT-like tokenizers already have ``[CLS]``/``[SEP]``, used as BOS/EOS; anything still missing is added as a
+    new special token (the kit's embeddings are trained, so a new id costs nothing). Remote code is never run.
+    """
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"--data.tokenizer={name_or_path!r}: could not load a tokenizer from this hub name or local path "
+            f"({error}). Give a directory written by `save_pretrained`, a hub id, or leave it unset to train "
+            "one on the training captions."
+        ) from error
+    missing: dict[str, str] = {}
+    if tokenizer.bos_token is None:
+        if tokenizer.cls_token is not None:
+            tokenizer.bos_token = tokenizer.cls_token
+        else:
+            missing["bos_token"] = BOS
+    if tokenizer.eos_token is None:
+        if tokenizer.sep_token is not None:
+            tokenizer.eos_token = tokenizer.sep_token
+        else:
+            missing["eos_token"] = EOS
+    if tokenizer.pad_token is None:
+        missing["pad_token"] = PAD
+    if missing:
+        tokenizer.add_special_tokens(missing)
+    return tokenizer
+
+
+def special_ids(tokenizer: PreTrainedTokenizerBase) -> SpecialIds:
+    """The PAD/BOS/EOS ids of ``tokenizer``."""
+    return SpecialIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
+
+
+def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokenize a batch as ``BOS … EOS``, padded with PAD.
+
+    Returns:
+        tokens: long (B, L), L = the longest sequence in the batch including BOS and EOS.
+        lengths: long (B,), the true lengths including BOS and EOS.
+    """
+    ids = special_ids(tokenizer)
+    rows = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    lengths = torch.tensor([len(r) + 2 for r in rows], dtype=torch.long)
+    tokens = torch.full((len(rows), max(lengths.tolist(), default=2)), ids.pad, dtype=torch.long)
+    for i, row in enumerate(rows):
+        tokens[i, : len(row) + 2] = torch.tensor([ids.bos, *row, ids.eos], dtype=torch.long)
+    return tokens, lengths
+
+
+def token_counts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[int]:
+    """Number of tokens of each text, BOS and EOS included."""
+    return [len(r) + 2 for r in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+
+def decode_tokens(tokenizer: PreTrainedTokenizerBase, tokens: torch.Tensor) -> list[str]:
+    """Turn generated ids (B, L) into text: everything from the first EOS on is cut, special tokens dropped."""
+    ids = special_ids(tokenizer)
+    texts = []
+    for row in tokens.tolist():
+        if ids.eos in row:
+            row = row[: row.index(ids.eos)]
+        texts.append(tokenizer.decode(row, skip_special_tokens=True, clean_up_tokenization_spaces=False).strip())
+    return texts
+
+
+def canonical_text(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """``text`` as the metrics see it: the tokenizer's normalization (e.g. lower case), words split from
+    punctuation, joined by single spaces. Applied to predictions and references alike."""
+    backend = tokenizer.backend_tokenizer
+    if backend.normalizer is not None:
+        text = backend.normalizer.normalize_str(text)
+    words = pre_tokenizers.Whitespace().pre_tokenize_str(text)
+    return " ".join(word for word, _ in words)
+
+
+def tokenizer_to_dict(tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:
+    """A plain-data form of a fast tokenizer, stored in checkpoints (safe to load with ``weights_only``)."""
+    return {
+        "json": tokenizer.backend_tokenizer.to_str(),
+        "pad_token": str(tokenizer.pad_token),
+        "bos_token": str(tokenizer.bos_token),
+        "eos_token": str(tokenizer.eos_token),
+        "unk_token": str(tokenizer.unk_token) if tokenizer.unk_token is not None else "",
+    }
+
+
+def tokenizer_from_dict(state: dict[str, str]) -> PreTrainedTokenizerFast:
+    """Inverse of :func:`tokenizer_to_dict`."""
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(state["json"]),
+        pad_token=state["pad_token"],
+        bos_token=state["bos_token"],
+        eos_token=state["eos_token"],
+        unk_token=state["unk_token"] or None,
+    )

@@ -1,0 +1,7 @@
+"""LightningModules: one per method. Importing this package lets the CLI name them by short class name."""
+
+from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.methods.seq2seq import Seq2Seq
+from multimodal_kit.methods.text_generation import TextGenerationMethod
+
+__all__ = ["MultimodalMethod", "Seq2Seq", "TextGenerationMethod"]

@@ -1,0 +1,170 @@
+"""``TextGenerationMethod``: what every media → text method shares (Seq2Seq, cross-modal attention).
+
+Training is teacher-forced cross-entropy; validation and test decode freely (greedy or beam search) and score the
+decoded text against all references. A subclass says how to encode the source and how one decoder step runs.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from multimodal_kit.data.text import canonical_text, decode_tokens
+from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.metrics import caption_metrics
+from multimodal_kit.models.encoders import ConvImageEncoder, output_dim
+from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
+
+
+class TextGenerationMethod(MultimodalMethod):
+    """Base of the methods that generate text from an image or audio.
+
+    Args:
+        vocab_size: output vocabulary (linked from the data by the CLI).
+        pad_id: padding id (linked).
+        bos_id: start-of-sequence id (linked).
+        eos_id: end-of-sequence id (linked).
+        modality: the batch key of the input medium, ``image`` or ``audio`` (linked).
+        image_size: input image side, for encoders that need an example input (linked).
+        encoder: the source encoder, any ``nn.Module`` returning (B, N, D), (B, C, H, W) or (B, D) features;
+            default: a small CNN trained from scratch for images.
+        max_length: the most tokens generated (EOS included).
+        beam_size: 1 for greedy search, more for beam search (validation, test and predict).
+        length_penalty: beam search divides scores by ``length ** length_penalty``.
+        label_smoothing: cross-entropy label smoothing.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+    """
+
+    checkpoint_monitor = ("val/bleu4", "max")
+
+    def __init__(
+        self,
+        vocab_size: int = 0,
+        pad_id: int = 0,
+        bos_id: int = 1,
+        eos_id: int = 2,
+        modality: Literal["image", "audio"] = "image",
+        image_size: int = 64,
+        encoder: nn.Module | None = None,
+        max_length: int = 40,
+        beam_size: int = 1,
+        length_penalty: float = 0.0,
+        label_smoothing: float = 0.0,
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+    ) -> None:
+        if vocab_size <= 0:
+            raise ValueError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
+                             "`vocab_size=datamodule.vocab_size`.")
+        self.encoder = encoder
+        super().__init__(lr=lr, weight_decay=weight_decay)
+
+    # ------------------------------------------------------------------ models
+    def build_encoder(self) -> tuple[nn.Module, int]:
+        """The source encoder and its feature size D."""
+        hp = self.hparams
+        if self.encoder is not None:
+            encoder = self.encoder
+        elif hp.modality == "image":
+            encoder = ConvImageEncoder()
+        else:
+            raise ValueError(f"no default encoder for modality {hp.modality!r}; pass --model.encoder")
+        return encoder, output_dim(encoder, self.example_source())
+
+    def example_source(self) -> torch.Tensor:
+        """A one-item source batch for dry runs."""
+        return torch.zeros(1, 3, self.hparams.image_size, self.hparams.image_size)
+
+    def configure_losses(self) -> None:
+        self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.hparams.pad_id,
+                                           label_smoothing=self.hparams.label_smoothing)
+
+    def configure_metrics(self) -> None:
+        self.val_metrics = caption_metrics("val", full=False)
+        self.test_metrics = caption_metrics("test", full=True)
+
+    def configure_callbacks(self) -> list:
+        """A validation table/grid of a few items with references and predictions, every validation epoch."""
+        from multimodal_kit.callbacks import ValidationSamples
+
+        return [ValidationSamples()]
+
+    # ------------------------------------------------------------------ what a method implements
+    @abstractmethod
+    def encode(self, batch: dict[str, Any]) -> State:
+        """Encode the batch's source into what the decoder reads (its *memory*)."""
+
+    @abstractmethod
+    def initial_state(self, memory: State) -> State:
+        """The decoder state before the first token; batch-first tensors (see :mod:`..models.search`)."""
+
+    @abstractmethod
+    def decode_step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
+        """tokens (N,) → logits (N, V), next state, attention (N, S) or None."""
+
+    @abstractmethod
+    def teacher_forced_logits(self, memory: State, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs (B, T) (BOS … second to last token) → logits (B, T, V)."""
+
+    # ------------------------------------------------------------------ inference
+    def generate(self, batch: dict[str, Any], beam_size: int | None = None,
+                 max_length: int | None = None) -> SearchResult:
+        """Decode freely from the batch's source (greedy for ``beam_size`` 1, else beam search)."""
+        hp = self.hparams
+        beam_size = beam_size or hp.beam_size
+        memory = self.encode(batch)
+        state = self.initial_state(memory)
+        n = batch[hp.modality].shape[0]
+
+        def step(tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
+            logits, state, attn = self.decode_step(tokens, state)
+            return logits.float().log_softmax(-1), state, attn
+
+        kwargs = dict(batch_size=n, bos=hp.bos_id, eos=hp.eos_id, max_length=max_length or hp.max_length,
+                      device=self.device)
+        if beam_size == 1:
+            return greedy_search(step, state, **kwargs)
+        return beam_search(step, state, beam_size=beam_size, length_penalty=hp.length_penalty, **kwargs)
+
+    def forward(self, batch: dict[str, Any]) -> list[str]:
+        """Inference: the generated text for each item of the batch."""
+        return decode_tokens(self.require_tokenizer(), self.generate(batch).tokens)
+
+    # ------------------------------------------------------------------ training and evaluation
+    def loss(self, batch: dict[str, Any], memory: State | None = None) -> torch.Tensor:
+        """Teacher-forced cross-entropy of the batch's tokens (padding ignored)."""
+        tokens = batch["tokens"]
+        memory = self.encode(batch) if memory is None else memory
+        logits = self.teacher_forced_logits(memory, tokens[:, :-1])  # (B, T-1, V)
+        return self.loss_fn(logits.reshape(-1, logits.shape[-1]).float(), tokens[:, 1:].reshape(-1))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["tokens"]))
+        return loss
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
+        tokenizer = self.require_tokenizer()
+        n = len(batch["tokens"])
+        self.log(f"{stage}/loss", self.loss(batch), prog_bar=stage == "val", batch_size=n, sync_dist=True)
+        predictions = decode_tokens(tokenizer, self.generate(batch).tokens)
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update([canonical_text(tokenizer, p) for p in predictions],
+                       [[canonical_text(tokenizer, r) for r in refs] for refs in batch["references"]])
+        self.log_dict(metrics, prog_bar=stage == "val", batch_size=n)
+        return {"predictions": predictions}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        return self._evaluate(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        texts = self(batch)
+        inputs = batch.get("input", batch["id"])
+        return [{"id": i, "input": x, "text": t} for i, x, t in zip(batch["id"], inputs, texts, strict=True)]

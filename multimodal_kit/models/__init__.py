@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` building blocks (no Lightning inside): encoders, decoders, search."""
