@@ -104,7 +104,7 @@ def beam_search(step: StepFn, state: State, batch_size: int, bos: int, eos: int,
         origin = (offsets + flat // vocab).view(-1)  # (B·K,) the beam each survivor extends
         last = (flat % vocab).view(-1)
         history = torch.cat([history[origin], last.unsqueeze(1)], 1)
-        state = map_state(lambda t: t.index_select(0, origin), state)
+        state = map_state(lambda t, index=origin: t.index_select(0, index), state)
         if attn is not None:
             step_attn = attn.index_select(0, origin).unsqueeze(1)
             attention = step_attn if attention is None else torch.cat([attention[origin], step_attn], 1)
