@@ -192,12 +192,21 @@ class MultimodalCLI(LightningCLI):
             if isinstance(logger, WandbLogger):
                 lines.append(f"W&B run files: {logger.experiment.dir if logger._experiment else self.run_dir}")
         rank_zero_info("\n".join(lines))
+        self._finish_wandb()
 
     def after_validate(self) -> None:
         self._report("val/")
+        self._finish_wandb()
 
     def after_test(self) -> None:
         self._report("test/")
+        self._finish_wandb()
+
+    def _finish_wandb(self) -> None:
+        """Close the subcommand's W&B run (writes its summary), so one command is one W&B run."""
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.finish()
 
     @rank_zero_only
     def _report(self, prefix: str) -> None:

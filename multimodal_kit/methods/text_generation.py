@@ -60,15 +60,18 @@ class TextGenerationMethod(MultimodalMethod):
         if vocab_size <= 0:
             raise ValueError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
                              "`vocab_size=datamodule.vocab_size`.")
-        self.encoder = encoder
+        # nn.Module refuses module attributes before its __init__; keep the given encoder aside until
+        # configure_models() (called from the base __init__) registers it
+        object.__setattr__(self, "_given_encoder", encoder)
         super().__init__(lr=lr, weight_decay=weight_decay)
+        object.__delattr__(self, "_given_encoder")
 
     # ------------------------------------------------------------------ models
     def build_encoder(self) -> tuple[nn.Module, int]:
         """The source encoder and its feature size D."""
         hp = self.hparams
-        if self.encoder is not None:
-            encoder = self.encoder
+        if self._given_encoder is not None:
+            encoder = self._given_encoder
         elif hp.modality == "image":
             encoder = ConvImageEncoder()
         else:

@@ -1,0 +1,59 @@
+# multimodal_kit — `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Which torch build `install` puts in the venv: auto (CUDA build when `nvidia-smi` works, else the CPU build),
+# cpu, or cuda. The CPU build is ~200 MB instead of several GB of CUDA libraries.
+TORCH ?= auto
+TORCH_VERSION ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# Extra flags for the demo's `mmkit fit`, e.g. DEMO_ARGS='--trainer.max_time 00:00:02:00'
+DEMO_ARGS ?=
+export WANDB_SILENT ?= true
+
+.PHONY: help install demo test test-all lint bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed  ## create .venv with the kit and its dev tools (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@if ! $(PY) -c "import torch" 2>/dev/null; then \
+	  build=$(TORCH); \
+	  if [ "$$build" = auto ]; then build=cpu; nvidia-smi >/dev/null 2>&1 && build=cuda; fi; \
+	  echo "Installing torch ($$build build)"; \
+	  if [ "$$build" = cpu ]; then \
+	    $(PIP) install -q --retries 1 --timeout 15 --no-deps --extra-index-url $(TORCH_CPU_INDEX) "torch==$(TORCH_VERSION)"; \
+	  else \
+	    $(PIP) install -q "torch>=2.4"; \
+	  fi; \
+	fi
+	$(PIP) install -q -e ".[dev]"
+	@touch $@
+
+demo: install  ## train Seq2Seq on the embedded shapes set, test the best checkpoint, print where everything is
+	@run=runs/demo-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/mmkit fit -c experiments/seq2seq_image_caption.yaml --run_dir $$run $(DEMO_ARGS) && \
+	best=$$(ls $$run/checkpoints/epoch*.ckpt | head -n 1) && \
+	$(VENV)/bin/mmkit test --ckpt_path $$best --results_path $$run/test_metrics.json && \
+	echo && echo "Run directory:   $$run" && echo "Best checkpoint: $$best" && \
+	echo "Test metrics:    $$run/test_metrics.json" && echo "Sample captions: $$run/media/val_samples/" && \
+	echo "W&B files:       $$run/wandb/ (offline without credentials; upload with: wandb sync $$run/wandb/offline-run-*)"
+
+test: install  ## the default test suite (offline, CPU, a few minutes)
+	WANDB_MODE=offline $(VENV)/bin/pytest -q
+
+test-all: install  ## the suite including slow tests
+	WANDB_MODE=offline $(VENV)/bin/pytest -q --runslow
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check multimodal_kit tests benchmarks
+
+bench: install  ## benchmarks (minutes each); figures go to benchmarks/RESULTS.md
+	WANDB_MODE=offline $(PY) benchmarks/seq2seq_shapes.py
+
+clean:  ## remove the venv, runs and caches of this checkout
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""Test data the tests write themselves: imagefolder directories and hub-style dataset repositories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from multimodal_kit.data.embedded.shapes import SHAPES, ShapesConfig, sample_scene, scene_captions
+
+
+def write_imagefolder(root: Path, splits: dict[str, int], fmt: str = "jsonl", with_captions: bool = True) -> Path:
+    """A HF ``imagefolder`` directory of shapes scenes: ``root/<split>/*.png`` + ``metadata.<fmt>``."""
+    config = ShapesConfig()
+    for split, count in splits.items():
+        folder = root / split
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for i in range(count):
+            pixels, objects, relation = sample_scene(config, "train" if split == "train" else "test", i)
+            name = f"{split}_{i:03d}_{SHAPES.index(objects[0].shape)}.png"
+            Image.fromarray(pixels).save(folder / name)
+            captions = scene_captions(objects, relation)
+            row = {"file_name": name, "text": captions[0]}
+            if with_captions:
+                row["captions"] = captions
+            rows.append(row)
+        if fmt == "jsonl":
+            (folder / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        else:
+            lines = ["file_name,text"] + [f"{r['file_name']},{r['text']}" for r in rows]
+            (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def write_hub_style_repo(root: Path, splits: dict[str, int]) -> Path:
+    """A dataset repository as it lies on the hub: parquet shards under ``data/``, own column and split names
+    (``img``, ``caption``, ``refs``; ``dev`` instead of ``validation``)."""
+    import datasets
+
+    config = ShapesConfig()
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    features = datasets.Features({"img": datasets.Image(), "caption": datasets.Value("string"),
+                                  "refs": [datasets.Value("string")], "key": datasets.Value("string")})
+    for split, count in splits.items():
+        rows: dict[str, list] = {"img": [], "caption": [], "refs": [], "key": []}
+        for i in range(count):
+            pixels, objects, relation = sample_scene(config, "train", i)
+            captions = scene_captions(objects, relation)
+            rows["img"].append(Image.fromarray(pixels))
+            rows["caption"].append(captions[0])
+            rows["refs"].append(captions)
+            rows["key"].append(f"{split}-{i}")
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(str(root / "data" / f"{split}-00000.parquet"))
+    return root

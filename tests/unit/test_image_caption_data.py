@@ -1,0 +1,91 @@
+import json
+
+import pytest
+import torch
+
+from multimodal_kit.data.base import DataError
+from multimodal_kit.data.image_caption import ImageCaptionDataModule
+from tests.conftest import TINY_SHAPES
+from tests.helpers import write_imagefolder
+
+
+def test_batches_follow_the_contract() -> None:
+    dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert set(batch) == {"image", "tokens", "token_lengths", "text", "references", "id"}
+    assert batch["image"].shape == (8, 3, 64, 64) and batch["image"].dtype == torch.float32
+    assert -1.0 <= float(batch["image"].min()) and float(batch["image"].max()) <= 1.0
+    tokens, lengths = batch["tokens"], batch["token_lengths"]
+    assert tokens.shape == (8, int(lengths.max())) and tokens.dtype == torch.long
+    for row, n in zip(tokens, lengths.tolist(), strict=True):
+        assert row[0] == dm.bos_id and row[n - 1] == dm.eos_id and row[n:].eq(dm.pad_id).all()
+    for text, refs in zip(batch["text"], batch["references"], strict=True):
+        assert text in refs and len(refs) == 4  # training text: one of the references
+    assert all(i.startswith("shapes-train-") for i in batch["id"])
+
+
+def test_validation_split_uses_the_canonical_text() -> None:
+    dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8)
+    dm.setup("fit")
+    batch = next(iter(dm.val_dataloader()))
+    assert [t == refs[0] for t, refs in zip(batch["text"], batch["references"], strict=True)] == [True] * 8
+
+
+def test_imagefolder_with_val_folder_and_csv(tmp_path) -> None:
+    root = write_imagefolder(tmp_path / "caps", {"train": 6, "val": 3}, fmt="csv")
+    dm = ImageCaptionDataModule(str(root), batch_size=4, image_size=32)
+    dm.setup("fit")
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["image"].shape == (3, 3, 32, 32)
+    assert batch["id"][0].startswith("val_000") and batch["references"][0] == [batch["text"][0]]
+
+
+def test_missing_validation_split_is_carved_from_train_deterministically(tmp_path) -> None:
+    root = write_imagefolder(tmp_path / "caps", {"train": 20})
+    ids = []
+    for _ in range(2):
+        dm = ImageCaptionDataModule(str(root), val_fraction=0.25, batch_size=4)
+        dm.setup("fit")
+        ids.append(dm.dataset("validation").ids)
+    assert len(ids[0]) == 5 and ids[0] == ids[1]
+    assert not set(ids[0]) & set(ImageCaptionDataModule(str(root), val_fraction=0.25).dataset("train").ids)
+
+
+def test_missing_column_names_the_flag(tmp_path) -> None:
+    root = write_imagefolder(tmp_path / "caps", {"train": 4, "validation": 2})
+    dm = ImageCaptionDataModule(str(root), text_column="caption")
+    with pytest.raises(DataError, match=r"no column 'caption' \(--data.text_column\).*columns are"):
+        dm.setup("fit")
+
+
+def test_missing_image_file_is_named_before_training(tmp_path) -> None:
+    root = write_imagefolder(tmp_path / "caps", {"train": 4, "validation": 2})
+    victim = sorted((root / "train").glob("*.png"))[1]
+    victim.unlink()
+    dm = ImageCaptionDataModule(str(root))
+    with pytest.raises(DataError, match=f"media file not found: .*{victim.name}"):
+        dm.setup("fit")
+
+
+def test_empty_caption_is_named(tmp_path) -> None:
+    root = write_imagefolder(tmp_path / "caps", {"train": 4, "validation": 2})
+    meta = root / "train" / "metadata.jsonl"
+    rows = [json.loads(line) for line in meta.read_text().splitlines()]
+    rows[2]["text"] = "   "
+    meta.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    dm = ImageCaptionDataModule(str(root))
+    with pytest.raises(DataError, match=rf"row 2 \({rows[2]['file_name']}\): empty text in column 'text'"):
+        dm.setup("fit")
+
+
+def test_too_long_caption_is_named(tmp_path) -> None:
+    root = write_imagefolder(tmp_path / "caps", {"train": 4, "validation": 2})
+    dm = ImageCaptionDataModule(str(root), max_text_length=6)
+    with pytest.raises(DataError, match="more than --data.max_text_length=6"):
+        dm.setup("fit")
+
+
+def test_unknown_source_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        ImageCaptionDataModule(str(tmp_path / "nope" / "data")).splits  # noqa: B018

@@ -1,0 +1,42 @@
+import math
+
+import pytest
+
+from multimodal_kit.metrics import CIDEr, ExactMatch, caption_metrics
+
+
+def test_bleu_against_a_hand_worked_example() -> None:
+    # pred "the cat sat on the mat" vs ref "the cat is on the mat" (same length, brevity penalty 1):
+    # unigram precision 5/6, bigram 3/5, trigram 1/4, 4-gram 0/3
+    metrics = caption_metrics("test", full=True)
+    metrics.update(["the cat sat on the mat"], [["the cat is on the mat"]])
+    scores = {k: float(v) for k, v in metrics.compute().items()}
+    assert scores["test/bleu1"] == pytest.approx(5 / 6)
+    assert scores["test/bleu2"] == pytest.approx(math.sqrt(5 / 6 * 3 / 5))
+    assert scores["test/bleu3"] == pytest.approx((5 / 6 * 3 / 5 * 1 / 4) ** (1 / 3))
+    assert scores["test/bleu4"] == pytest.approx(0.0)
+    assert scores["test/exact_match"] == 0.0
+
+
+def test_cider_against_a_hand_worked_example() -> None:
+    # Two images, N = 2, every n-gram in one image's references only: idf = log 2 for all of them.
+    # Image 1: pred "a" vs ref "a b": n=1 cosine 1/sqrt(2), length penalty exp(-(1-2)^2 / (2*6^2)); n=2..4 give 0.
+    # Image 2: pred "c d" equals its ref: n=1 and n=2 cosine 1, n=3, 4 give 0 (no such n-grams).
+    # CIDEr-D = 10 * mean_n, averaged over images.
+    image1 = 10 * (1 / math.sqrt(2)) * math.exp(-1 / 72) / 4
+    image2 = 10 * (1 + 1) / 4
+    metric = CIDEr()
+    metric.update(["a"], [["a b"]])
+    metric.update(["c d"], [["c d"]])
+    assert float(metric.compute()) == pytest.approx((image1 + image2) / 2, rel=1e-6)
+    metric.reset()
+    metric.update(["c d"], [["c d"]])
+    metric.update(["a b"], [["a b"]])
+    assert float(metric.compute()) == pytest.approx(5.0)
+
+
+def test_exact_match_counts_any_reference() -> None:
+    metric = ExactMatch()
+    metric.update(["a red circle", "a blue square", "a big red circle"],
+                  [["a small red circle", "a red circle"], ["a blue circle"], ["a large red circle"]])
+    assert float(metric.compute()) == pytest.approx(1 / 3)

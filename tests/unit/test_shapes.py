@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from multimodal_kit.data.embedded import embedded_config, load_embedded, shapes
+from multimodal_kit.data.embedded.shapes import COLORS, INVERSE, SHAPES, SIZES, ShapesConfig, sample_scene
+
+
+def test_scenes_are_deterministic() -> None:
+    config = ShapesConfig()
+    for index in range(20):
+        a_pixels, a_objects, a_relation = sample_scene(config, "train", index)
+        b_pixels, b_objects, b_relation = sample_scene(config, "train", index)
+        assert np.array_equal(a_pixels, b_pixels)
+        assert (a_objects, a_relation) == (b_objects, b_relation)
+    other = sample_scene(ShapesConfig(seed=1), "train", 0)[0]
+    assert not np.array_equal(sample_scene(config, "train", 0)[0], other)
+
+
+def test_captions_match_scene_parameters() -> None:
+    config = ShapesConfig()
+    two = 0
+    for index in range(300):
+        pixels, objects, relation = sample_scene(config, "train", index)
+        assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+        captions = shapes.scene_captions(objects, relation)
+        assert len(captions) >= 3 and len(set(captions)) == len(captions)
+        for obj in objects:
+            assert obj.shape in SHAPES and obj.color in COLORS and obj.size in SIZES
+            assert f"{obj.size} {obj.color} {obj.shape}" in captions[0]
+        if len(objects) == 2:
+            two += 1
+            a, b = objects
+            # canonical caption: "<a> <relation> <b>", true of the drawn coordinates
+            assert captions[0] == f"{a.phrase()} {relation} {b.phrase()}"
+            assert captions[1] == f"{b.phrase()} {INVERSE[relation]} {a.phrase()}"
+            if relation == "left of":
+                assert a.x < b.x and abs(a.y - b.y) < abs(a.x - b.x)
+            elif relation == "above":
+                assert a.y < b.y and abs(a.x - b.x) < abs(a.y - b.y)
+            else:
+                pytest.fail(f"canonical relations are 'left of'/'above', got {relation!r}")
+            # the object's colour really is at its centre
+            assert tuple(pixels[round(a.y), round(a.x)]) == COLORS[a.color] or a.shape == "triangle"
+        else:
+            assert relation == ""
+    assert two >= 150  # at least half of the scenes carry a relation
+
+
+def test_load_embedded_generates_once_and_caches(tmp_path, monkeypatch) -> None:
+    options = {"num_train": 12, "num_validation": 4, "num_test": 4}
+    first = load_embedded("shapes", options, cache_dir=tmp_path, progress=False)
+    assert {k: len(v) for k, v in first.items()} == {"train": 12, "validation": 4, "test": 4}
+    assert len(first["train"][0]["captions"]) == 4 and first["train"][0]["objects"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("regenerated although cached")
+
+    monkeypatch.setitem(shapes.__dict__, "generate_split", fail)
+    second = load_embedded("shapes", options, cache_dir=tmp_path, progress=False)
+    assert second["train"]["text"][:] == first["train"]["text"][:]
+
+
+def test_unknown_generator_option_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown key.*num_trian.*known keys"):
+        embedded_config("shapes", {"num_trian": 5})
