@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-
 from torch.utils.data import DataLoader
 
 from multimodal_kit.data.base import PairCollator

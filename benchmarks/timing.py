@@ -1,0 +1,36 @@
+"""A callback that records, after each validation, the wall-clock minutes since training started."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+
+class ValidationClock(Callback):
+    """Appends ``{"epoch", "minutes", "samples", <val metrics>}`` to a JSON-lines file after every validation.
+
+    Args:
+        path: the JSON-lines file.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.start = 0.0
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.start = time.perf_counter()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        batch_size = trainer.datamodule.batch_size if trainer.datamodule is not None else 0
+        record = {"epoch": trainer.current_epoch, "minutes": (time.perf_counter() - self.start) / 60,
+                  "samples": trainer.global_step * batch_size * trainer.world_size}
+        record |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
