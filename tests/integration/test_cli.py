@@ -80,12 +80,12 @@ def test_checkpoint_metrics_reproduce(tmp_path: Path) -> None:
     assert scores[0] == scores[1] and "val/bleu4" in scores[0]
 
 
-def test_local_imagefolder_source(tmp_path: Path) -> None:
+def test_local_imagefolder_source_and_default_run_dir(tmp_path: Path) -> None:
     root = write_imagefolder(tmp_path / "caps", {"train": 24, "validation": 8, "test": 8})
-    run = tmp_path / "run"
     main(["fit", "--model", "Seq2Seq", "--data", "ImageCaptionDataModule", "--data.source", str(root),
-          "--data.batch_size", "8", "--data.image_size", "32", "--run_dir", str(run), *TINY_MODEL, *TINY_TRAINER,
+          "--data.batch_size", "8", "--data.image_size", "32", *TINY_MODEL, *TINY_TRAINER,
           "--trainer.logger", "false"])
+    (run,) = (tmp_path / "runs").glob("Seq2Seq-ImageCaption-*")  # the tests run in tmp_path
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["init_args"]["source"] == str(root)
     assert (run / "checkpoints" / "last.ckpt").is_file()
