@@ -132,7 +132,7 @@ class MultimodalCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
-        self.run_dir = self._run_dir(config)
+        self.run_dir = self._run_dir(config).absolute()
         os.environ.setdefault(RUN_DIR_ENV, str(self.run_dir))
         config.run_dir = str(self.run_dir)
         trainer = config.trainer
