@@ -52,8 +52,8 @@ test-all: install  ## the suite including slow tests
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks
 
-bench: install  ## benchmarks (minutes each); figures go to benchmarks/RESULTS.md
-	WANDB_MODE=offline $(PY) benchmarks/seq2seq_shapes.py
+bench: install  ## benchmarks (10 minutes per variant); figures go to benchmarks/RESULTS.md
+	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py
 
 clean:  ## remove the venv, runs and caches of this checkout
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

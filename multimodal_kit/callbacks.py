@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import WandbLogger
 
 from multimodal_kit.utils import rank_zero_info
-from multimodal_kit.visualize import captioned_grid, tensor_to_pil
+from multimodal_kit.visualize import attention_strip, captioned_grid, tensor_to_pil
 
 
 def run_dir_of(trainer: Trainer) -> Path:
@@ -78,15 +78,76 @@ class ValidationSamples(Callback):
             captioned_grid([r["image"] for r in rows], captions).save(out / f"epoch_{epoch:03d}.png")
 
 
+class AttentionMaps(Callback):
+    """Each validation epoch: for the first ``num_images`` validation images (always the same ones), every
+    generated word with its attention over the image; a PNG under ``<run>/media/attention/`` and a W&B image.
+
+    Args:
+        num_images: how many validation images to draw.
+    """
+
+    def __init__(self, num_images: int = 4) -> None:
+        self.num_images = num_images
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if trainer.sanity_checking or not trainer.is_global_zero or getattr(datamodule, "media_key", "") != "image":
+            return
+        from multimodal_kit.data.base import PairCollator
+        from multimodal_kit.data.text import token_words
+
+        dataset = datamodule.dataset("validation")
+        items = [dataset[i] for i in range(min(self.num_images, len(dataset)))]
+        batch = PairCollator(datamodule)(items)
+        batch["image"] = batch["image"].to(pl_module.device)
+        result = pl_module.generate(batch)
+        if result.attention is None:
+            return
+        images = [tensor_to_pil(p) for p in datamodule.transform.denormalize(batch["image"])]
+        rows = []
+        for k, image in enumerate(images):
+            n = int(result.lengths[k])
+            words = token_words(pl_module.tokenizer, result.tokens[k, :n])
+            rows.append(attention_strip(image, words, result.attention[k, :n].cpu()))
+        width = max(r.width for r in rows)
+        from PIL import Image
+
+        sheet = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
+        y = 0
+        for row in rows:
+            sheet.paste(row, (0, y))
+            y += row.height
+        out = run_dir_of(trainer) / "media" / "attention"
+        out.mkdir(parents=True, exist_ok=True)
+        sheet.save(out / f"epoch_{trainer.current_epoch:03d}.png")
+        for logger in wandb_loggers(trainer):
+            logger.log_image(key="val/attention", images=[sheet], step=trainer.global_step)
+
+
 class PredictionWriter(BasePredictionWriter):
-    """Writes ``predictions.jsonl`` (one JSON object per input) into ``output_dir``.
+    """Writes ``predictions.jsonl`` (one JSON object per input) into ``output_dir``; with ``attention_maps``,
+    also ``attention/<id>.png`` (each word with its attention over the input image) for methods that attend.
 
     Each process writes its own part; with several processes rank 0 joins them at the end.
     """
 
-    def __init__(self, output_dir: str | Path) -> None:
+    def __init__(self, output_dir: str | Path, attention_maps: bool = False) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir)
+        self.attention_maps = attention_maps
+
+    def _attention_png(self, record: dict[str, Any]) -> str | None:
+        words, weights = record.pop("_words", None), record.pop("_attention", None)
+        if not self.attention_maps or weights is None:
+            return None
+        from PIL import Image
+
+        with Image.open(record["input"]) as image:
+            strip = attention_strip(image, words, weights)
+        path = self.output_dir / "attention" / f"{Path(str(record['id'])).stem}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        strip.save(path)
+        return str(path)
 
     def _part(self, trainer: Trainer) -> Path:
         name = "predictions.jsonl" if trainer.world_size == 1 else f"predictions.rank{trainer.global_rank}.jsonl"
@@ -100,6 +161,9 @@ class PredictionWriter(BasePredictionWriter):
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         with self._part(trainer).open("a") as f:
             for record in prediction:
+                png = self._attention_png(record)
+                if png is not None:
+                    record["attention_map"] = png
                 f.write(json.dumps(record) + "\n")
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

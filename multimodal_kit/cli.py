@@ -99,6 +99,9 @@ class MultimodalCLI(LightningCLI):
                             help="validate/test: also write the metrics to this file as one flat JSON object.")
         parser.add_argument("--output_dir", type=str | None, default=None,
                             help="predict: where predictions.jsonl and media go. Default: <run_dir>/predictions.")
+        parser.add_argument("--attention_maps", type=bool, default=False,
+                            help="predict, attention methods: also draw each word's attention over its input, "
+                                 "as <output_dir>/attention/<id>.png.")
         for name in ("vocab_size", "pad_id", "bos_id", "eos_id"):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
         parser.link_arguments("data.media_key", "model.init_args.modality", apply_on="instantiate")
@@ -168,7 +171,9 @@ class MultimodalCLI(LightningCLI):
             if callback.dirpath is None:
                 callback.dirpath = str(self.run_dir / "checkpoints")
         if self.subcommand == "predict":
-            callbacks.append(PredictionWriter(self.config.predict.get("output_dir") or self.run_dir / "predictions"))
+            options = self.config.predict
+            callbacks.append(PredictionWriter(options.get("output_dir") or self.run_dir / "predictions",
+                                              attention_maps=bool(options.get("attention_maps"))))
         config["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
 

@@ -33,3 +33,30 @@ def captioned_grid(images: Sequence[Image.Image], captions: Sequence[str], colum
         for j, line in enumerate(lines[:text_lines]):
             draw.text((x + 3, y + cell + 2 + j * line_height), line, fill="black", font=font)
     return grid
+
+
+def attention_overlay(image: Image.Image, weights: torch.Tensor, size: int) -> Image.Image:
+    """``image`` with attention over its regions as a heat overlay; weights (N,) for a square grid of N regions
+    (upsampled bilinearly), else shown as a strip under the image."""
+    import math
+
+    base = image.convert("RGB").resize((size, size), Image.BICUBIC)
+    n = weights.numel()
+    side = math.isqrt(n)
+    if side * side == n:
+        grid = weights.float().view(1, 1, side, side)
+    else:  # not an image map: a 1×N strip
+        grid = weights.float().view(1, 1, 1, n)
+    heat = torch.nn.functional.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    heat = (heat / heat.max().clamp(min=1e-8)).clamp(0, 1)
+    pixels = torch.from_numpy(__import__("numpy").asarray(base).copy()).float()  # (S, S, 3)
+    dimmed = pixels * (0.25 + 0.75 * heat.unsqueeze(-1))  # bright where attended
+    dimmed[..., 0] = dimmed[..., 0] * 0.7 + 255 * 0.3 * heat  # and reddish
+    return Image.fromarray(dimmed.clamp(0, 255).byte().numpy())
+
+
+def attention_strip(image: Image.Image, words: Sequence[str], weights: torch.Tensor, cell: int = 96) -> Image.Image:
+    """One row: the image, then one cell per generated word with its attention (T, N) over the image."""
+    cells = [image.convert("RGB").resize((cell, cell), Image.BICUBIC)]
+    cells += [attention_overlay(image, weights[t], cell) for t in range(len(words))]
+    return captioned_grid(cells, ["", *words], columns=len(cells), cell=cell, text_lines=1)

@@ -132,6 +132,11 @@ def decode_tokens(tokenizer: PreTrainedTokenizerBase, tokens: torch.Tensor) -> l
     return texts
 
 
+def token_words(tokenizer: PreTrainedTokenizerBase, tokens: torch.Tensor) -> list[str]:
+    """Each generated id (L,) as readable text (EOS shown as ``<eos>``), for attention pictures."""
+    return [tokenizer.decode([t], clean_up_tokenization_spaces=False).strip() or "·" for t in tokens.tolist()]
+
+
 def canonical_text(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
     """``text`` as the metrics see it: the tokenizer's normalization (e.g. lower case), words split from
     punctuation, joined by single spaces. Applied to predictions and references alike."""

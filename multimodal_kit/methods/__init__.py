@@ -1,7 +1,8 @@
 """LightningModules: one per method. Importing this package lets the CLI name them by short class name."""
 
 from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.methods.cross_attention import CrossModalAttention
 from multimodal_kit.methods.seq2seq import Seq2Seq
 from multimodal_kit.methods.text_generation import TextGenerationMethod
 
-__all__ = ["MultimodalMethod", "Seq2Seq", "TextGenerationMethod"]
+__all__ = ["CrossModalAttention", "MultimodalMethod", "Seq2Seq", "TextGenerationMethod"]

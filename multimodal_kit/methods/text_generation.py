@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from multimodal_kit.data.text import canonical_text, decode_tokens
+from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.metrics import caption_metrics
 from multimodal_kit.models.encoders import ConvImageEncoder, output_dim
@@ -138,12 +138,15 @@ class TextGenerationMethod(MultimodalMethod):
         return decode_tokens(self.require_tokenizer(), self.generate(batch).tokens)
 
     # ------------------------------------------------------------------ training and evaluation
+    def token_loss(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of logits (B, T-1, V) predicting tokens[:, 1:] (padding ignored)."""
+        return self.loss_fn(logits.reshape(-1, logits.shape[-1]).float(), tokens[:, 1:].reshape(-1))
+
     def loss(self, batch: dict[str, Any], memory: State | None = None) -> torch.Tensor:
-        """Teacher-forced cross-entropy of the batch's tokens (padding ignored)."""
+        """Teacher-forced cross-entropy of the batch's tokens."""
         tokens = batch["tokens"]
         memory = self.encode(batch) if memory is None else memory
-        logits = self.teacher_forced_logits(memory, tokens[:, :-1])  # (B, T-1, V)
-        return self.loss_fn(logits.reshape(-1, logits.shape[-1]).float(), tokens[:, 1:].reshape(-1))
+        return self.token_loss(self.teacher_forced_logits(memory, tokens[:, :-1]), tokens)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)
@@ -168,6 +171,16 @@ class TextGenerationMethod(MultimodalMethod):
         return self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
-        texts = self(batch)
+        """One record per input: ``id``, ``input``, ``text``; with attention, also ``_words`` and ``_attention``
+        (T, N) for the prediction writer, which draws them and drops them from the JSON."""
+        tokenizer = self.require_tokenizer()
+        result = self.generate(batch)
+        texts = decode_tokens(tokenizer, result.tokens)
         inputs = batch.get("input", batch["id"])
-        return [{"id": i, "input": x, "text": t} for i, x, t in zip(batch["id"], inputs, texts, strict=True)]
+        records = [{"id": i, "input": x, "text": t} for i, x, t in zip(batch["id"], inputs, texts, strict=True)]
+        if result.attention is not None:
+            for k, record in enumerate(records):
+                n = int(result.lengths[k])
+                record["_words"] = token_words(tokenizer, result.tokens[k, :n])
+                record["_attention"] = result.attention[k, :n].float().cpu()
+        return records

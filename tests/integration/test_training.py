@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from multimodal_kit.data.base import PairCollator
 from multimodal_kit.data.image_caption import ImageCaptionDataModule
-from multimodal_kit.methods import Seq2Seq
+from multimodal_kit.methods import CrossModalAttention, Seq2Seq
 from tests.conftest import TINY_SHAPES
 
 
-def test_overfitting_one_batch_drives_the_loss_near_zero() -> None:
+@pytest.mark.parametrize(("method", "options"), [
+    (Seq2Seq, {"embed_dim": 64, "hidden_dim": 64}),
+    (CrossModalAttention, {"attention": "additive", "embed_dim": 64, "hidden_dim": 64, "attention_dim": 64}),
+    (CrossModalAttention, {"attention": "multihead", "d_model": 64, "num_layers": 1, "ff_dim": 128}),
+])
+def test_overfitting_one_batch_drives_the_loss_near_zero(method, options) -> None:
     pl.seed_everything(0)
     dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8, train_text="first")
-    model = Seq2Seq(vocab_size=dm.vocab_size, pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id,
-                    embed_dim=64, hidden_dim=64, dropout=0.0, lr=3e-3)
+    model = method(vocab_size=dm.vocab_size, pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id,
+                   dropout=0.0, lr=3e-3, **options)
     trainer = pl.Trainer(overfit_batches=1, max_epochs=150, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                          limit_val_batches=0)

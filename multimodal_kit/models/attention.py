@@ -1,0 +1,102 @@
+"""Attention over a source sequence (image regions, audio frames), for the recurrent attention decoder.
+
+Every module here maps a query (B, Q) and a memory of keys (B, N, K) with a validity mask (B, N) to a context
+vector (B, K) and weights (B, N) that are non-negative and sum to 1 over the valid positions. Keys can be
+projected once per sequence (:meth:`prepare`) and reused at every decoding step. A user's own attention module
+fits the recurrent decoder when it has the same ``prepare``/``forward`` signature and ``(query_dim, key_dim)``
+as its first constructor arguments.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dim of scores (B, N), with positions where ``mask`` is False given weight 0."""
+    return scores.masked_fill(~mask, float("-inf")).softmax(-1)
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau attention: ``score_i = v · tanh(W_q q + W_k k_i)`` (Show-Attend-Tell's soft attention).
+
+    Args:
+        query_dim: decoder state size Q.
+        key_dim: memory feature size K.
+        attention_dim: size of the hidden layer of the scoring MLP.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, attention_dim: int = 256) -> None:
+        super().__init__()
+        self.query = nn.Linear(query_dim, attention_dim)
+        self.key = nn.Linear(key_dim, attention_dim, bias=False)
+        self.score = nn.Linear(attention_dim, 1, bias=False)
+
+    def prepare(self, keys: torch.Tensor) -> torch.Tensor:
+        """keys (B, N, K) → projected keys (B, N, A), computed once per sequence."""
+        return self.key(keys)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, prepared: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, Q), keys (B, N, K), prepared (B, N, A), mask (B, N) → context (B, K), weights (B, N)."""
+        scores = self.score(torch.tanh(prepared + self.query(query).unsqueeze(1))).squeeze(-1)  # (B, N)
+        weights = masked_softmax(scores, mask)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights
+
+
+class DotAttention(nn.Module):
+    """Luong ``dot`` attention: ``score_i = q · k_i / sqrt(K)`` (what Keras' ``Attention`` layer computes, scaled).
+
+    Needs ``query_dim == key_dim``; use :class:`GeneralAttention` otherwise.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int) -> None:
+        super().__init__()
+        if query_dim != key_dim:
+            raise ValueError(f"dot attention needs query_dim == key_dim, got {query_dim} and {key_dim}; use "
+                             "'general' attention (a learned projection) or set the decoder's hidden_dim to "
+                             f"{key_dim}.")
+        self.scale = key_dim**-0.5
+
+    def prepare(self, keys: torch.Tensor) -> torch.Tensor:
+        return keys
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, prepared: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = torch.bmm(prepared, query.unsqueeze(-1)).squeeze(-1) * self.scale  # (B, N)
+        weights = masked_softmax(scores, mask)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights
+
+
+class GeneralAttention(DotAttention):
+    """Luong ``general`` attention: ``score_i = q · W k_i / sqrt(Q)``; keys are projected once per sequence."""
+
+    def __init__(self, query_dim: int, key_dim: int) -> None:
+        nn.Module.__init__(self)
+        self.project = nn.Linear(key_dim, query_dim, bias=False)
+        self.scale = query_dim**-0.5
+
+    def prepare(self, keys: torch.Tensor) -> torch.Tensor:
+        return self.project(keys)  # (B, N, Q)
+
+
+ATTENTION_KINDS: dict[str, type[nn.Module]] = {
+    "additive": AdditiveAttention,
+    "dot": DotAttention,
+    "general": GeneralAttention,
+}
+
+
+def doubly_stochastic_penalty(weights: torch.Tensor, step_mask: torch.Tensor,
+                              source_mask: torch.Tensor) -> torch.Tensor:
+    """Show-Attend-Tell's regularizer: every source position should receive, summed over the output steps,
+    a total attention of about 1: ``mean_b sum_i (1 - sum_t alpha_bti)^2`` over valid steps t and positions i.
+
+    Args:
+        weights: attention (B, T, N).
+        step_mask: (B, T), True for real output steps (not padding).
+        source_mask: (B, N), True for valid source positions.
+    """
+    coverage = (weights * step_mask.unsqueeze(-1)).sum(1)  # (B, N)
+    return (((1.0 - coverage) ** 2) * source_mask).sum(1).mean()
