@@ -55,8 +55,10 @@ def attention_overlay(image: Image.Image, weights: torch.Tensor, size: int) -> I
     return Image.fromarray(dimmed.clamp(0, 255).byte().numpy())
 
 
-def attention_strip(image: Image.Image, words: Sequence[str], weights: torch.Tensor, cell: int = 96) -> Image.Image:
-    """One row: the image, then one cell per generated word with its attention (T, N) over the image."""
+def attention_strip(image: Image.Image, words: Sequence[str], weights: torch.Tensor, cell: int = 96,
+                    max_words: int = 16) -> Image.Image:
+    """One row: the image, then one cell per generated word (the first ``max_words``) with its attention (T, N)."""
+    words = list(words)[:max_words]
     cells = [image.convert("RGB").resize((cell, cell), Image.BICUBIC)]
     cells += [attention_overlay(image, weights[t], cell) for t in range(len(words))]
     return captioned_grid(cells, ["", *words], columns=len(cells), cell=cell, text_lines=1)

@@ -8,10 +8,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_seq2seq_benchmark_quick_mode(tmp_path: Path) -> None:
+def test_caption_benchmark_quick_mode(tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "seq2seq_shapes.py"), "--quick", "--out", str(out)],
-                   check=True, cwd=tmp_path, capture_output=True)
-    figures = json.loads((out / "figures.json").read_text())
-    assert {"test/bleu4", "test/cider", "test/exact_match"} <= set(figures["test"])
-    assert figures["epochs"] == 1 and figures["samples_per_s"] > 0
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "caption_quality.py"), "--quick", "--variants",
+                    "seq2seq", "attention-multihead", "--out", str(out)], check=True, cwd=tmp_path,
+                   capture_output=True)
+    rows = json.loads((out / "figures.json").read_text())
+    assert [r["variant"] for r in rows] == ["seq2seq", "attention-multihead"]
+    for row in rows:
+        assert {"test/bleu4", "test/cider", "test/exact_match"} <= set(row["test"])
+        assert {"one/bleu4", "two/bleu4", "two/exact_match"} <= set(row["scenes"])
+        assert row["epochs"] == 1 and row["samples_per_s"] > 0
