@@ -10,6 +10,8 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 # Extra flags for the demo's `mmkit fit`, e.g. DEMO_ARGS='--trainer.max_time 00:00:02:00'
 DEMO_ARGS ?=
+# e.g. BENCH_ARGS="--variants seq2seq attention-additive" (all five captioning variants by default, ~55 min)
+BENCH_ARGS ?=
 export WANDB_SILENT ?= true
 
 .PHONY: help install demo test test-all lint bench clean
@@ -53,7 +55,7 @@ lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks
 
 bench: install  ## benchmarks (10 minutes per variant); figures go to benchmarks/RESULTS.md
-	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py
+	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
 
 clean:  ## remove the venv, runs and caches of this checkout
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

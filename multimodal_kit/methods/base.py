@@ -34,12 +34,13 @@ class MultimodalMethod(LightningModule, ABC):
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
         super().__init__()
-        # Modules passed in Python are not hyperparameters (they would be pickled into checkpoints); from the CLI
-        # they arrive as class_path/init_args dicts, which are, and rebuild the module on load.
+        # Modules and classes passed in Python are not hyperparameters (they would be pickled into checkpoints,
+        # which then need unsafe loading); pass them again to load_from_checkpoint. From the CLI they arrive as
+        # class_path/init_args dicts, which are plain data and rebuild them on load.
         ignore: list[str] = []
         if _given_hyperparameters.get() is None:
             for local in collect_init_args(inspect.currentframe(), [], classes=(MultimodalMethod,)):
-                ignore += [name for name, value in local.items() if isinstance(value, nn.Module)]
+                ignore += [name for name, value in local.items() if isinstance(value, nn.Module) or callable(value)]
         self.save_hyperparameters(ignore=ignore)
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.configure_models()

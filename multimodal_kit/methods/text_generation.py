@@ -114,12 +114,13 @@ class TextGenerationMethod(MultimodalMethod):
         """inputs (B, T) (BOS … second to last token) → logits (B, T, V)."""
 
     # ------------------------------------------------------------------ inference
-    def generate(self, batch: dict[str, Any], beam_size: int | None = None,
-                 max_length: int | None = None) -> SearchResult:
-        """Decode freely from the batch's source (greedy for ``beam_size`` 1, else beam search)."""
+    def generate(self, batch: dict[str, Any], beam_size: int | None = None, max_length: int | None = None,
+                 memory: State | None = None) -> SearchResult:
+        """Decode freely from the batch's source (greedy for ``beam_size`` 1, else beam search); ``memory``
+        reuses an encoding of this batch already computed."""
         hp = self.hparams
         beam_size = beam_size or hp.beam_size
-        memory = self.encode(batch)
+        memory = self.encode(batch) if memory is None else memory
         state = self.initial_state(memory)
         n = batch[hp.modality].shape[0]
 
@@ -156,8 +157,9 @@ class TextGenerationMethod(MultimodalMethod):
     def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         tokenizer = self.require_tokenizer()
         n = len(batch["tokens"])
-        self.log(f"{stage}/loss", self.loss(batch), prog_bar=stage == "val", batch_size=n, sync_dist=True)
-        predictions = decode_tokens(tokenizer, self.generate(batch).tokens)
+        memory = self.encode(batch)  # once, for the loss and for decoding
+        self.log(f"{stage}/loss", self.loss(batch, memory), prog_bar=stage == "val", batch_size=n, sync_dist=True)
+        predictions = decode_tokens(tokenizer, self.generate(batch, memory=memory).tokens)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update([canonical_text(tokenizer, p) for p in predictions],
                        [[canonical_text(tokenizer, r) for r in refs] for refs in batch["references"]])

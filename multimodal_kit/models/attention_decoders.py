@@ -135,8 +135,9 @@ class TransformerAttentionDecoder(nn.Module):
     def run(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, T) → logits (B, T, V) and last-layer cross-attention (B, T, N)."""
         t = tokens.shape[1]
-        x = self.dropout(self.embed(tokens) * math.sqrt(self.d_model) +
-                         sinusoidal_positions(t, self.d_model, tokens.device))
+        # no sqrt(d_model) scaling: with N(0, 1) embeddings it would dwarf what cross-attention adds to the
+        # pre-norm residual stream, and the decoder would learn to ignore the source
+        x = self.dropout(self.embed(tokens) + sinusoidal_positions(t, self.d_model, tokens.device))
         causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).triu(1)  # True: may not attend
         weights = None
         for layer in self.layers:

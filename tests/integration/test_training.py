@@ -47,3 +47,18 @@ def test_checkpoint_alone_restores_model_and_tokenizer(tmp_path) -> None:
     batch = next(iter(dm.val_dataloader()))
     model.eval(), restored.eval()
     assert torch.equal(model.generate(batch).tokens, restored.generate(batch).tokens)
+
+
+def test_python_given_attention_class_keeps_checkpoints_safe(tmp_path) -> None:
+    from multimodal_kit.models.attention import GeneralAttention
+
+    dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8)
+    model = CrossModalAttention(attention=GeneralAttention, vocab_size=dm.vocab_size, embed_dim=16, hidden_dim=16)
+    assert "attention" not in model.hparams  # a class is not plain data: not pickled into the checkpoint
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    restored = CrossModalAttention.load_from_checkpoint(tmp_path / "m.ckpt", weights_only=True,
+                                                        attention=GeneralAttention)
+    assert isinstance(restored.decoder.attention, GeneralAttention)
