@@ -26,7 +26,7 @@ VARIANTS: dict[str, list[str]] = {
     "attention-general": ["-c", "experiments/attention_image_caption.yaml", "--model.init_args.attention", "general"],
     "attention-dot": ["-c", "experiments/attention_image_caption.yaml", "--model.init_args.attention", "dot"],
     "attention-multihead": ["-c", "experiments/attention_image_caption.yaml", "--model.init_args.attention",
-                            "multihead"],
+                            "multihead", "--model.init_args.lr", "5e-4", "--model.init_args.warmup_steps", "150"],
 }
 QUICK = ["--data.init_args.embedded_options", '{"num_train": 64, "num_validation": 16, "num_test": 16}',
          "--trainer.max_epochs", "1", "--trainer.logger", "false"]

@@ -27,12 +27,13 @@ class MultimodalMethod(LightningModule, ABC):
     Args:
         lr: AdamW learning rate (``--optimizer``/``--lr_scheduler`` on the CLI replace the default optimizer).
         weight_decay: AdamW weight decay.
+        warmup_steps: raise the learning rate linearly from 0 over this many steps (0: constant from the start).
     """
 
     #: the metric that picks the best checkpoint, and whether higher is better
     checkpoint_monitor: tuple[str, str] = ("val/loss", "min")
 
-    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0) -> None:
         super().__init__()
         # Modules and classes passed in Python are not hyperparameters (they would be pickled into checkpoints,
         # which then need unsafe loading); pass them again to load_from_checkpoint. From the CLI they arrive as
@@ -79,5 +80,10 @@ class MultimodalMethod(LightningModule, ABC):
             self.tokenizer = tokenizer_from_dict(checkpoint["tokenizer"])
 
     # ------------------------------------------------------------------ optimization
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        warmup = self.hparams.get("warmup_steps", 0)
+        if not warmup:
+            return optimizer
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -37,6 +37,7 @@ class TextGenerationMethod(MultimodalMethod):
         label_smoothing: cross-entropy label smoothing.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        warmup_steps: linear learning-rate warmup steps (0: none).
     """
 
     checkpoint_monitor = ("val/bleu4", "max")
@@ -56,6 +57,7 @@ class TextGenerationMethod(MultimodalMethod):
         label_smoothing: float = 0.0,
         lr: float = 2e-3,
         weight_decay: float = 0.0,
+        warmup_steps: int = 0,
     ) -> None:
         if vocab_size <= 0:
             raise ValueError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
@@ -63,7 +65,7 @@ class TextGenerationMethod(MultimodalMethod):
         # nn.Module refuses module attributes before its __init__; keep the given encoder aside until
         # configure_models() (called from the base __init__) registers it
         object.__setattr__(self, "_given_encoder", encoder)
-        super().__init__(lr=lr, weight_decay=weight_decay)
+        super().__init__(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps)
         object.__delattr__(self, "_given_encoder")
 
     # ------------------------------------------------------------------ models
