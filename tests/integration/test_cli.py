@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,12 @@ def test_fit_test_predict_from_checkpoint_alone(tmp_path: Path) -> None:
     offline = list((run / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
     (records,) = offline[0].glob("run-*.wandb")  # W&B's binary log; metric and config keys appear verbatim
+    keys = (b"train/loss", b"val/loss", b"val/bleu4", b"results_path", b"ImageCaptionDataModule")
+    deadline = time.monotonic() + 30  # W&B's service process may still be flushing the file after finish()
+    while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
+        time.sleep(0.5)
     logged = records.read_bytes()
-    for key in (b"train/loss", b"val/loss", b"val/bleu4", b"results_path", b"ImageCaptionDataModule"):
+    for key in keys:
         assert key in logged, key
     (table,) = (offline[0] / "files" / "media" / "table" / "val").glob("samples_*.table.json")
     content = json.loads(table.read_text())
