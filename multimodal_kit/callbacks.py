@@ -10,8 +10,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import WandbLogger
 
+from multimodal_kit.data.base import PairCollator, PairDataModule
 from multimodal_kit.utils import rank_zero_info
-from multimodal_kit.visualize import attention_strip, captioned_grid, tensor_to_pil
+from multimodal_kit.visualize import captioned_grid, stack_vertically
 
 
 def run_dir_of(trainer: Trainer) -> Path:
@@ -25,7 +26,8 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
 
 class ValidationSamples(Callback):
     """Each validation epoch: the first ``num_samples`` validation items with their references and prediction,
-    as a W&B table (when a ``WandbLogger`` is attached) and as a PNG grid under ``<run>/media/val_samples/``.
+    as a W&B table (the input as an image, or as playable audio) when a ``WandbLogger`` is attached, and as a PNG
+    grid (images; spectrograms for audio) under ``<run>/media/val_samples/``.
 
     Args:
         num_samples: how many items to show (taken from the first validation batch, so always the same ones).
@@ -42,81 +44,63 @@ class ValidationSamples(Callback):
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         if batch_idx != 0 or dataloader_idx != 0 or not trainer.is_global_zero or not isinstance(outputs, dict):
             return
-        n = min(self.num_samples, len(batch["id"]))
-        images = self._images(trainer, batch, n)
-        for i in range(n):
-            self._rows.append({"id": batch["id"][i], "image": images[i] if images else None,
-                               "references": batch["references"][i], "prediction": outputs["predictions"][i]})
-
-    @staticmethod
-    def _images(trainer: Trainer, batch: dict[str, Any], n: int) -> list | None:
-        if "image" not in batch:
-            return None
-        transform = getattr(trainer.datamodule, "transform", None)
-        pixels = batch["image"][:n].detach().float().cpu()
-        pixels = transform.denormalize(pixels) if transform is not None else pixels
-        return [tensor_to_pil(p) for p in pixels]
-
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or not self._rows:
-            return
-        rows, epoch = self._rows, trainer.current_epoch
-        for logger in wandb_loggers(trainer):
-            import wandb
-
-            logger.log_table(
-                key="val/samples",
-                columns=["id", "image", "references", "prediction"],
-                data=[[r["id"], wandb.Image(r["image"]) if r["image"] is not None else None,
-                       "\n".join(r["references"]), r["prediction"]] for r in rows],
-                step=trainer.global_step,
-            )
-        if rows[0]["image"] is not None:
-            out = run_dir_of(trainer) / "media" / "val_samples"
-            out.mkdir(parents=True, exist_ok=True)
-            captions = [f"pred: {r['prediction']}\nref: {r['references'][0]}" for r in rows]
-            captioned_grid([r["image"] for r in rows], captions).save(out / f"epoch_{epoch:03d}.png")
-
-
-class AttentionMaps(Callback):
-    """Each validation epoch: for the first ``num_images`` validation images (always the same ones), every
-    generated word with its attention over the image; a PNG under ``<run>/media/attention/`` and a W&B image.
-
-    Args:
-        num_images: how many validation images to draw.
-    """
-
-    def __init__(self, num_images: int = 4) -> None:
-        self.num_images = num_images
+        for i in range(min(self.num_samples, len(batch["id"]))):
+            self._rows.append({"id": batch["id"][i], "references": batch["references"][i],
+                               "prediction": outputs["predictions"][i]})
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         datamodule = trainer.datamodule
-        if trainer.sanity_checking or not trainer.is_global_zero or getattr(datamodule, "media_key", "") != "image":
+        if (trainer.sanity_checking or not trainer.is_global_zero or not self._rows
+                or not isinstance(datamodule, PairDataModule)):
             return
-        from multimodal_kit.data.base import PairCollator
+        rows, epoch = self._rows, trainer.current_epoch
+        for logger in wandb_loggers(trainer):
+            logger.log_table(
+                key="val/samples",
+                columns=["id", datamodule.media_key, "references", "prediction"],
+                data=[[r["id"], datamodule.wandb_media("validation", r["id"]), "\n".join(r["references"]),
+                       r["prediction"]] for r in rows],
+                step=trainer.global_step,
+            )
+        dataset = datamodule.dataset("validation")
+        pictures = [datamodule.preview(dataset.media_at(dataset.index_of(r["id"]))) for r in rows]
+        out = run_dir_of(trainer) / "media" / "val_samples"
+        out.mkdir(parents=True, exist_ok=True)
+        captions = [f"pred: {r['prediction']}\nref: {r['references'][0]}" for r in rows]
+        captioned_grid(pictures, captions).save(out / f"epoch_{epoch:03d}.png")
+
+
+class AttentionMaps(Callback):
+    """Each validation epoch: for the first ``num_items`` validation items (always the same ones), every
+    generated word with its attention over the input — heat over the image's regions, or a tokens × frames
+    heatmap under the spectrogram — as a PNG under ``<run>/media/attention/`` and a W&B image.
+
+    Args:
+        num_items: how many validation items to draw.
+    """
+
+    def __init__(self, num_items: int = 4) -> None:
+        self.num_items = num_items
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if trainer.sanity_checking or not trainer.is_global_zero or not isinstance(datamodule, PairDataModule):
+            return
         from multimodal_kit.data.text import token_words
 
         dataset = datamodule.dataset("validation")
-        items = [dataset[i] for i in range(min(self.num_images, len(dataset)))]
-        batch = PairCollator(datamodule)(items)
-        batch["image"] = batch["image"].to(pl_module.device)
+        items = [dataset[i] for i in range(min(self.num_items, len(dataset)))]
+        batch = trainer.strategy.batch_to_device(PairCollator(datamodule)(items), pl_module.device)
         result = pl_module.generate(batch)
         if result.attention is None:
             return
-        images = [tensor_to_pil(p) for p in datamodule.transform.denormalize(batch["image"])]
         rows = []
-        for k, image in enumerate(images):
+        for k, item in enumerate(items):
             n = int(result.lengths[k])
             words = token_words(pl_module.tokenizer, result.tokens[k, :n])
-            rows.append(attention_strip(image, words, result.attention[k, :n].cpu()))
-        width = max(r.width for r in rows)
-        from PIL import Image
-
-        sheet = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
-        y = 0
-        for row in rows:
-            sheet.paste(row, (0, y))
-            y += row.height
+            rows.append(datamodule.attention_picture(item[datamodule.media_key], words,
+                                                     result.attention[k, :n].float().cpu()))
+        sheet = stack_vertically(rows)
         out = run_dir_of(trainer) / "media" / "attention"
         out.mkdir(parents=True, exist_ok=True)
         sheet.save(out / f"epoch_{trainer.current_epoch:03d}.png")
@@ -126,7 +110,7 @@ class AttentionMaps(Callback):
 
 class PredictionWriter(BasePredictionWriter):
     """Writes ``predictions.jsonl`` (one JSON object per input) into ``output_dir``; with ``attention_maps``,
-    also ``attention/<id>.png`` (each word with its attention over the input image) for methods that attend.
+    also ``attention/<id>.png`` (each word with its attention over the input) for methods that attend.
 
     Each process writes its own part; with several processes rank 0 joins them at the end.
     """
@@ -136,17 +120,14 @@ class PredictionWriter(BasePredictionWriter):
         self.output_dir = Path(output_dir)
         self.attention_maps = attention_maps
 
-    def _attention_png(self, record: dict[str, Any]) -> str | None:
+    def _attention_png(self, datamodule: Any, record: dict[str, Any]) -> str | None:
         words, weights = record.pop("_words", None), record.pop("_attention", None)
-        if not self.attention_maps or weights is None:
+        if not self.attention_maps or weights is None or not isinstance(datamodule, PairDataModule):
             return None
-        from PIL import Image
-
-        with Image.open(record["input"]) as image:
-            strip = attention_strip(image, words, weights)
+        media = datamodule.load_media_file(Path(record["input"]))
         path = self.output_dir / "attention" / f"{Path(str(record['id'])).stem}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        strip.save(path)
+        datamodule.attention_picture(media, words, weights).save(path)
         return str(path)
 
     def _part(self, trainer: Trainer) -> Path:
@@ -161,7 +142,7 @@ class PredictionWriter(BasePredictionWriter):
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         with self._part(trainer).open("a") as f:
             for record in prediction:
-                png = self._attention_png(record)
+                png = self._attention_png(trainer.datamodule, record)
                 if png is not None:
                     record["attention_map"] = png
                 f.write(json.dumps(record) + "\n")

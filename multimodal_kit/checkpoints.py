@@ -15,7 +15,7 @@ from multimodal_kit.data.text import tokenizer_from_dict
 from multimodal_kit.utils import cache_root
 
 #: model arguments the CLI links from the data module; they are never copied from a checkpoint's config
-LINKED_MODEL_ARGS = ("vocab_size", "pad_id", "bos_id", "eos_id", "modality", "image_size")
+LINKED_MODEL_ARGS = ("vocab_size", "pad_id", "bos_id", "eos_id", "modality", "image_size", "n_mels")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

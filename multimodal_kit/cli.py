@@ -23,6 +23,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 import multimodal_kit.data.image_caption  # noqa: F401  (registers the data modules' short names)
+import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
 from multimodal_kit.callbacks import PredictionWriter
 from multimodal_kit.checkpoints import checkpoint_config
@@ -107,6 +108,8 @@ class MultimodalCLI(LightningCLI):
         parser.link_arguments("data.media_key", "model.init_args.modality", apply_on="instantiate")
         parser.link_arguments("data", "model.init_args.image_size", apply_on="instantiate",
                               compute_fn=lambda data: getattr(data, "image_size", 64))
+        parser.link_arguments("data", "model.init_args.n_mels", apply_on="instantiate",
+                              compute_fn=lambda data: getattr(data, "n_mels", 64))
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         args = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args

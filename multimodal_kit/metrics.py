@@ -1,4 +1,5 @@
-"""Text metrics on free-running outputs: BLEU (torchmetrics), CIDEr-D (pycocoevalcap), exact match.
+"""Text metrics on free-running outputs: BLEU (torchmetrics), CIDEr-D (pycocoevalcap), exact match for captions;
+word and character error rates (torchmetrics) for speech.
 
 Every metric here takes ``update(preds: list[str], target: list[list[str]])`` with texts already in canonical form
 (:func:`multimodal_kit.data.text.canonical_text`: normalized, words separated by single spaces).
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.text import BLEUScore
+from torchmetrics.text import BLEUScore, CharErrorRate, WordErrorRate
 
 
 class CIDEr(Metric):
@@ -81,3 +82,30 @@ def caption_metrics(stage: str, full: bool) -> MetricCollection:
         metrics = {f"bleu{n}": BLEUScore(n_gram=n) for n in range(1, 5)}
         metrics |= {"cider": CIDEr(), "exact_match": ExactMatch()}
     return MetricCollection(metrics, prefix=f"{stage}/", compute_groups=False)
+
+
+class FirstReferenceWER(WordErrorRate):
+    """torchmetrics' word error rate against each item's first reference (a speech item has one transcript)."""
+
+    def update(self, preds: list[str], target: list[list[str]]) -> None:
+        super().update(preds, [refs[0] for refs in target])
+
+
+class FirstReferenceCER(CharErrorRate):
+    """torchmetrics' character error rate against each item's first reference."""
+
+    def update(self, preds: list[str], target: list[list[str]]) -> None:
+        super().update(preds, [refs[0] for refs in target])
+
+
+def speech_metrics(stage: str, full: bool) -> MetricCollection:
+    """Metrics of one stage, named ``<stage>/<metric>``: WER only (``full=False``), or WER, CER and exact match."""
+    metrics: dict[str, Metric] = {"wer": FirstReferenceWER()}
+    if full:
+        metrics |= {"cer": FirstReferenceCER(), "exact_match": ExactMatch()}
+    return MetricCollection(metrics, prefix=f"{stage}/", compute_groups=False)
+
+
+def text_metrics(modality: str, stage: str, full: bool) -> MetricCollection:
+    """The metrics of text generated from ``modality``: captions of images, transcripts of audio."""
+    return speech_metrics(stage, full) if modality == "audio" else caption_metrics(stage, full)

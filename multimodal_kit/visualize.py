@@ -62,3 +62,56 @@ def attention_strip(image: Image.Image, words: Sequence[str], weights: torch.Ten
     cells = [image.convert("RGB").resize((cell, cell), Image.BICUBIC)]
     cells += [attention_overlay(image, weights[t], cell) for t in range(len(words))]
     return captioned_grid(cells, ["", *words], columns=len(cells), cell=cell, text_lines=1)
+
+
+# anchors of the viridis colour map (low → high), interpolated linearly
+_VIRIDIS = torch.tensor([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
+                        dtype=torch.float32)
+
+
+def colorize(values: torch.Tensor) -> torch.Tensor:
+    """values (H, W), any range → uint8 (H, W, 3), min–max scaled through the viridis colour map."""
+    values = values.detach().float().cpu()
+    lo, hi = values.min(), values.max()
+    scaled = ((values - lo) / (hi - lo).clamp(min=1e-8)) * (len(_VIRIDIS) - 1)
+    index = scaled.floor().long().clamp(max=len(_VIRIDIS) - 2)
+    frac = (scaled - index).unsqueeze(-1)
+    return (_VIRIDIS[index] * (1 - frac) + _VIRIDIS[index + 1] * frac).round().to(torch.uint8)
+
+
+def spectrogram_image(features: torch.Tensor, height: int = 96, width: int | None = None) -> Image.Image:
+    """Log-mel frames (T, n_mels) → a picture, time left to right, low frequencies at the bottom."""
+    pixels = colorize(features.T.flip(0))  # (n_mels, T, 3)
+    image = Image.fromarray(pixels.numpy())
+    return image.resize((width or max(2 * features.shape[0], 64), height), Image.NEAREST)
+
+
+def attention_heatmap(features: torch.Tensor, words: Sequence[str], weights: torch.Tensor, row: int = 18,
+                      label_width: int = 72) -> Image.Image:
+    """The spectrogram (T, n_mels) on top and, under it, one row per generated word with its attention (L, N)
+    over the encoder's N frames, stretched to the spectrogram's time axis: a tokens × frames heatmap."""
+    words = list(words)
+    spectrogram = spectrogram_image(features)
+    width = spectrogram.width
+    heat = colorize(weights[: len(words)].float()) if words else torch.zeros(0, 1, 3, dtype=torch.uint8)
+    sheet = Image.new("RGB", (label_width + width, spectrogram.height + row * len(words) + 4), "white")
+    sheet.paste(spectrogram, (label_width, 0))
+    if words:
+        rows = Image.fromarray(heat.numpy()).resize((width, row * len(words)), Image.NEAREST)
+        sheet.paste(rows, (label_width, spectrogram.height + 4))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=11)
+    draw.text((2, spectrogram.height // 2 - 6), "log-mel", fill="black", font=font)
+    for i, word in enumerate(words):
+        draw.text((2, spectrogram.height + 4 + i * row + 3), word[:11], fill="black", font=font)
+    return sheet
+
+
+def stack_vertically(images: Sequence[Image.Image]) -> Image.Image:
+    """Pictures one under another on a white sheet as wide as the widest."""
+    sheet = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
+    y = 0
+    for image in images:
+        sheet.paste(image, (0, y))
+        y += image.height
+    return sheet

@@ -17,7 +17,8 @@ from typing import Any, Literal
 import datasets
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.sources import load_source, resolve_splits
@@ -46,6 +47,7 @@ class PairDataset(Dataset):
     """
 
     def __init__(self, split: datasets.Dataset, module: PairDataModule, random_text: bool, preload: bool) -> None:
+        split = split if module.decode_with_datasets else module.undecoded(split)
         self.split = split
         self.module = module
         self.random_text = random_text
@@ -68,17 +70,25 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.texts)
 
+    def index_of(self, item_id: str) -> int:
+        """The position of the item with id ``item_id``."""
+        if not hasattr(self, "_index"):
+            self._index = {item: i for i, item in enumerate(self.ids)}
+        return self._index[item_id]
+
+    def media_at(self, index: int) -> torch.Tensor:
+        """The media tensor of item ``index`` (what :meth:`PairDataModule.load_media` returns)."""
+        if self.media is not None:
+            return self.media[index]
+        return self.module.load_media(self.split[index][self.module.media_column], self.ids[index])
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         m = self.module
         references = self.references[index]
         text = self.texts[index]
         if self.random_text and len(references) > 1:
             text = references[int(torch.randint(len(references), ()).item())]
-        if self.media is not None:
-            media = self.media[index]
-        else:
-            media = m.load_media(self.split[index][m.media_column], self.ids[index])
-        return {m.media_key: media, "text": text, "references": references, "id": self.ids[index]}
+        return {m.media_key: self.media_at(index), "text": text, "references": references, "id": self.ids[index]}
 
 
 class PredictFiles(Dataset):
@@ -151,6 +161,9 @@ class PairDataModule(LightningDataModule, ABC):
 
     media_key: str = "media"  # the batch key of the medium: "image" or "audio"
     media_extensions: tuple[str, ...] = ()
+    #: whether ``load_media`` receives values decoded by ``datasets`` (images) or raw ``{bytes, path}`` (audio,
+    #: which the kit decodes itself so that no torchcodec/FFmpeg is needed)
+    decode_with_datasets: bool = True
 
     def __init__(
         self,
@@ -206,6 +219,26 @@ class PairDataModule(LightningDataModule, ABC):
     @abstractmethod
     def collate_media(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Item tensors → the media entries of the batch dict."""
+
+    @abstractmethod
+    def preview(self, media: torch.Tensor) -> Image.Image:
+        """One item's media tensor → a picture of it (the image; a spectrogram for audio)."""
+
+    def wandb_media(self, split: str, item_id: str, caption: str | None = None) -> Any:
+        """The W&B object showing item ``item_id`` of ``split`` (a ``wandb.Image``; audio: ``wandb.Audio``)."""
+        import wandb
+
+        dataset = self.dataset(split)
+        return wandb.Image(self.preview(dataset.media_at(dataset.index_of(item_id))), caption=caption)
+
+    @abstractmethod
+    def attention_picture(self, media: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
+        """One item's media tensor, the generated words and their attention (L, N) over the encoder's N
+        positions → a picture of where each word looked."""
+
+    def train_sampler(self, dataset: PairDataset) -> Sampler | None:
+        """The training sampler; ``None``: shuffle uniformly."""
+        return None
 
     # ----------------------------------------------------------------- data and tokenizer
     @cached_property
@@ -342,13 +375,15 @@ class PairDataModule(LightningDataModule, ABC):
                                 f"{self.hparams.test_split!r}); its splits are {sorted(self.splits)}.")
             self.check_split(name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          collate_fn=PairCollator(self), persistent_workers=self.num_workers > 0,
-                          pin_memory=torch.cuda.is_available())
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, sampler: Sampler | None = None
+                ) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                          num_workers=self.num_workers, collate_fn=PairCollator(self),
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("train"), True, self.batch_size)
+        dataset = self.dataset("train")
+        return self._loader(dataset, True, self.batch_size, sampler=self.train_sampler(dataset))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("validation"), False, self.eval_batch_size)

@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from multimodal_kit.data.base import DataError, PairDataModule
 from multimodal_kit.data.image import IMAGE_EXTENSIONS, ImageTransform
+from multimodal_kit.visualize import attention_strip, tensor_to_pil
 
 
 class ImageCaptionDataModule(PairDataModule):
@@ -51,3 +52,11 @@ class ImageCaptionDataModule(PairDataModule):
 
     def collate_media(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"image": self.transform.normalize(torch.stack(items))}
+
+    def preview(self, media: torch.Tensor) -> Image.Image:
+        """uint8 (3, S, S) → the image."""
+        return tensor_to_pil(media)
+
+    def attention_picture(self, media: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
+        """The image, then each word with its attention (L, regions) as a heat overlay."""
+        return attention_strip(self.preview(media), words, weights)

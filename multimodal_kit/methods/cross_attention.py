@@ -12,7 +12,6 @@ from torch import nn
 from multimodal_kit.methods.text_generation import TextGenerationMethod
 from multimodal_kit.models.attention import ATTENTION_KINDS, doubly_stochastic_penalty
 from multimodal_kit.models.attention_decoders import RecurrentAttentionDecoder, TransformerAttentionDecoder
-from multimodal_kit.models.encoders import as_sequence
 from multimodal_kit.models.search import State
 
 AttentionKind = Literal["additive", "dot", "general", "multihead"]
@@ -74,8 +73,8 @@ class CrossModalAttention(TextGenerationMethod):
     # ------------------------------------------------------------------ encoder and decoder steps
     def encode(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """source → memory (B, N, D) and its validity mask (B, N)."""
-        memory = as_sequence(self.encoder(batch[self.hparams.modality]))
-        return {"memory": memory, "mask": torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)}
+        memory, mask = self.encode_source(batch)
+        return {"memory": memory, "mask": mask}
 
     def initial_state(self, memory: dict[str, torch.Tensor]) -> State:
         return self.decoder.initial_state(memory["memory"], memory["mask"])

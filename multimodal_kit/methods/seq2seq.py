@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from multimodal_kit.methods.text_generation import TextGenerationMethod
+from multimodal_kit.models.audio_encoders import masked_mean
 from multimodal_kit.models.decoders import LSTMDecoder
-from multimodal_kit.models.encoders import as_sequence
 from multimodal_kit.models.search import State
 
 
@@ -34,8 +34,8 @@ class Seq2Seq(TextGenerationMethod):
                                    num_layers=hp.num_layers, dropout=hp.dropout, pad_id=hp.pad_id)
 
     def encode(self, batch: dict[str, Any]) -> torch.Tensor:
-        """source → one vector (B, D), the mean of the encoder's feature sequence."""
-        return as_sequence(self.encoder(batch[self.hparams.modality])).mean(1)
+        """source → one vector (B, D), the mean of the encoder's valid features (regions or frames)."""
+        return masked_mean(*self.encode_source(batch))
 
     def initial_state(self, memory: torch.Tensor) -> State:
         return self.decoder.initial_state(memory)

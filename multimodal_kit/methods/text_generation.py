@@ -14,8 +14,9 @@ from torch import nn
 
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.metrics import caption_metrics
-from multimodal_kit.models.encoders import ConvImageEncoder, output_dim
+from multimodal_kit.metrics import text_metrics
+from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder, length_mask
+from multimodal_kit.models.encoders import ConvImageEncoder, as_sequence, output_dim
 from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
 
 
@@ -29,8 +30,11 @@ class TextGenerationMethod(MultimodalMethod):
         eos_id: end-of-sequence id (linked).
         modality: the batch key of the input medium, ``image`` or ``audio`` (linked).
         image_size: input image side, for encoders that need an example input (linked).
-        encoder: the source encoder, any ``nn.Module`` returning (B, N, D), (B, C, H, W) or (B, D) features;
-            default: a small CNN trained from scratch for images.
+        n_mels: mel bands of audio features (linked).
+        encoder: the source encoder. Images: any ``nn.Module`` mapping (B, 3, H, W) to (B, N, D), (B, C, H, W)
+            or (B, D) features; default: a small CNN trained from scratch. Audio: any module mapping features
+            (B, T, n_mels) and lengths (B,) to frames (B, T', D) and their lengths (B,); default: conv
+            subsampling + BiLSTM (:class:`~multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder`).
         max_length: the most tokens generated (EOS included).
         beam_size: 1 for greedy search, more for beam search (validation, test and predict).
         length_penalty: beam search divides scores by ``length ** length_penalty``.
@@ -40,8 +44,6 @@ class TextGenerationMethod(MultimodalMethod):
         warmup_steps: linear learning-rate warmup steps (0: none).
     """
 
-    checkpoint_monitor = ("val/bleu4", "max")
-
     def __init__(
         self,
         vocab_size: int = 0,
@@ -50,6 +52,7 @@ class TextGenerationMethod(MultimodalMethod):
         eos_id: int = 2,
         modality: Literal["image", "audio"] = "image",
         image_size: int = 64,
+        n_mels: int = 64,
         encoder: nn.Module | None = None,
         max_length: int = 40,
         beam_size: int = 1,
@@ -68,6 +71,11 @@ class TextGenerationMethod(MultimodalMethod):
         super().__init__(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps)
         object.__delattr__(self, "_given_encoder")
 
+    @property
+    def checkpoint_monitor(self) -> tuple[str, str]:
+        """Best checkpoint: highest validation BLEU-4 for captions, lowest validation WER for speech."""
+        return ("val/wer", "min") if self.hparams.modality == "audio" else ("val/bleu4", "max")
+
     # ------------------------------------------------------------------ models
     def build_encoder(self) -> tuple[nn.Module, int]:
         """The source encoder and its feature size D."""
@@ -76,21 +84,40 @@ class TextGenerationMethod(MultimodalMethod):
             encoder = self._given_encoder
         elif hp.modality == "image":
             encoder = ConvImageEncoder()
+        elif hp.modality == "audio":
+            encoder = ConvLSTMAudioEncoder(hp.n_mels)
         else:
             raise ValueError(f"no default encoder for modality {hp.modality!r}; pass --model.encoder")
-        return encoder, output_dim(encoder, self.example_source())
+        return encoder, output_dim(encoder, *self.example_source())
 
-    def example_source(self) -> torch.Tensor:
-        """A one-item source batch for dry runs."""
-        return torch.zeros(1, 3, self.hparams.image_size, self.hparams.image_size)
+    def example_source(self) -> tuple[torch.Tensor, ...]:
+        """The inputs of one encoder call on a one-item batch, for dry runs."""
+        if self.hparams.modality == "audio":
+            return torch.zeros(1, 64, self.hparams.n_mels), torch.tensor([64])
+        return (torch.zeros(1, 3, self.hparams.image_size, self.hparams.image_size),)
+
+    def encode_source(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's source → encoder features (B, N, D) and their validity mask (B, N) (audio: frames past
+        each item's length are padding)."""
+        source = batch[self.hparams.modality]
+        lengths = batch.get(f"{self.hparams.modality}_lengths")
+        if lengths is None:
+            features = as_sequence(self.encoder(source))
+            return features, torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+        output = self.encoder(source, lengths)
+        if not (isinstance(output, tuple) and len(output) == 2):
+            raise TypeError(f"an {self.hparams.modality} encoder must return (features (B, N, D), lengths (B,)); "
+                            f"{type(self.encoder).__name__} returned {type(output).__name__}")
+        features, lengths = output
+        return features, length_mask(lengths.to(features.device), features.shape[1])
 
     def configure_losses(self) -> None:
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.hparams.pad_id,
                                            label_smoothing=self.hparams.label_smoothing)
 
     def configure_metrics(self) -> None:
-        self.val_metrics = caption_metrics("val", full=False)
-        self.test_metrics = caption_metrics("test", full=True)
+        self.val_metrics = text_metrics(self.hparams.modality, "val", full=False)
+        self.test_metrics = text_metrics(self.hparams.modality, "test", full=True)
 
     def configure_callbacks(self) -> list:
         """A validation table/grid of a few items with references and predictions, every validation epoch."""

@@ -61,12 +61,14 @@ def as_sequence(features: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def output_dim(encoder: nn.Module, example: torch.Tensor) -> int:
-    """``encoder.out_dim`` if it declares one, else the feature size of a dry run on ``example``."""
+def output_dim(encoder: nn.Module, *example: torch.Tensor) -> int:
+    """``encoder.out_dim`` if it declares one, else the feature size of a dry run on ``example`` (the inputs
+    of one call: images, or audio features and lengths)."""
     if isinstance(getattr(encoder, "out_dim", None), int):
         return encoder.out_dim
     was_training = encoder.training
     encoder.eval()
-    dim = as_sequence(encoder(example)).shape[-1]
+    output = encoder(*example)
+    dim = as_sequence(output[0] if isinstance(output, tuple) else output).shape[-1]
     encoder.train(was_training)
     return int(dim)

@@ -18,7 +18,7 @@ from typing import Any
 import datasets
 from filelock import FileLock
 
-from multimodal_kit.data.embedded import shapes
+from multimodal_kit.data.embedded import shapes, spoken
 from multimodal_kit.utils import cache_root, rank_zero_info
 
 
@@ -52,6 +52,22 @@ EMBEDDED: dict[str, EmbeddedSet] = {
             }
         ),
     ),
+    "spoken": EmbeddedSet(
+        config_class=spoken.SpokenConfig,
+        generate_split=spoken.generate_split,
+        features=datasets.Features(
+            {
+                "audio": datasets.Audio(sampling_rate=16_000),
+                "text": datasets.Value("string"),
+                "id": datasets.Value("string"),
+                "voice": datasets.Value("string"),
+                "rate_wpm": datasets.Value("int32"),
+                "pitch": datasets.Value("int32"),
+                "snr_db": datasets.Value("float32"),
+                "seconds": datasets.Value("float32"),
+            }
+        ),
+    ),
 }
 
 
@@ -66,6 +82,14 @@ def embedded_config(name: str, options: dict[str, Any] | None = None) -> Any:
             f"known keys: {sorted(known - {'version'})}."
         )
     return spec.config_class(**(options or {}))
+
+
+def _storage_features(features: datasets.Features) -> datasets.Features:
+    """``features`` with media columns as their plain ``{bytes, path}`` storage: a generator yields encoded files,
+    and ``datasets``' own audio encoder would need torchcodec (casting the column afterwards does not)."""
+    blob = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+    return datasets.Features({k: blob if isinstance(v, datasets.Audio | datasets.Image) else v
+                              for k, v in features.items()})
 
 
 def load_embedded(name: str, options: dict[str, Any] | None = None, cache_dir: str | Path | None = None,
@@ -87,9 +111,10 @@ def load_embedded(name: str, options: dict[str, Any] | None = None, cache_dir: s
     with FileLock(str(target) + ".lock"):
         if not (target / "dataset_dict.json").is_file():
             rank_zero_info(f"Generating the embedded '{name}' set into {target} (once; cached afterwards)")
+            storage = _storage_features(spec.features)
             splits = {
                 split: datasets.Dataset.from_dict(spec.generate_split(config, split, progress=progress),
-                                                  features=spec.features)
+                                                  features=storage).cast(spec.features)
                 for split in config.split_sizes()
             }
             tmp = target.with_name(target.name + ".tmp")

@@ -1,0 +1,94 @@
+"""Offline speech synthesis with eSpeak NG, called through ``ctypes``.
+
+The ``espeakng-loader`` package ships the eSpeak NG shared library and its voice data, so nothing has to be
+installed on the system. The library is process-global and not thread-safe: one :class:`ESpeak` per process
+(:func:`espeak`) synthesizes one phrase at a time, in about 2 ms.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from functools import lru_cache
+
+import numpy as np
+
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+ESPEAK_CHARS_UTF8 = 1
+ESPEAK_PHONEMES_NONE = 0
+# espeak_PARAMETER
+RATE, VOLUME, PITCH, RANGE, WORDGAP = 1, 2, 3, 4, 7
+
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class ESpeakError(RuntimeError):
+    """eSpeak NG could not be loaded or refused a request."""
+
+
+class ESpeak:
+    """A handle on the eSpeak NG library: ``synthesize(text, voice, rate, pitch)`` → int16 samples.
+
+    Args:
+        library: path of ``libespeak-ng``; default: the one ``espeakng-loader`` ships.
+        data: path of ``espeak-ng-data``; default: the one ``espeakng-loader`` ships.
+    """
+
+    def __init__(self, library: str | None = None, data: str | None = None) -> None:
+        if library is None or data is None:
+            try:
+                import espeakng_loader
+            except ImportError as error:
+                raise ESpeakError("the embedded 'spoken' set needs eSpeak NG: pip install espeakng-loader") from error
+            library = library or espeakng_loader.get_library_path()
+            data = data or espeakng_loader.get_data_path()
+        try:
+            self.lib = ctypes.CDLL(library)
+        except OSError as error:
+            raise ESpeakError(f"could not load eSpeak NG from {library}: {error}") from error
+        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.sample_rate = int(self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), 0))
+        if self.sample_rate <= 0:
+            raise ESpeakError(f"eSpeak NG failed to initialize with the voice data in {data}")
+        self._chunks: list[np.ndarray] = []
+
+        def collect(wav: ctypes.POINTER(ctypes.c_short), count: int, events: int) -> int:
+            if count > 0:
+                self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+            return 0
+
+        self._callback = _SYNTH_CALLBACK(collect)  # kept referenced: the library calls it back
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def synthesize(self, text: str, voice: str = "en", rate: int = 175, pitch: int = 50, pitch_range: int = 50,
+                   word_gap: int = 0) -> np.ndarray:
+        """Speak ``text`` → int16 samples (N,) at :attr:`sample_rate` Hz.
+
+        Args:
+            text: what to say.
+            voice: a language and optional variant, e.g. ``en-us+f3``.
+            rate: words per minute (80–450).
+            pitch: base pitch, 0–100.
+            pitch_range: pitch variation, 0–100.
+            word_gap: extra pause between words, in units of 10 ms.
+        """
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
+        for parameter, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range), (WORDGAP, word_gap)):
+            self.lib.espeak_SetParameter(parameter, int(value), 0)
+        self._chunks = []
+        encoded = text.encode("utf-8") + b"\0"
+        status = self.lib.espeak_Synth(encoded, len(encoded), 0, 0, 0, ESPEAK_CHARS_UTF8, None, None)
+        if status != 0:
+            raise ESpeakError(f"eSpeak NG failed to speak {text!r} (status {status})")
+        self.lib.espeak_Synchronize()
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+
+
+@lru_cache(maxsize=1)
+def espeak() -> ESpeak:
+    """This process's eSpeak NG handle (the library holds global state: one per process)."""
+    return ESpeak()

@@ -1,0 +1,149 @@
+"""``TextAudioDataModule``: audio with its transcript (embedded ``spoken``, audiofolder, hub)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Sampler
+
+from multimodal_kit.data.audio import AUDIO_EXTENSIONS, AudioDecodeError, LogMel, SpecAugment, load_waveform
+from multimodal_kit.data.base import DataError, PairDataModule, PairDataset
+from multimodal_kit.visualize import attention_heatmap, spectrogram_image
+
+
+class TextAudioDataModule(PairDataModule):
+    """Text–audio pairs; batches carry ``audio`` float (B, T, n_mels) log-mel frames, zero-padded, and
+    ``audio_lengths`` long (B,) true frame counts.
+
+    Audio is decoded with ``soundfile`` from the dataset's bytes or files (no torchcodec/FFmpeg), mixed to mono
+    and resampled to ``sample_rate``; features are computed once per item (kept in memory with ``preload``).
+
+    Args:
+        source: ``spoken`` (embedded), an ``audiofolder`` directory (WAV/FLAC/… plus ``metadata.jsonl`` or
+            ``metadata.csv`` with ``file_name`` and the transcript column), or a hub dataset id.
+        sample_rate: the rate audio is resampled to, in Hz.
+        n_mels: mel bands of the features.
+        n_fft: FFT size.
+        win_length: analysis window in samples.
+        hop_length: frame shift in samples (160 at 16 kHz: 100 frames per second).
+        normalize: ``utterance`` (each band to zero mean, unit variance per utterance) or ``none``.
+        max_seconds: longer audio is a data error (it would dominate memory and time).
+        spec_augment: SpecAugment-style masking of training batches (frequency bands and time spans); ``None``
+            turns it off. Applied on the device after the batch is moved there.
+        sort_by_length: training batches of similar lengths (less padding): ``transformers``'
+            ``LengthGroupedSampler``, random but grouped in mega-batches.
+        **kwargs: the options of :class:`~multimodal_kit.data.base.PairDataModule`.
+    """
+
+    media_key = "audio"
+    media_extensions = AUDIO_EXTENSIONS
+    decode_with_datasets = False
+
+    def __init__(self, source: str = "spoken", sample_rate: int = 16_000, n_mels: int = 64, n_fft: int = 512,
+                 win_length: int = 400, hop_length: int = 160, normalize: Literal["utterance", "none"] = "utterance",
+                 max_seconds: float = 30.0, spec_augment: SpecAugment | None = None, sort_by_length: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(source=source, **kwargs)
+        # checkpoints hold plain data only (they load with weights_only=True)
+        self.hparams["spec_augment"] = dataclasses.asdict(spec_augment) if spec_augment else None
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.max_seconds = max_seconds
+        self.spec_augment = spec_augment
+        self.sort_by_length = sort_by_length
+        self.features = LogMel(sample_rate, n_mels, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
+                               normalize=normalize)
+
+    # ------------------------------------------------------------------ decoding
+    def waveform(self, value: Any, row_id: str) -> torch.Tensor:
+        """A dataset value (``{bytes, path}``, ``{array, sampling_rate}`` or a path) → mono float (N,) at
+        :attr:`sample_rate`."""
+        try:
+            if isinstance(value, dict) and value.get("array") is not None:
+                from multimodal_kit.data.audio import resample, to_mono
+
+                samples = np.asarray(value["array"], dtype=np.float32)
+                samples = to_mono(samples.T if samples.ndim == 2 and samples.shape[0] < samples.shape[1] else samples)
+                wave = torch.from_numpy(resample(samples, int(value["sampling_rate"]), self.sample_rate).copy())
+            elif isinstance(value, dict) and value.get("bytes") is not None:
+                wave = load_waveform(value["bytes"], self.sample_rate, name=value.get("path") or row_id)
+            elif isinstance(value, dict) and value.get("path"):
+                wave = load_waveform(value["path"], self.sample_rate)
+            elif isinstance(value, str | Path):
+                wave = load_waveform(value, self.sample_rate)
+            else:
+                raise DataError(f"{row_id}: column {self.media_column!r} holds {type(value).__name__}, not audio; "
+                                "set --data.media_column to the audio column.")
+        except AudioDecodeError as error:
+            raise DataError(f"row {row_id}: {error}") from error
+        seconds = wave.numel() / self.sample_rate
+        if seconds > self.max_seconds:
+            raise DataError(f"row {row_id}: {seconds:.1f} s of audio, more than --data.max_seconds="
+                            f"{self.max_seconds:g}; trim the file or raise the limit.")
+        return wave
+
+    def load_media(self, value: Any, row_id: str) -> torch.Tensor:
+        """→ log-mel frames (T, n_mels)."""
+        return self.features(self.waveform(value, row_id))
+
+    def load_media_file(self, path: Path) -> torch.Tensor:
+        return self.load_media(str(path), str(path))
+
+    def media_nbytes(self) -> int:
+        return 4 * self.n_mels * 100 * 10  # ~10 s at 100 frames/s: an estimate for preload='auto'
+
+    def collate_media(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        lengths = torch.tensor([item.shape[0] for item in items], dtype=torch.long)
+        audio = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)  # zeros after each item's end
+        return {"audio": audio, "audio_lengths": lengths}
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        if self.spec_augment is not None and self.trainer is not None and self.trainer.training:
+            batch["audio"] = self.spec_augment(batch["audio"], batch["audio_lengths"])
+        return batch
+
+    def train_sampler(self, dataset: PairDataset) -> Sampler | None:
+        if not self.sort_by_length:
+            return None
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        return LengthGroupedSampler(self.batch_size, lengths=self.item_lengths(dataset))
+
+    def item_lengths(self, dataset: PairDataset) -> list[int]:
+        """Frames per item: from the preloaded features, else from each file's header (no decoding)."""
+        if dataset.media is not None:
+            return [m.shape[0] for m in dataset.media]
+        import soundfile
+
+        lengths = []
+        for value in dataset.split[self.media_column]:
+            source = io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"]
+            info = soundfile.info(source)
+            lengths.append(self.features.num_frames(int(info.frames * self.sample_rate / info.samplerate)))
+        return lengths
+
+    # ------------------------------------------------------------------ pictures and sound
+    def preview(self, media: torch.Tensor) -> Image.Image:
+        """log-mel (T, n_mels) → its spectrogram."""
+        return spectrogram_image(media)
+
+    def attention_picture(self, media: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
+        """The spectrogram with a tokens × frames heatmap under it; trailing padded frames (zero weight) cut."""
+        valid = torch.nonzero(weights.sum(0) > 0)
+        frames = int(valid.max()) + 1 if len(valid) else weights.shape[1]
+        return attention_heatmap(media, words, weights[:, :frames])
+
+    def wandb_media(self, split: str, item_id: str, caption: str | None = None) -> Any:
+        """A playable ``wandb.Audio`` of item ``item_id``."""
+        import wandb
+
+        dataset = self.dataset(split)
+        value = dataset.split[dataset.index_of(item_id)][self.media_column]
+        return wandb.Audio(self.waveform(value, item_id).numpy(), sample_rate=self.sample_rate, caption=caption)
