@@ -11,15 +11,16 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import ROOT, fit_and_test, update_results  # noqa: E402
+
+SECTION = "Captioning on embedded `shapes` — `make bench`"
 VARIANTS: dict[str, list[str]] = {
     "seq2seq": ["-c", "experiments/seq2seq_image_caption.yaml"],
     "attention-additive": ["-c", "experiments/attention_image_caption.yaml"],
@@ -30,11 +31,6 @@ VARIANTS: dict[str, list[str]] = {
 }
 QUICK = ["--data.init_args.embedded_options", '{"num_train": 64, "num_validation": 16, "num_test": 16}',
          "--trainer.max_epochs", "1", "--trainer.logger", "false"]
-
-
-def mmkit(*args: str) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    subprocess.run([sys.executable, "-m", "multimodal_kit", *args], check=True, env=env, cwd=ROOT)
 
 
 @torch.no_grad()
@@ -70,32 +66,14 @@ def scores_by_scene(ckpt: Path) -> dict[str, float]:
 
 
 def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    clock, run_dir = out / "validation_clock.jsonl", out / "run"
-    existing = list((run_dir / "checkpoints").glob("epoch*.ckpt"))
-    if not (reuse and existing and clock.is_file()):
-        extra = out / "clock.yaml"
-        extra.write_text(json.dumps({"trainer": {"callbacks": [
-            {"class_path": "benchmarks.timing.ValidationClock", "init_args": {"path": str(clock)}}]}}))
-        mmkit("fit", *VARIANTS[name], "-c", str(extra), "--run_dir", str(run_dir), "--trainer.enable_progress_bar",
-              "false", *(QUICK if quick else []))
-    (best,) = (run_dir / "checkpoints").glob("epoch*.ckpt")
-    results = out / "test_metrics.json"
-    mmkit("test", "--ckpt_path", str(best), "--results_path", str(results), "--trainer.logger", "false",
-          "--trainer.enable_progress_bar", "false")
-    history = [json.loads(line) for line in clock.read_text().splitlines()]
-    top, last = max(history, key=lambda r: r["val/bleu4"]), history[-1]
-    params = sum(v.numel() for v in torch.load(best, map_location="cpu", weights_only=True)["state_dict"].values())
-    return {"variant": name, "test": json.loads(results.read_text()), "scenes": scores_by_scene(best),
-            "best_val_bleu4": top["val/bleu4"], "minutes_to_best": top["minutes"], "epochs": last["epoch"] + 1,
-            "train_minutes": last["minutes"], "samples_per_s": last["samples"] / max(last["minutes"] * 60, 1e-9),
-            "parameters": params, "history": history}
+    result = fit_and_test(VARIANTS[name], out, QUICK if quick else None, reuse)
+    top = max(result["history"], key=lambda r: r["val/bleu4"])
+    return {"variant": name, **result, "scenes": scores_by_scene(Path(result["checkpoint"])),
+            "best_val_bleu4": top["val/bleu4"], "minutes_to_best": top["minutes"]}
 
 
 def report(rows: list[dict]) -> str:
     lines = [
-        "## Captioning on embedded `shapes` — `make bench`",
-        "",
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
         f"{torch.__version__}. Each variant is its experiment file run as is (10-minute training budget, same CNN "
         "encoder), then `mmkit test` on its best checkpoint (by val BLEU-4). Greedy decoding.",
@@ -131,7 +109,7 @@ def main() -> None:
     text = report(rows)
     print(text)
     if not args.quick:
-        RESULTS.write_text("# Benchmark results\n\nWritten by `make bench`.\n\n" + text)
+        update_results(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ os.environ.pop("WANDB_API_KEY", None)
 
 #: a tiny embedded shapes set: generated in about a second
 TINY_SHAPES = {"num_train": 96, "num_validation": 32, "num_test": 32}
+#: a tiny embedded spoken set: generated in under a second
+TINY_SPOKEN = {"num_train": 64, "num_validation": 16, "num_test": 16}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -70,3 +71,30 @@ class UniformAttention(torch.nn.Module):
     def forward(self, query, keys, prepared, mask):
         weights = mask.float() / mask.float().sum(1, keepdim=True)
         return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights
+
+
+def write_audiofolder(root: Path, splits: dict[str, int], fmt: str = "jsonl", text_column: str = "text",
+                      sample_rate: int = 16_000, extension: str = ".wav") -> Path:
+    """A HF ``audiofolder`` directory of eSpeak NG utterances: ``root/<split>/*.wav`` + ``metadata.<fmt>``."""
+    import soundfile
+
+    from multimodal_kit.data.embedded.spoken import SpokenConfig, sample_utterance, voices
+
+    config = SpokenConfig(sample_rate=sample_rate, max_words=3)
+    train_voices = voices(config)["train"]
+    for split, count in splits.items():
+        folder = root / split
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for i in range(count):
+            utterance = sample_utterance(config, "train", i + (0 if split == "train" else 1000), train_voices)
+            name = f"{split}_{i:03d}{extension}"
+            wave, rate = soundfile.read(io.BytesIO(utterance["audio"]), dtype="float32")
+            soundfile.write(folder / name, wave, rate)
+            rows.append({"file_name": name, text_column: utterance["text"]})
+        if fmt == "jsonl":
+            (folder / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        else:
+            lines = [f"file_name,{text_column}"] + [f"{r['file_name']},{r[text_column]}" for r in rows]
+            (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return root

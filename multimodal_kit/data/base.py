@@ -18,7 +18,7 @@ import datasets
 import torch
 from lightning.pytorch import LightningDataModule
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.sources import load_source, resolve_splits
@@ -236,8 +236,8 @@ class PairDataModule(LightningDataModule, ABC):
         """One item's media tensor, the generated words and their attention (L, N) over the encoder's N
         positions → a picture of where each word looked."""
 
-    def train_sampler(self, dataset: PairDataset) -> Sampler | None:
-        """The training sampler; ``None``: shuffle uniformly."""
+    def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:
+        """The training batch sampler; ``None``: uniformly shuffled batches of ``batch_size``."""
         return None
 
     # ----------------------------------------------------------------- data and tokenizer
@@ -375,15 +375,16 @@ class PairDataModule(LightningDataModule, ABC):
                                 f"{self.hparams.test_split!r}); its splits are {sorted(self.splits)}.")
             self.check_split(name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, sampler: Sampler | None = None
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, batch_sampler: BatchSampler | None = None
                 ) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                          num_workers=self.num_workers, collate_fn=PairCollator(self),
+        batching = ({"batch_sampler": batch_sampler} if batch_sampler is not None
+                    else {"batch_size": batch_size, "shuffle": shuffle})
+        return DataLoader(dataset, **batching, num_workers=self.num_workers, collate_fn=PairCollator(self),
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
-        return self._loader(dataset, True, self.batch_size, sampler=self.train_sampler(dataset))
+        return self._loader(dataset, True, self.batch_size, batch_sampler=self.train_batch_sampler(dataset))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("validation"), False, self.eval_batch_size)

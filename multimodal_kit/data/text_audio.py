@@ -11,10 +11,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, RandomSampler
 
 from multimodal_kit.data.audio import AUDIO_EXTENSIONS, AudioDecodeError, LogMel, SpecAugment, load_waveform
 from multimodal_kit.data.base import DataError, PairDataModule, PairDataset
+from multimodal_kit.data.sampling import LengthGroupedBatchSampler
 from multimodal_kit.visualize import attention_heatmap, spectrogram_image
 
 
@@ -37,8 +38,8 @@ class TextAudioDataModule(PairDataModule):
         max_seconds: longer audio is a data error (it would dominate memory and time).
         spec_augment: SpecAugment-style masking of training batches (frequency bands and time spans); ``None``
             turns it off. Applied on the device after the batch is moved there.
-        sort_by_length: training batches of similar lengths (less padding): ``transformers``'
-            ``LengthGroupedSampler``, random but grouped in mega-batches.
+        sort_by_length: training batches of items of similar length (less padding), in random order
+            (:class:`~multimodal_kit.data.sampling.LengthGroupedBatchSampler`).
         **kwargs: the options of :class:`~multimodal_kit.data.base.PairDataModule`.
     """
 
@@ -109,12 +110,11 @@ class TextAudioDataModule(PairDataModule):
             batch["audio"] = self.spec_augment(batch["audio"], batch["audio_lengths"])
         return batch
 
-    def train_sampler(self, dataset: PairDataset) -> Sampler | None:
+    def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:
         if not self.sort_by_length:
             return None
-        from transformers.trainer_pt_utils import LengthGroupedSampler
-
-        return LengthGroupedSampler(self.batch_size, lengths=self.item_lengths(dataset))
+        return LengthGroupedBatchSampler(RandomSampler(dataset), self.batch_size, drop_last=False,
+                                         lengths=self.item_lengths(dataset))
 
     def item_lengths(self, dataset: PairDataset) -> list[int]:
         """Frames per item: from the preloaded features, else from each file's header (no decoding)."""
