@@ -14,7 +14,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo test test-all lint bench clean
+.PHONY: help install demo test test-all lint bench bench-captions bench-speech clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -54,8 +54,13 @@ test-all: install  ## the suite including slow tests
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks
 
-bench: install  ## benchmarks (10 minutes per variant); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech  ## all quality benchmarks (about 80 minutes); figures go to benchmarks/RESULTS.md
+
+bench-captions: install  ## captioning on shapes, 10 minutes per variant (BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
+
+bench-speech: install  ## speech recognition on spoken, 15 minutes per variant
+	WANDB_MODE=offline $(PY) benchmarks/speech_quality.py $(BENCH_ARGS)
 
 clean:  ## remove the venv, runs and caches of this checkout
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -78,6 +78,7 @@ def write_audiofolder(root: Path, splits: dict[str, int], fmt: str = "jsonl", te
     """A HF ``audiofolder`` directory of eSpeak NG utterances: ``root/<split>/*.wav`` + ``metadata.<fmt>``."""
     import soundfile
 
+    from multimodal_kit.data.embedded.espeak import ESpeak
     from multimodal_kit.data.embedded.spoken import SpokenConfig, sample_utterance, voices
 
     config = SpokenConfig(sample_rate=sample_rate, max_words=3)
@@ -87,7 +88,9 @@ def write_audiofolder(root: Path, splits: dict[str, int], fmt: str = "jsonl", te
         folder.mkdir(parents=True, exist_ok=True)
         rows = []
         for i in range(count):
-            utterance = sample_utterance(config, "train", i + (0 if split == "train" else 1000), train_voices)
+            with ESpeak.fresh() as engine:
+                utterance = sample_utterance(config, "train", i + (0 if split == "train" else 1000), train_voices,
+                                             engine)
             name = f"{split}_{i:03d}{extension}"
             wave, rate = soundfile.read(io.BytesIO(utterance["audio"]), dtype="float32")
             soundfile.write(folder / name, wave, rate)
@@ -97,4 +100,31 @@ def write_audiofolder(root: Path, splits: dict[str, int], fmt: str = "jsonl", te
         else:
             lines = [f"file_name,{text_column}"] + [f"{r['file_name']},{r[text_column]}" for r in rows]
             (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def write_hub_style_audio_repo(root: Path, splits: dict[str, int]) -> Path:
+    """A speech dataset repository as it lies on the hub: parquet shards under ``data/`` with an ``Audio`` column
+    of embedded FLAC bytes and its own column names (``speech``, ``sentence``, ``key``)."""
+    import datasets
+
+    from multimodal_kit.data.embedded.espeak import ESpeak
+    from multimodal_kit.data.embedded.spoken import SpokenConfig, sample_utterance, voices
+
+    config = SpokenConfig(max_words=3)
+    train_voices = voices(config)["train"]
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    blob = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+    for split, count in splits.items():
+        rows: dict[str, list] = {"speech": [], "sentence": [], "key": []}
+        for i in range(count):
+            with ESpeak.fresh() as engine:
+                utterance = sample_utterance(config, "train", i, train_voices, engine)
+            rows["speech"].append({"bytes": utterance["audio"], "path": f"{split}-{i}.flac"})
+            rows["sentence"].append(utterance["text"])
+            rows["key"].append(f"{split}-{i}")
+        table = datasets.Dataset.from_dict(rows, features=datasets.Features(
+            {"speech": blob, "sentence": datasets.Value("string"), "key": datasets.Value("string")}))
+        table = table.cast_column("speech", datasets.Audio(sampling_rate=16_000))  # a cast needs no torchcodec
+        table.to_parquet(str(root / "data" / f"{split}-00000.parquet"))
     return root

@@ -246,7 +246,8 @@ class PairDataModule(LightningDataModule, ABC):
         """``train``/``validation``/(``test``) splits, reduced to the columns the kit reads."""
         hp = self.hparams
         raw = load_source(self.source, subset=hp.subset, revision=hp.revision,
-                          embedded_options=hp.embedded_options, cache_dir=hp.cache_dir)
+                          embedded_options=hp.embedded_options, cache_dir=hp.cache_dir,
+                          audio_column=self.media_column if self.media_key == "audio" else None)
         splits = resolve_splits(raw, train_split=hp.train_split, validation_split=hp.validation_split,
                                 test_split=hp.test_split, val_fraction=hp.val_fraction, seed=hp.split_seed,
                                 source=self.source)

@@ -17,8 +17,10 @@ VALIDATION_NAMES = ("validation", "val", "valid", "dev")
 
 
 def load_source(source: str, *, subset: str | None = None, revision: str | None = None,
-                embedded_options: dict[str, Any] | None = None, cache_dir: str | None = None) -> datasets.DatasetDict:
-    """Load every split of ``source`` (see the module docstring)."""
+                embedded_options: dict[str, Any] | None = None, cache_dir: str | None = None,
+                audio_column: str | None = None) -> datasets.DatasetDict:
+    """Load every split of ``source`` (see the module docstring). With ``audio_column``, a local directory in the
+    ``audiofolder`` layout is read by :func:`read_audiofolder` into that column."""
     if source in EMBEDDED:
         return load_embedded(source, embedded_options, cache_dir=cache_dir)
     if embedded_options:
@@ -31,6 +33,8 @@ def load_source(source: str, *, subset: str | None = None, revision: str | None 
                              "(train/, validation/, test/) holding the media and a metadata.jsonl or metadata.csv.")
         if (path / "dataset_dict.json").is_file():
             return datasets.load_from_disk(str(path))
+        if audio_column and _metadata_files(path):
+            return read_audiofolder(path, audio_column)
         try:
             loaded = datasets.load_dataset(str(path), name=subset, cache_dir=cache_dir)
         except Exception as error:  # datasets raises many types here; say which source failed and why
@@ -51,6 +55,35 @@ def load_source(source: str, *, subset: str | None = None, revision: str | None 
     return _as_dict(loaded, source)
 
 
+METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
+
+
+def _metadata_files(root: Path) -> dict[str, Path]:
+    """``{split: metadata file}`` of a folder layout: one per split folder, or one at the root (all ``train``)."""
+    found = {folder.name: folder / name for folder in sorted(root.iterdir()) if folder.is_dir()
+             for name in METADATA_NAMES if (folder / name).is_file()}
+    at_root = [root / name for name in METADATA_NAMES if (root / name).is_file()]
+    return found or ({"train": at_root[0]} if at_root else {})
+
+
+def read_audiofolder(root: Path, audio_column: str = "audio") -> datasets.DatasetDict:
+    """An ``audiofolder``-layout directory → splits whose ``audio_column`` holds ``{bytes: None, path}`` (an
+    ``Audio`` feature). ``datasets``' own ``audiofolder`` builder encodes every file with torchcodec, which needs
+    FFmpeg and a matching torch build; the kit decodes audio itself, so it only records the paths."""
+    splits = {}
+    for split, metadata in _metadata_files(root).items():
+        table = (datasets.Dataset.from_json(str(metadata)) if metadata.suffix == ".jsonl"
+                 else datasets.Dataset.from_csv(str(metadata)))
+        if "file_name" not in table.column_names:
+            raise ValueError(f"{metadata}: no 'file_name' column; each row must name its audio file "
+                             f"(columns: {table.column_names}).")
+        paths = [{"bytes": None, "path": str((metadata.parent / str(name)).absolute())}
+                 for name in list(table["file_name"])]
+        table = table.remove_columns("file_name").add_column(audio_column, paths)
+        splits[split] = table.cast_column(audio_column, datasets.Audio())
+    return datasets.DatasetDict(splits)
+
+
 def _as_dict(loaded: Any, source: str) -> datasets.DatasetDict:
     if isinstance(loaded, datasets.DatasetDict):
         return loaded
@@ -69,11 +102,12 @@ def resolve_splits(dataset: datasets.DatasetDict, *, train_split: str, validatio
         raise ValueError(f"--data.train_split={train_split!r} is not a split of {source!r}; its splits are "
                          f"{available}.")
     splits = {"train": dataset[train_split]}
-    names = [validation_split] if validation_split else list(VALIDATION_NAMES)
+    # datasets renames data files called dev/val/valid to the split "validation": look for those names too
+    names = [validation_split, *VALIDATION_NAMES] if validation_split else list(VALIDATION_NAMES)
     found = next((n for n in names if n in dataset), None)
     if found is not None:
         splits["validation"] = dataset[found]
-    elif validation_split and validation_split not in VALIDATION_NAMES:
+    elif validation_split:
         raise ValueError(f"--data.validation_split={validation_split!r} is not a split of {source!r}; its splits "
                          f"are {available}. Leave it unset to carve validation data from train.")
     else:

@@ -19,3 +19,14 @@ def test_caption_benchmark_quick_mode(tmp_path: Path) -> None:
         assert {"test/bleu4", "test/cider", "test/exact_match"} <= set(row["test"])
         assert {"one/bleu4", "two/bleu4", "two/exact_match"} <= set(row["scenes"])
         assert row["epochs"] == 1 and row["samples_per_s"] > 0
+
+
+def test_speech_benchmark_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "speech_quality.py"), "--quick", "--out", str(out)],
+                   check=True, cwd=tmp_path, capture_output=True)
+    rows = json.loads((out / "figures.json").read_text())
+    assert [r["variant"] for r in rows] == ["seq2seq", "attention-additive"]
+    for row in rows:
+        assert {"test/wer", "test/cer", "test/exact_match"} <= set(row["test"])
+        assert row["epochs"] == 1 and row["samples_per_s"] > 0 and 0 <= row["best_val_wer"]

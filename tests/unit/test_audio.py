@@ -60,7 +60,7 @@ def test_decoding_gives_mono_at_the_target_rate(tmp_path: Path, fmt: str, rate: 
     wave = load_waveform(path, 16_000)
     assert wave.dim() == 1 and wave.dtype == torch.float32
     assert abs(wave.numel() - 8_000) <= 2  # 0.5 s at 16 kHz
-    expected = 0.5 * (1 - 0.2 if channels == 2 else 1)  # the mean of the channels
+    expected = 0.5 * ((1 - 0.2) / 2 if channels == 2 else 1)  # the mean of the two channels
     assert float(wave.abs().max()) == pytest.approx(expected, rel=0.05)
     assert torch.equal(load_waveform(path.read_bytes(), 16_000), wave)  # bytes decode like the file
 

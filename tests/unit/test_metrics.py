@@ -40,3 +40,17 @@ def test_exact_match_counts_any_reference() -> None:
     metric.update(["a red circle", "a blue square", "a big red circle"],
                   [["a small red circle", "a red circle"], ["a blue circle"], ["a large red circle"]])
     assert float(metric.compute()) == pytest.approx(1 / 3)
+
+
+def test_speech_metrics_against_hand_worked_values() -> None:
+    from multimodal_kit.metrics import speech_metrics
+
+    metrics = speech_metrics("test", full=True)
+    # "two" → "too": 1 substitution of 3 words; "yes no" → "yes": 1 deletion of 2 words → WER 2/5.
+    # characters: one substitution (w → o) of 13; " no" deleted, 3 of 6 → CER 4/19.
+    metrics.update(["one two three", "yes"], [["one too three"], ["yes no"]])
+    scores = {k: float(v) for k, v in metrics.compute().items()}
+    assert scores["test/wer"] == pytest.approx(2 / 5)
+    assert scores["test/cer"] == pytest.approx(4 / 19)
+    assert scores["test/exact_match"] == 0.0
+    assert set(speech_metrics("val", full=False).keys()) == {"val/wer"}

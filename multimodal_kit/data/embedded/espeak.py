@@ -1,14 +1,20 @@
 """Offline speech synthesis with eSpeak NG, called through ``ctypes``.
 
 The ``espeakng-loader`` package ships the eSpeak NG shared library and its voice data, so nothing has to be
-installed on the system. The library is process-global and not thread-safe: one :class:`ESpeak` per process
-(:func:`espeak`) synthesizes one phrase at a time, in about 2 ms.
+installed on the system. eSpeak NG keeps state across phrases in static variables that no API call resets (e.g.
+its pitch-flutter phase), so what a phrase sounds like depends on what the library spoke before.
+:meth:`ESpeak.fresh` loads a private copy of the library — fresh statics, in about 3 ms — so that a fixed
+sequence of phrases always gives the same audio. A handle is not thread-safe: one phrase at a time (~2 ms).
 """
 
 from __future__ import annotations
 
 import ctypes
-from functools import lru_cache
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +32,8 @@ class ESpeakError(RuntimeError):
 
 
 class ESpeak:
-    """A handle on the eSpeak NG library: ``synthesize(text, voice, rate, pitch)`` → int16 samples.
+    """A handle on the eSpeak NG library: ``synthesize(text, voice, rate, pitch)`` → int16 samples. Prefer
+    ``with ESpeak.fresh() as engine:`` (reproducible; the library is unloaded afterwards).
 
     Args:
         library: path of ``libespeak-ng``; default: the one ``espeakng-loader`` ships.
@@ -62,10 +69,43 @@ class ESpeak:
 
         self._callback = _SYNTH_CALLBACK(collect)  # kept referenced: the library calls it back
         self.lib.espeak_SetSynthCallback(self._callback)
+        # breath and voicing noise come from eSpeak's own generator and from libc's rand(): both are seeded
+        self._seed_espeak = getattr(self.lib, "espeak_ng_SetRandSeed", None)
+        if self._seed_espeak is not None:
+            self._seed_espeak.argtypes = [ctypes.c_long]
+        self._libc = ctypes.CDLL(None)
+
+    @classmethod
+    @contextmanager
+    def fresh(cls) -> Iterator[ESpeak]:
+        """A handle on a private copy of the library, in its initial state; closed and removed on exit."""
+        try:
+            import espeakng_loader
+        except ImportError as error:
+            raise ESpeakError("the embedded 'spoken' set needs eSpeak NG: pip install espeakng-loader") from error
+        with tempfile.TemporaryDirectory(prefix="mmkit-espeak-") as folder:
+            library = Path(folder) / Path(espeakng_loader.get_library_path()).name
+            shutil.copyfile(espeakng_loader.get_library_path(), library)
+            engine = cls(str(library), espeakng_loader.get_data_path())
+            try:
+                yield engine
+            finally:
+                engine.close()
+
+    def close(self) -> None:
+        """Release the library's memory and unload it."""
+        import _ctypes
+
+        self.lib.espeak_Terminate()
+        _ctypes.dlclose(self.lib._handle)
 
     def synthesize(self, text: str, voice: str = "en", rate: int = 175, pitch: int = 50, pitch_range: int = 50,
-                   word_gap: int = 0) -> np.ndarray:
+                   word_gap: int = 0, seed: int = 0) -> np.ndarray:
         """Speak ``text`` → int16 samples (N,) at :attr:`sample_rate` Hz.
+
+        The output is a function of the arguments *and of what this process synthesized before*: eSpeak NG keeps
+        some state in static variables (e.g. its pitch-flutter phase) that no API call resets. A fixed sequence
+        of calls in a fresh process is reproducible (see :mod:`multimodal_kit.data.embedded.spoken`).
 
         Args:
             text: what to say.
@@ -74,11 +114,15 @@ class ESpeak:
             pitch: base pitch, 0–100.
             pitch_range: pitch variation, 0–100.
             word_gap: extra pause between words, in units of 10 ms.
+            seed: the seed of eSpeak's random noise for this phrase.
         """
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ESpeakError(f"eSpeak NG has no voice {voice!r}")
         for parameter, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range), (WORDGAP, word_gap)):
             self.lib.espeak_SetParameter(parameter, int(value), 0)
+        if self._seed_espeak is not None:
+            self._seed_espeak(seed)
+        self._libc.srand(seed)
         self._chunks = []
         encoded = text.encode("utf-8") + b"\0"
         status = self.lib.espeak_Synth(encoded, len(encoded), 0, 0, 0, ESPEAK_CHARS_UTF8, None, None)
@@ -86,9 +130,3 @@ class ESpeak:
             raise ESpeakError(f"eSpeak NG failed to speak {text!r} (status {status})")
         self.lib.espeak_Synchronize()
         return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
-
-
-@lru_cache(maxsize=1)
-def espeak() -> ESpeak:
-    """This process's eSpeak NG handle (the library holds global state: one per process)."""
-    return ESpeak()

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from multimodal_kit.data.embedded.espeak import ESpeak
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -61,7 +65,7 @@ class SpokenConfig:
     snr_db: tuple[float, float] = (10.0, 40.0)
     rate_wpm: tuple[int, int] = (130, 230)
     seed: int = 0
-    version: int = field(default=1)  # bump when the generator's output changes
+    version: int = field(default=2)  # bump when the generator's output changes
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_words <= self.max_words:
@@ -83,10 +87,11 @@ def voices(config: SpokenConfig) -> dict[str, list[str]]:
     return {"test": named[:n_test], "validation": named[n_test:n_test + n_val], "train": named[n_test + n_val:]}
 
 
-def sample_utterance(config: SpokenConfig, split: str, index: int, split_voices: list[str]) -> dict:
-    """Utterance ``index`` of ``split``: its text, 16-bit FLAC bytes and the parameters it was spoken with."""
+def sample_utterance(config: SpokenConfig, split: str, index: int, split_voices: list[str], engine: ESpeak
+                     ) -> dict:
+    """Utterance ``index`` of ``split``, spoken by ``engine``: its text, 16-bit FLAC bytes and the parameters it
+    was spoken with."""
     from multimodal_kit.data.audio import resample
-    from multimodal_kit.data.embedded.espeak import espeak
 
     rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
     n_words = 1 if config.single_word else int(rng.integers(config.min_words, config.max_words + 1))
@@ -94,8 +99,8 @@ def sample_utterance(config: SpokenConfig, split: str, index: int, split_voices:
     voice = split_voices[int(rng.integers(len(split_voices)))]
     rate = int(rng.integers(config.rate_wpm[0], config.rate_wpm[1] + 1))
     pitch, pitch_range = int(rng.integers(25, 76)), int(rng.integers(20, 81))
-    engine = espeak()
-    speech = engine.synthesize(text, voice=voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
+    speech = engine.synthesize(text, voice=voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
+                               seed=int(rng.integers(2**31)))
     speech = resample(speech.astype(np.float32) / 32768.0, engine.sample_rate, config.sample_rate)
     lead, trail = (rng.uniform(0.0, 0.25, size=2) * config.sample_rate).astype(int)
     wave = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(trail, np.float32)])
@@ -117,17 +122,22 @@ def _flac(wave: np.ndarray, sample_rate: int) -> bytes:
 
 def generate_split(config: SpokenConfig, split: str, progress: bool = True) -> dict[str, list]:
     """Columns of one split: ``audio`` ({bytes, path}), ``text``, ``id``, ``voice``, ``rate_wpm``, ``pitch``,
-    ``snr_db``, ``seconds``."""
+    ``snr_db``, ``seconds``. Spoken in order by a fresh copy of eSpeak NG, so the same config always gives the
+    same audio (see :meth:`~multimodal_kit.data.embedded.espeak.ESpeak.fresh`)."""
     from tqdm.auto import tqdm
+
+    from multimodal_kit.data.embedded.espeak import ESpeak
 
     split_voices = voices(config)[split]
     columns: dict[str, list] = {k: [] for k in ("audio", "text", "id", "voice", "rate_wpm", "pitch", "snr_db",
                                                 "seconds")}
-    for i in tqdm(range(config.split_sizes()[split]), desc=f"spoken/{split}", disable=not progress, leave=False):
-        sample = sample_utterance(config, split, i, split_voices)
-        uid = f"{split}_{i:05d}"
-        sample["audio"] = {"bytes": sample["audio"], "path": f"{uid}.flac"}
-        sample["id"] = uid
-        for key, value in sample.items():
-            columns[key].append(value)
+    with ESpeak.fresh() as engine:
+        for i in tqdm(range(config.split_sizes()[split]), desc=f"spoken/{split}", disable=not progress,
+                      leave=False):
+            sample = sample_utterance(config, split, i, split_voices, engine)
+            uid = f"{split}_{i:05d}"
+            sample["audio"] = {"bytes": sample["audio"], "path": f"{uid}.flac"}
+            sample["id"] = uid
+            for key, value in sample.items():
+                columns[key].append(value)
     return columns
