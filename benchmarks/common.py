@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -53,3 +55,29 @@ def update_results(section: str, text: str) -> None:
     block = f"## {section}\n\n{text.strip()}\n\n"
     current = pattern.sub(lambda _: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
     RESULTS.write_text(current.rstrip() + "\n")
+
+
+def history_lines(rows: list[dict], metric: str, digits: int) -> list[str]:
+    """One line per variant: ``metric`` after each validation, with the training minutes at that point."""
+    return [f"- {r['variant']}: " + ", ".join(f"{h[metric]:.{digits}f} ({h['minutes']:.1f})" for h in r["history"])
+            for r in rows]
+
+
+def benchmark_main(description: str | None, variants: dict[str, list[str]], out_name: str, section: str,
+                   run_variant: Callable[[str, Path, bool, bool], dict], report: Callable[[list[dict]], str]) -> None:
+    """The command line every quality benchmark shares: pick variants, run each, keep ``figures.json``, print the
+    report and (unless ``--quick``) write it as ``section`` of ``benchmarks/RESULTS.md``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--variants", nargs="+", default=list(variants), choices=list(variants))
+    parser.add_argument("--quick", action="store_true", help="tiny runs that only check the script works")
+    parser.add_argument("--reuse", action="store_true", help="skip fit where a variant's run already exists")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / out_name))
+    args = parser.parse_args()
+    rows = []
+    for name in args.variants:
+        rows.append(run_variant(name, Path(args.out) / name, args.quick, args.reuse))
+        (Path(args.out) / "figures.json").write_text(json.dumps(rows, indent=2))
+    text = report(rows)
+    print(text)
+    if not args.quick:
+        update_results(section, text)

@@ -7,8 +7,6 @@ writes its section of ``benchmarks/RESULTS.md``. ``--quick`` runs a tiny version
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import ROOT, fit_and_test, update_results  # noqa: E402
+from benchmarks.common import benchmark_main, fit_and_test, history_lines  # noqa: E402
 
 SECTION = "Speech recognition on embedded `spoken` — `make bench`"
 VARIANTS: dict[str, list[str]] = {
@@ -58,27 +56,12 @@ def report(rows: list[dict]) -> str:
                      f"{r['best_val_wer']:.3f} | {r['minutes_to_best']:.1f} | {reached} | {r['epochs']} | "
                      f"{r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
     lines += ["", "val WER after each epoch (minutes):", ""]
-    for r in rows:
-        lines.append(f"- {r['variant']}: " + ", ".join(f"{h['val/wer']:.3f} ({h['minutes']:.1f})"
-                                                      for h in r["history"]))
+    lines += history_lines(rows, "val/wer", 3)
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--quick", action="store_true", help="tiny runs that only check the script works")
-    parser.add_argument("--reuse", action="store_true", help="skip fit where a variant's run already exists")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "speech_quality"))
-    args = parser.parse_args()
-    rows = []
-    for name in args.variants:
-        rows.append(run_variant(name, Path(args.out) / name, args.quick, args.reuse))
-        (Path(args.out) / "figures.json").write_text(json.dumps(rows, indent=2))
-    text = report(rows)
-    print(text)
-    if not args.quick:
-        update_results(SECTION, text)
+    benchmark_main(__doc__, VARIANTS, "speech_quality", SECTION, run_variant, report)
 
 
 if __name__ == "__main__":
