@@ -13,7 +13,15 @@ import torch
 from PIL import Image
 from torch.utils.data import BatchSampler, RandomSampler
 
-from multimodal_kit.data.audio import AUDIO_EXTENSIONS, AudioDecodeError, LogMel, SpecAugment, load_waveform
+from multimodal_kit.data.audio import (
+    AUDIO_EXTENSIONS,
+    AudioDecodeError,
+    LogMel,
+    SpecAugment,
+    load_waveform,
+    resample,
+    to_mono,
+)
 from multimodal_kit.data.base import DataError, PairDataModule, PairDataset
 from multimodal_kit.data.sampling import LengthGroupedBatchSampler
 from multimodal_kit.visualize import attention_heatmap, spectrogram_image
@@ -68,8 +76,6 @@ class TextAudioDataModule(PairDataModule):
         :attr:`sample_rate`."""
         try:
             if isinstance(value, dict) and value.get("array") is not None:
-                from multimodal_kit.data.audio import resample, to_mono
-
                 samples = np.asarray(value["array"], dtype=np.float32)
                 samples = to_mono(samples.T if samples.ndim == 2 and samples.shape[0] < samples.shape[1] else samples)
                 wave = torch.from_numpy(resample(samples, int(value["sampling_rate"]), self.sample_rate).copy())

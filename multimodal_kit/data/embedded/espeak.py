@@ -20,9 +20,8 @@ import numpy as np
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_CHARS_UTF8 = 1
-ESPEAK_PHONEMES_NONE = 0
 # espeak_PARAMETER
-RATE, VOLUME, PITCH, RANGE, WORDGAP = 1, 2, 3, 4, 7
+RATE, PITCH, RANGE, WORDGAP = 1, 3, 4, 7
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -36,18 +35,11 @@ class ESpeak:
     ``with ESpeak.fresh() as engine:`` (reproducible; the library is unloaded afterwards).
 
     Args:
-        library: path of ``libespeak-ng``; default: the one ``espeakng-loader`` ships.
-        data: path of ``espeak-ng-data``; default: the one ``espeakng-loader`` ships.
+        library: path of ``libespeak-ng``.
+        data: path of ``espeak-ng-data``.
     """
 
-    def __init__(self, library: str | None = None, data: str | None = None) -> None:
-        if library is None or data is None:
-            try:
-                import espeakng_loader
-            except ImportError as error:
-                raise ESpeakError("the embedded 'spoken' set needs eSpeak NG: pip install espeakng-loader") from error
-            library = library or espeakng_loader.get_library_path()
-            data = data or espeakng_loader.get_data_path()
+    def __init__(self, library: str, data: str) -> None:
         try:
             self.lib = ctypes.CDLL(library)
         except OSError as error:
@@ -78,7 +70,8 @@ class ESpeak:
     @classmethod
     @contextmanager
     def fresh(cls) -> Iterator[ESpeak]:
-        """A handle on a private copy of the library, in its initial state; closed and removed on exit."""
+        """A handle on a private copy of the library ``espeakng-loader`` ships, in its initial state; closed and
+        removed on exit."""
         try:
             import espeakng_loader
         except ImportError as error:
@@ -103,9 +96,9 @@ class ESpeak:
                    word_gap: int = 0, seed: int = 0) -> np.ndarray:
         """Speak ``text`` → int16 samples (N,) at :attr:`sample_rate` Hz.
 
-        The output is a function of the arguments *and of what this process synthesized before*: eSpeak NG keeps
+        The output is a function of the arguments *and of what this handle synthesized before*: eSpeak NG keeps
         some state in static variables (e.g. its pitch-flutter phase) that no API call resets. A fixed sequence
-        of calls in a fresh process is reproducible (see :mod:`multimodal_kit.data.embedded.spoken`).
+        of calls on a handle from :meth:`fresh` is reproducible.
 
         Args:
             text: what to say.

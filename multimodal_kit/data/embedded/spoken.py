@@ -7,7 +7,8 @@ three ways: training voices, validation voices and test voices never heard in tr
 measures generalization to new speakers. ``single_word`` mode (one word per utterance) serves text → audio GANs.
 
 The set is a pure function of its :class:`SpokenConfig`: utterance ``i`` of split ``s`` is drawn from its own
-``numpy`` generator seeded with ``(seed, s, i)``; eSpeak NG itself is deterministic.
+``numpy`` generator seeded with ``(seed, s, i)``, which also seeds eSpeak NG's noise; each split is spoken in order
+by a fresh copy of the library (:meth:`~multimodal_kit.data.embedded.espeak.ESpeak.fresh`).
 """
 
 from __future__ import annotations
