@@ -12,9 +12,16 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_ARGS ?=
 # e.g. BENCH_ARGS="--variants seq2seq attention-additive" (all five captioning variants by default, ~55 min)
 BENCH_ARGS ?=
+# gan-cycle: which pair (image_caption: text → image; text_audio: text → audio), the evaluator's training budget,
+# and extra flags for the GAN's `mmkit fit`, e.g. GAN_ARGS='--trainer.max_time 00:00:05:00'
+PAIR ?= image_caption
+EVALUATOR_TIME ?= 00:00:06:00
+GAN_ARGS ?=
+EVALUATOR_DATA_image_caption :=
+EVALUATOR_DATA_text_audio := --data.init_args.embedded_options '{"single_word": true}'
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo test test-all lint bench bench-captions bench-speech clean
+.PHONY: help install demo gan-cycle test test-all lint bench bench-captions bench-speech bench-gan clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -45,6 +52,19 @@ demo: install  ## train Seq2Seq on the embedded shapes set, test the best checkp
 	echo "Test metrics:    $$run/test_metrics.json" && echo "Sample captions: $$run/media/val_samples/" && \
 	echo "W&B files:       $$run/wandb/ (offline without credentials; upload with: wandb sync $$run/wandb/offline-run-*)"
 
+gan-cycle: install  ## train an evaluator, then the GAN on it (PAIR=image_caption|text_audio); print the cycle scores
+	@run=runs/gan-cycle-$(PAIR)-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/mmkit fit -c experiments/attention_$(PAIR).yaml --run_dir $$run/evaluator \
+	  --trainer.max_time $(EVALUATOR_TIME) $(EVALUATOR_DATA_$(PAIR)) && \
+	evaluator=$$(ls $$run/evaluator/checkpoints/epoch*.ckpt | head -n 1) && \
+	$(VENV)/bin/mmkit fit -c experiments/gan_$(PAIR).yaml --run_dir $$run/gan --model.init_args.evaluator $$evaluator \
+	  $(GAN_ARGS) && \
+	best=$$(ls $$run/gan/checkpoints/epoch*.ckpt | head -n 1) && \
+	$(VENV)/bin/mmkit test --ckpt_path $$best --results_path $$run/gan/test_metrics.json && \
+	echo && echo "Evaluator:         $$evaluator" && echo "GAN checkpoint:    $$best" && \
+	echo "Cycle scores:      $$run/gan/test_metrics.json" && cat $$run/gan/test_metrics.json && \
+	echo "Generated samples: $$run/gan/media/generated/ (fixed prompts, every validation epoch)"
+
 test: install  ## the default test suite (offline, CPU, a few minutes)
 	WANDB_MODE=offline $(VENV)/bin/pytest -q
 
@@ -54,13 +74,16 @@ test-all: install  ## the suite including slow tests
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks
 
-bench: bench-captions bench-speech  ## all quality benchmarks (about 80 minutes); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan  ## all quality benchmarks (about 2.5 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes, 10 minutes per variant (BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
 
 bench-speech: install  ## speech recognition on spoken, 15 minutes per variant
 	WANDB_MODE=offline $(PY) benchmarks/speech_quality.py $(BENCH_ARGS)
+
+bench-gan: install  ## GAN text → image and text → audio, each with its evaluator (about 55 minutes)
+	WANDB_MODE=offline $(PY) benchmarks/gan_quality.py $(BENCH_ARGS)
 
 clean:  ## remove the venv, runs and caches of this checkout
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

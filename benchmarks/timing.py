@@ -29,8 +29,9 @@ class ValidationClock(Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         batch_size = trainer.datamodule.batch_size if trainer.datamodule is not None else 0
+        batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed  # not global_step: a GAN steps twice
         record = {"epoch": trainer.current_epoch, "minutes": (time.perf_counter() - self.start) / 60,
-                  "samples": trainer.global_step * batch_size * trainer.world_size}
+                  "samples": batches * batch_size * trainer.world_size}
         record |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import WandbLogger
@@ -108,9 +109,65 @@ class AttentionMaps(Callback):
             logger.log_image(key="val/attention", images=[sheet], step=trainer.global_step)
 
 
+class GeneratedSamples(Callback):
+    """Each validation epoch: media generated for a fixed set of prompts (the first ``num_prompts`` distinct
+    validation texts) from fixed noise, so epochs compare like with like. Written under
+    ``<run>/media/generated/``: ``epoch_XXX.png`` (images, or spectrograms, with the prompt under each) and, for
+    audio, ``epoch_XXX/<k>_<prompt>.wav``; logged to W&B as ``val/generated`` (an image grid, or a table of
+    playable audio with its prompt).
+
+    Args:
+        num_prompts: how many prompts.
+        seed: the seed of the fixed noise.
+    """
+
+    def __init__(self, num_prompts: int = 8, seed: int = 0) -> None:
+        self.num_prompts = num_prompts
+        self.seed = seed
+
+    def prompts(self, datamodule: PairDataModule) -> list[str]:
+        texts = datamodule.dataset("validation").texts
+        return list(dict.fromkeys(texts))[: self.num_prompts]
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if trainer.sanity_checking or not trainer.is_global_zero or not isinstance(datamodule, PairDataModule):
+            return
+        from multimodal_kit.data.text import encode_texts
+
+        prompts = self.prompts(datamodule)
+        tokens, lengths = encode_texts(datamodule.tokenizer, prompts)
+        noise = pl_module.noise(len(prompts), generator=torch.Generator().manual_seed(self.seed))
+        media = datamodule.unbatch_media(pl_module.generate(tokens.to(pl_module.device), lengths, noise))
+        values = datamodule.media_values(media)
+        epoch = trainer.current_epoch
+        out = run_dir_of(trainer) / "media" / "generated"
+        out.mkdir(parents=True, exist_ok=True)
+        grid = captioned_grid([datamodule.preview(m) for m in media], prompts)
+        grid.save(out / f"epoch_{epoch:03d}.png")
+        if datamodule.media_key != "image":
+            clips = out / f"epoch_{epoch:03d}"
+            clips.mkdir(exist_ok=True)
+            for k, (prompt, value) in enumerate(zip(prompts, values, strict=True)):
+                datamodule.save_media(value, clips / f"{k}_{slug(prompt)}")
+        for logger in wandb_loggers(trainer):
+            if datamodule.media_key == "image":
+                logger.log_image(key="val/generated", images=[grid], step=trainer.global_step)
+            else:
+                logger.log_table(key="val/generated", columns=["prompt", datamodule.media_key],
+                                 data=[[p, datamodule.wandb_value(v, p)] for p, v in zip(prompts, values, strict=True)],
+                                 step=trainer.global_step)
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """``text`` as a file-name part: letters, digits and ``-``, at most ``limit`` characters."""
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower())[:limit].strip("-") or "item"
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes ``predictions.jsonl`` (one JSON object per input) into ``output_dir``; with ``attention_maps``,
-    also ``attention/<id>.png`` (each word with its attention over the input) for methods that attend.
+    also ``attention/<id>.png`` (each word with its attention over the input) for methods that attend; for
+    generators, each generated medium as ``media/<id>.png`` or ``.wav`` (its path under ``file`` in the JSON).
 
     Each process writes its own part; with several processes rank 0 joins them at the end.
     """
@@ -130,6 +187,14 @@ class PredictionWriter(BasePredictionWriter):
         datamodule.attention_picture(media, words, weights).save(path)
         return str(path)
 
+    def _media_file(self, datamodule: Any, record: dict[str, Any]) -> str | None:
+        value = record.pop("_media", None)
+        if value is None:
+            return None
+        folder = self.output_dir / "media"
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(datamodule.save_media(value, folder / Path(str(record["id"])).stem))
+
     def _part(self, trainer: Trainer) -> Path:
         name = "predictions.jsonl" if trainer.world_size == 1 else f"predictions.rank{trainer.global_rank}.jsonl"
         return self.output_dir / name
@@ -145,6 +210,9 @@ class PredictionWriter(BasePredictionWriter):
                 png = self._attention_png(trainer.datamodule, record)
                 if png is not None:
                     record["attention_map"] = png
+                media = self._media_file(trainer.datamodule, record)
+                if media is not None:
+                    record["file"] = media
                 f.write(json.dumps(record) + "\n")
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -74,14 +74,14 @@ class ExactMatch(Metric):
         return self.correct / self.total.clamp(min=1)
 
 
-def caption_metrics(stage: str, full: bool) -> MetricCollection:
-    """Metrics of one stage, named ``<stage>/<metric>``: BLEU-4 only (``full=False``, for validation), or
+def caption_metrics(stage: str, full: bool, name: str = "") -> MetricCollection:
+    """Metrics of one stage, named ``<stage>/<name><metric>``: BLEU-4 only (``full=False``, for validation), or
     BLEU-1…4, CIDEr and exact match."""
     metrics: dict[str, Metric] = {"bleu4": BLEUScore(n_gram=4)}
     if full:
         metrics = {f"bleu{n}": BLEUScore(n_gram=n) for n in range(1, 5)}
         metrics |= {"cider": CIDEr(), "exact_match": ExactMatch()}
-    return MetricCollection(metrics, prefix=f"{stage}/", compute_groups=False)
+    return MetricCollection(metrics, prefix=f"{stage}/{name}", compute_groups=False)
 
 
 class FirstReferenceWER(WordErrorRate):
@@ -98,14 +98,16 @@ class FirstReferenceCER(CharErrorRate):
         super().update(preds, [refs[0] for refs in target])
 
 
-def speech_metrics(stage: str, full: bool) -> MetricCollection:
-    """Metrics of one stage, named ``<stage>/<metric>``: WER only (``full=False``), or WER, CER and exact match."""
+def speech_metrics(stage: str, full: bool, name: str = "") -> MetricCollection:
+    """Metrics of one stage, named ``<stage>/<name><metric>``: WER only (``full=False``), or WER, CER and exact
+    match."""
     metrics: dict[str, Metric] = {"wer": FirstReferenceWER()}
     if full:
         metrics |= {"cer": FirstReferenceCER(), "exact_match": ExactMatch()}
-    return MetricCollection(metrics, prefix=f"{stage}/", compute_groups=False)
+    return MetricCollection(metrics, prefix=f"{stage}/{name}", compute_groups=False)
 
 
-def text_metrics(modality: str, stage: str, full: bool) -> MetricCollection:
-    """The metrics of text generated from ``modality``: captions of images, transcripts of audio."""
-    return speech_metrics(stage, full) if modality == "audio" else caption_metrics(stage, full)
+def text_metrics(modality: str, stage: str, full: bool, name: str = "") -> MetricCollection:
+    """The metrics of text generated from ``modality``: captions of images, transcripts of audio. ``name``
+    prefixes each metric's name (``cycle_``: text an evaluator read from generated media)."""
+    return speech_metrics(stage, full, name) if modality == "audio" else caption_metrics(stage, full, name)

@@ -2,7 +2,8 @@
 
 Decoding uses ``soundfile`` (libsndfile: WAV, FLAC, OGG, MP3 …) from a path or bytes — no torchcodec or FFmpeg.
 Resampling uses ``soxr``; the mel filterbank is ``transformers.audio_utils.mel_filter_bank`` (Slaney-style, as
-librosa's default), applied to a ``torch.stft`` power spectrum.
+librosa's default), applied to a ``torch.stft`` power spectrum. Generated spectrograms go back to sound with
+``librosa``: non-negative least squares through the same filterbank, then Griffin-Lim phase recovery.
 """
 
 from __future__ import annotations
@@ -104,6 +105,25 @@ class LogMel:
         if self.normalize == "utterance":
             features = (features - features.mean(0)) / features.std(0, unbiased=False).clamp(min=1e-3)
         return features
+
+    def invert(self, features: torch.Tensor, n_iter: int = 32) -> np.ndarray:
+        """Raw log-mel features (B, T, n_mels) (``normalize='none'``) → waveforms float32 (B, hop · (T - 1)).
+
+        The mel power is mapped back to a linear-frequency magnitude through this filterbank
+        (``librosa.util.nnls``) and ``librosa.griffinlim`` recovers a phase for it, all items at once.
+        """
+        if self.normalize != "none":
+            raise ValueError("log-mel features normalized per utterance cannot be turned back into sound (their "
+                             "level is gone); use raw features: --data.normalize none")
+        import librosa
+
+        mel = (features.detach().float().cpu().clamp(max=20).exp() - 1e-6).clamp(min=0)  # (B, T, n_mels)
+        power = librosa.util.nnls(self.filters.T.numpy(), mel.transpose(1, 2).numpy())  # (B, F, T)
+        magnitude = np.sqrt(np.maximum(power, 0.0))
+        waves = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=self.hop_length,
+                                   win_length=self.win_length, n_fft=self.n_fft, window="hann", center=True,
+                                   random_state=0)
+        return np.asarray(waves, dtype=np.float32).reshape(len(features), -1)
 
 
 @dataclass(frozen=True)

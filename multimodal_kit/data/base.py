@@ -106,6 +106,24 @@ class PredictFiles(Dataset):
         return {self.module.media_key: self.module.load_media_file(path), "id": path.name, "input": str(path)}
 
 
+class Prompts(Dataset):
+    """Text prompts given to ``predict`` for generation (``--data.predict_path prompts.txt``, one per line; blank
+    lines skipped): one item per prompt, ids ``prompt_000``, ``prompt_001``, …"""
+
+    def __init__(self, path: Path) -> None:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        self.prompts = [line for line in lines if line]
+        if not self.prompts:
+            raise DataError(f"{path}: no prompts; write one prompt per line.")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        text = self.prompts[index]
+        return {"text": text, "references": [text], "id": f"prompt_{index:03d}", "input": text}
+
+
 class PairCollator:
     """Builds the batch dict of ``DESIGN.md``: media batched by the module, text as ``BOS … EOS`` + PAD."""
 
@@ -114,7 +132,9 @@ class PairCollator:
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         m = self.module
-        batch: dict[str, Any] = m.collate_media([item[m.media_key] for item in items])
+        batch: dict[str, Any] = {}
+        if m.media_key in items[0]:  # prompts for generation carry text only
+            batch = m.collate_media([item[m.media_key] for item in items])
         batch["id"] = [item["id"] for item in items]
         if "text" in items[0]:
             batch["text"] = [item["text"] for item in items]
@@ -155,7 +175,8 @@ class PairDataModule(LightningDataModule, ABC):
         eval_batch_size: pairs per batch for validation/test/predict; default: ``batch_size``.
         num_workers: DataLoader worker processes.
         preload: decode all media once into memory before training; default: when a split fits in 2 GiB.
-        predict_path: a media file or a directory of them, for ``predict``.
+        predict_path: for ``predict``: a media file or a directory of them; for generation (GAN), a ``.txt``
+            file of prompts, one per line.
         cache_dir: where datasets are cached; default ``$MMKIT_CACHE`` or ``~/.cache/multimodal_kit``.
     """
 
@@ -235,6 +256,25 @@ class PairDataModule(LightningDataModule, ABC):
     def attention_picture(self, media: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
         """One item's media tensor, the generated words and their attention (L, N) over the encoder's N
         positions → a picture of where each word looked."""
+
+    # ----------------------------------------------------------------- generated media (GANs)
+    @abstractmethod
+    def unbatch_media(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Inverse of :meth:`collate_media`: the media entries of a batch → one tensor per item, as
+        :meth:`load_media` makes them (uint8 images; log-mel frames cut to their lengths)."""
+
+    @abstractmethod
+    def media_values(self, media: list[torch.Tensor]) -> list[Any]:
+        """Item tensors → values :meth:`load_media` accepts (PIL images; ``{"array", "sampling_rate"}`` audio),
+        so generated media can be saved, played, or read by another data module's model."""
+
+    @abstractmethod
+    def save_media(self, value: Any, stem: Path) -> Path:
+        """Write one media value (from :meth:`media_values`) as ``stem`` plus the suffix (PNG, WAV); return it."""
+
+    @abstractmethod
+    def wandb_value(self, value: Any, caption: str | None = None) -> Any:
+        """One media value as a W&B object (``wandb.Image`` or a playable ``wandb.Audio``)."""
 
     def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:
         """The training batch sampler; ``None``: uniformly shuffled batches of ``batch_size``."""
@@ -403,7 +443,25 @@ class PairDataModule(LightningDataModule, ABC):
         return self._datasets[name]
 
     def predict_dataloader(self) -> DataLoader:
+        path = Path(self.predict_path).expanduser() if self.predict_path else None
+        if path is not None and path.is_file() and path.suffix.lower() == ".txt":
+            return self._loader(self.prompts(path), False, self.eval_batch_size)
         return self._loader(PredictFiles(self.predict_files(), self), False, self.eval_batch_size)
+
+    def prompts(self, path: Path) -> Prompts:
+        """The prompts of a text file, checked: every word must be known to the tokenizer."""
+        prompts = Prompts(path)
+        unk = self.tokenizer.unk_token_id
+        if unk is not None:
+            rows = self.tokenizer(prompts.prompts, add_special_tokens=False)["input_ids"]
+            bad = [f"line {i + 1}: {text!r}" for i, (text, row) in enumerate(zip(prompts.prompts, rows, strict=True))
+                   if unk in row]
+            if bad:
+                listed = "\n  ".join(bad[:MAX_LISTED])
+                raise DataError(f"{path}: {len(bad)} prompt(s) hold words the model never saw in training "
+                                f"(they would become {self.tokenizer.unk_token}):\n  {listed}\nUse words of the "
+                                "training texts.")
+        return prompts
 
     def predict_files(self) -> list[Path]:
         """The files named by ``--data.predict_path`` (a file, or every media file in a directory)."""

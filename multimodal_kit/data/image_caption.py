@@ -57,6 +57,23 @@ class ImageCaptionDataModule(PairDataModule):
         """uint8 (3, S, S) → the image."""
         return tensor_to_pil(media)
 
+    def unbatch_media(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """``image`` (B, 3, S, S), normalized → uint8 (3, S, S) per item."""
+        return list(self.transform.denormalize(batch["image"]))
+
+    def media_values(self, media: list[torch.Tensor]) -> list[Any]:
+        return [tensor_to_pil(item) for item in media]
+
+    def save_media(self, value: Image.Image, stem: Path) -> Path:
+        path = stem.with_suffix(".png")
+        value.save(path)
+        return path
+
+    def wandb_value(self, value: Image.Image, caption: str | None = None) -> Any:
+        import wandb
+
+        return wandb.Image(value, caption=caption)
+
     def attention_picture(self, media: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
         """The image, then each word with its attention (L, regions) as a heat overlay."""
         return attention_strip(self.preview(media), words, weights)

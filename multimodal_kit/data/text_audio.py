@@ -147,9 +147,40 @@ class TextAudioDataModule(PairDataModule):
         return attention_heatmap(media, words, weights[:, :frames])
 
     def wandb_media(self, split: str, item_id: str, caption: str | None = None) -> Any:
-        """A playable ``wandb.Audio`` of item ``item_id``."""
-        import wandb
-
+        """A playable ``wandb.Audio`` of item ``item_id`` (its original waveform)."""
         dataset = self.dataset(split)
         value = dataset.split[dataset.index_of(item_id)][self.media_column]
-        return wandb.Audio(self.waveform(value, item_id).numpy(), sample_rate=self.sample_rate, caption=caption)
+        return self.wandb_value({"array": self.waveform(value, item_id).numpy(), "sampling_rate": self.sample_rate},
+                                caption)
+
+    # ------------------------------------------------------------------ generated audio
+    def unbatch_media(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """``audio`` (B, T, n_mels) and ``audio_lengths`` (B,) → log-mel (T_i, n_mels) per item."""
+        audio = batch["audio"].detach().float().cpu()
+        lengths = batch.get("audio_lengths")
+        lengths = lengths.tolist() if lengths is not None else [audio.shape[1]] * len(audio)
+        return [item[:n] for item, n in zip(audio, lengths, strict=True)]
+
+    def media_values(self, media: list[torch.Tensor]) -> list[Any]:
+        """Raw log-mel frames → waveforms by Griffin-Lim (:meth:`LogMel.invert`), items of equal length at once;
+        needs ``--data.normalize none``."""
+        waves: list[Any] = [None] * len(media)
+        by_length: dict[int, list[int]] = {}
+        for i, item in enumerate(media):
+            by_length.setdefault(item.shape[0], []).append(i)
+        for indices in by_length.values():
+            for i, wave in zip(indices, self.features.invert(torch.stack([media[i] for i in indices])), strict=True):
+                waves[i] = {"array": wave, "sampling_rate": self.sample_rate}
+        return waves
+
+    def save_media(self, value: dict[str, Any], stem: Path) -> Path:
+        import soundfile
+
+        path = stem.with_suffix(".wav")
+        soundfile.write(path, np.clip(value["array"], -1.0, 1.0), value["sampling_rate"], subtype="PCM_16")
+        return path
+
+    def wandb_value(self, value: dict[str, Any], caption: str | None = None) -> Any:
+        import wandb
+
+        return wandb.Audio(np.asarray(value["array"]), sample_rate=value["sampling_rate"], caption=caption)

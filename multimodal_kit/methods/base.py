@@ -11,7 +11,6 @@ import inspect
 from abc import ABC, abstractmethod
 from typing import Any
 
-import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from lightning.pytorch.utilities.parsing import collect_init_args
@@ -22,18 +21,13 @@ from multimodal_kit.data.text import tokenizer_from_dict, tokenizer_to_dict
 
 
 class MultimodalMethod(LightningModule, ABC):
-    """Base of the kit's methods.
-
-    Args:
-        lr: AdamW learning rate (``--optimizer``/``--lr_scheduler`` on the CLI replace the default optimizer).
-        weight_decay: AdamW weight decay.
-        warmup_steps: raise the learning rate linearly from 0 over this many steps (0: constant from the start).
-    """
+    """Base of the kit's methods: hyperparameters, the model/loss/metric hooks, the tokenizer in checkpoints.
+    A subclass's ``__init__`` takes its own arguments and calls ``super().__init__()`` last."""
 
     #: the metric that picks the best checkpoint, and whether higher is better
     checkpoint_monitor: tuple[str, str] = ("val/loss", "min")
 
-    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0) -> None:
+    def __init__(self) -> None:
         super().__init__()
         # Modules and classes passed in Python are not hyperparameters (they would be pickled into checkpoints,
         # which then need unsafe loading); pass them again to load_from_checkpoint. From the CLI they arrive as
@@ -78,12 +72,3 @@ class MultimodalMethod(LightningModule, ABC):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "tokenizer" in checkpoint:
             self.tokenizer = tokenizer_from_dict(checkpoint["tokenizer"])
-
-    # ------------------------------------------------------------------ optimization
-    def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        warmup = self.hparams.get("warmup_steps", 0)
-        if not warmup:
-            return optimizer
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -39,9 +39,9 @@ class TextGenerationMethod(MultimodalMethod):
         beam_size: 1 for greedy search, more for beam search (validation, test and predict).
         length_penalty: beam search divides scores by ``length ** length_penalty``.
         label_smoothing: cross-entropy label smoothing.
-        lr: AdamW learning rate.
+        lr: AdamW learning rate (``--optimizer``/``--lr_scheduler`` on the CLI replace the default optimizer).
         weight_decay: AdamW weight decay.
-        warmup_steps: linear learning-rate warmup steps (0: none).
+        warmup_steps: raise the learning rate linearly from 0 over this many steps (0: constant from the start).
     """
 
     def __init__(
@@ -68,7 +68,7 @@ class TextGenerationMethod(MultimodalMethod):
         # nn.Module refuses module attributes before its __init__; keep the given encoder aside until
         # configure_models() (called from the base __init__) registers it
         object.__setattr__(self, "_given_encoder", encoder)
-        super().__init__(lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps)
+        super().__init__()
         object.__delattr__(self, "_given_encoder")
 
     @property
@@ -141,6 +141,14 @@ class TextGenerationMethod(MultimodalMethod):
     @abstractmethod
     def teacher_forced_logits(self, memory: State, inputs: torch.Tensor) -> torch.Tensor:
         """inputs (B, T) (BOS … second to last token) → logits (B, T, V)."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        warmup = self.hparams.get("warmup_steps", 0)
+        if not warmup:
+            return optimizer
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------ inference
     def generate(self, batch: dict[str, Any], beam_size: int | None = None, max_length: int | None = None,

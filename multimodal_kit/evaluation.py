@@ -1,0 +1,112 @@
+"""Scoring generated media offline with networks the kit trains: a captioner or speech recognizer checkpoint
+(:class:`~multimodal_kit.methods.TextGenerationMethod`) reads generated images or audio back into text (cycle
+BLEU-4 / WER), and its encoder's pooled features feed torchmetrics' Fréchet distance (FID).
+
+None of this needs downloaded weights; the price is that the scores are only as good as the evaluator, which is
+why the real test media are scored by the same evaluator too (``test/real_cycle_*``): that is the ceiling.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from multimodal_kit.checkpoints import load_checkpoint
+from multimodal_kit.data.text import canonical_text, decode_tokens
+from multimodal_kit.models.audio_encoders import masked_mean
+
+
+def _import(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class CycleEvaluator:
+    """A trained text-generation checkpoint used as a judge of generated media.
+
+    Its data module is rebuilt from the checkpoint without loading any data, only to turn media values (PIL
+    images, waveforms) into its own input features the way it was trained.
+
+    Args:
+        checkpoint: a checkpoint written by ``mmkit fit`` of a captioner (image → text) or speech recognizer
+            (audio → text).
+    """
+
+    def __init__(self, checkpoint: str | Path) -> None:
+        from multimodal_kit.methods.text_generation import TextGenerationMethod
+
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"evaluator checkpoint {str(path)!r} not found: train a captioner or speech "
+                                    "recognizer first (`mmkit fit -c experiments/attention_<pair>.yaml`) and pass its "
+                                    "best checkpoint as --model.evaluator.")
+        state = load_checkpoint(path)
+        model_class = _import(state.get("hyper_parameters", {}).get("_class_path", ""))
+        data_hparams = dict(state.get("datamodule_hyper_parameters", {}))
+        if not (isinstance(model_class, type) and issubclass(model_class, TextGenerationMethod)) or not data_hparams:
+            raise ValueError(f"{path}: not a checkpoint of a kit text generator (Seq2Seq, CrossModalAttention) "
+                             "written by `mmkit fit`; an evaluator must read media and write text.")
+        self.method = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
+        self.method.requires_grad_(False)
+        data_class = _import(data_hparams.pop("_class_path"))
+        data_hparams.pop("_instantiator", None)
+        self.datamodule = data_class(**data_hparams)  # no data is read: splits and tokenizer load lazily
+        self.media_key: str = self.datamodule.media_key
+        self.path = path
+
+    def to(self, device: torch.device) -> CycleEvaluator:
+        self.method.to(device)
+        return self
+
+    def batch(self, values: list[Any]) -> dict[str, Any]:
+        """Media values (PIL images / ``{"array", "sampling_rate"}``) → the evaluator's input batch."""
+        dm = self.datamodule
+        media = [dm.load_media(value, f"generated {i}") for i, value in enumerate(values)]
+        batch = dm.collate_media(media)
+        return {k: v.to(self.method.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def read(self, batch: dict[str, Any]) -> list[str]:
+        """The evaluator's text for each item (greedy/beam as configured), in canonical form."""
+        tokenizer = self.method.require_tokenizer()
+        texts = decode_tokens(tokenizer, self.method.generate(batch).tokens)
+        return [canonical_text(tokenizer, t) for t in texts]
+
+    def canonical(self, text: str) -> str:
+        return canonical_text(self.method.require_tokenizer(), text)
+
+    @torch.no_grad()
+    def features(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The evaluator encoder's features, averaged over regions/frames → (B, D), float64 for FID."""
+        features, mask = self.method.encode_source(batch)
+        return masked_mean(features.float(), mask).double()
+
+    def feature_dim(self) -> int:
+        example = self.method.example_source()
+        batch = {self.method.hparams.modality: example[0].to(self.method.device)}
+        if len(example) > 1:
+            batch[f"{self.method.hparams.modality}_lengths"] = example[1].to(self.method.device)
+        return self.features(batch).shape[-1]
+
+
+class PrecomputedFeatures(nn.Module):
+    """Hands features computed by :meth:`CycleEvaluator.features` to torchmetrics' FID unchanged (the metric's
+    custom-extractor path); ``num_features`` tells it their size."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+def frechet_distance(num_features: int) -> FrechetInceptionDistance:
+    """torchmetrics' FID over evaluator features of ``num_features`` dimensions (real statistics reset each
+    epoch, as the real set is fed alongside the generated one)."""
+    return FrechetInceptionDistance(feature=PrecomputedFeatures(num_features), normalize=True)

@@ -1,0 +1,201 @@
+"""Networks of the conditional GAN: a text encoder for the condition, a generator ``G(z, c)`` and a projection
+discriminator ``D(x, c)``, for images (B, 3, S, S) and log-mel spectrograms (B, n_mels, T) alike.
+
+Both networks are DCGAN-style stacks; ``spatial_dims`` picks 2-D convolutions (images) or 1-D convolutions over
+time with the mel bands as channels (audio). Each up/down block doubles/halves the resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils import spectral_norm as apply_spectral_norm
+
+from multimodal_kit.models.audio_encoders import length_mask, masked_mean
+
+
+class TextEncoder(nn.Module):
+    """A sentence encoder trained from scratch: token embedding, a bidirectional GRU, the final states of both
+    directions projected to the condition size.
+
+    Args:
+        vocab_size: token vocabulary.
+        pad_id: the padding id.
+        output_dim: the condition size D.
+        embed_dim: token embedding size.
+        hidden_dim: GRU size per direction.
+    """
+
+    def __init__(self, vocab_size: int, pad_id: int, output_dim: int = 128, embed_dim: int = 128,
+                 hidden_dim: int = 128) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * hidden_dim, output_dim)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """tokens (B, L), lengths (B,) → condition (B, D)."""
+        x = self.embed(tokens)  # (B, L, E)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, last = self.rnn(packed)  # (2, B, H)
+        return self.proj(torch.cat([last[0], last[1]], dim=-1))  # (B, D)
+
+
+class PretrainedTextEncoder(nn.Module):
+    """Any Hugging Face text model (hub name or local path), mean-pooled over the real tokens and projected to
+    the condition size. The data must use the same tokenizer (``--data.tokenizer`` = the same name).
+
+    Args:
+        name_or_path: the model's hub name or directory.
+        output_dim: the condition size D.
+        vocab_size: the data's vocabulary, checked against the model's.
+        trainable: fine-tune the model too (default: frozen, only the projection learns).
+    """
+
+    def __init__(self, name_or_path: str, output_dim: int, vocab_size: int, trainable: bool = False) -> None:
+        super().__init__()
+        from transformers import AutoModel
+
+        self.model = AutoModel.from_pretrained(name_or_path)
+        model_vocab = self.model.get_input_embeddings().num_embeddings
+        if vocab_size > model_vocab:
+            raise ValueError(f"text encoder {name_or_path!r} knows {model_vocab} tokens but the data's tokenizer has "
+                             f"{vocab_size}: use the model's own tokenizer with --data.tokenizer {name_or_path}.")
+        self.trainable = trainable
+        self.model.requires_grad_(trainable)
+        self.proj = nn.Linear(self.model.config.hidden_size, output_dim)
+
+    def train(self, mode: bool = True) -> PretrainedTextEncoder:
+        super().train(mode)
+        if not self.trainable:
+            self.model.eval()  # a frozen model keeps dropout off
+        return self
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """tokens (B, L), lengths (B,) → condition (B, D)."""
+        mask = length_mask(lengths.to(tokens.device), tokens.shape[1])  # (B, L)
+        hidden = self.model(input_ids=tokens, attention_mask=mask.long()).last_hidden_state  # (B, L, H)
+        return self.proj(masked_mean(hidden, mask))
+
+
+def _conv(spatial_dims: int, transpose: bool = False) -> type[nn.Module]:
+    return {(1, False): nn.Conv1d, (2, False): nn.Conv2d, (1, True): nn.ConvTranspose1d,
+            (2, True): nn.ConvTranspose2d}[(spatial_dims, transpose)]
+
+
+def _num_blocks(size: int, start: int, what: str) -> int:
+    blocks = math.log2(size / start) if size >= start else -1
+    if blocks < 1 or not blocks.is_integer():
+        raise ValueError(f"{what} must be {start} times a power of two (at least {2 * start}), got {size}")
+    return int(blocks)
+
+
+class ConditionalBatchNorm(nn.Module):
+    """BatchNorm whose scale and shift are predicted from the condition c (the text steers every block of the
+    generator, not only its input; DF-GAN's deep fusion in its simplest form).
+
+    Args:
+        channels: feature channels.
+        cond_dim: size of c.
+        spatial_dims: 2 for (B, C, H, W) maps, 1 for (B, C, T) sequences.
+    """
+
+    def __init__(self, channels: int, cond_dim: int, spatial_dims: int = 2) -> None:
+        super().__init__()
+        self.norm = (nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm1d)(channels, affine=False)
+        self.affine = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        with torch.no_grad():  # start as the identity: scale 1, shift 0
+            self.affine.bias.copy_(torch.cat([torch.ones(channels), torch.zeros(channels)]))
+        self.spatial_dims = spatial_dims
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """x (B, C, …), c (B, D) → x normalized, then scaled and shifted per item."""
+        scale, shift = self.affine(c).view(len(c), 2, -1, *(1,) * self.spatial_dims).unbind(1)
+        return self.norm(x) * scale + shift
+
+
+class ConvGenerator(nn.Module):
+    """``G(z, c)``: noise and condition → a linear layer to a small map, then transposed-conv blocks that each
+    double the resolution (batch norm conditioned on c, ReLU), then a conv to the output channels.
+
+    Args:
+        noise_dim: size of z.
+        cond_dim: size of c.
+        out_channels: 3 for RGB images; n_mels for spectrograms (1-D).
+        size: output side (images) or frames (audio).
+        spatial_dims: 2 for images, 1 for audio.
+        start: side/length of the first map.
+        width: channels of the last block (each earlier block has twice as many).
+        output_activation: ``tanh`` (data in [-1, 1]) or ``none``.
+    """
+
+    def __init__(self, noise_dim: int, cond_dim: int, out_channels: int, size: int, spatial_dims: int = 2,
+                 start: int = 4, width: int = 32, output_activation: str = "tanh") -> None:
+        super().__init__()
+        blocks = _num_blocks(size, start, "the generated size")
+        self.start_shape = (width * 2**blocks,) + (start,) * spatial_dims
+        self.fc = nn.Linear(noise_dim + cond_dim, math.prod(self.start_shape), bias=False)
+        self.fc_norm = ConditionalBatchNorm(self.start_shape[0], cond_dim, spatial_dims)  # per map: works for B = 1
+        self.ups = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        channels = self.start_shape[0]
+        for _ in range(blocks):
+            self.ups.append(_conv(spatial_dims, transpose=True)(channels, channels // 2, 4, 2, 1, bias=False))
+            self.norms.append(ConditionalBatchNorm(channels // 2, cond_dim, spatial_dims))
+            channels //= 2
+        self.out = _conv(spatial_dims)(channels, out_channels, 3, 1, 1)
+        self.activation = nn.Tanh() if output_activation == "tanh" else nn.Identity()
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """z (B, Z), c (B, D) → images (B, 3, S, S) or spectrograms (B, n_mels, T)."""
+        x = self.fc(torch.cat([z, c], dim=1)).view(-1, *self.start_shape)  # (B, C0, 4, 4) or (B, C0, T0)
+        x = torch.relu(self.fc_norm(x, c))
+        for up, norm in zip(self.ups, self.norms, strict=True):
+            x = torch.relu(norm(up(x), c))  # resolution ×2, channels ÷2
+        return self.activation(self.out(x))
+
+
+class ProjectionDiscriminator(nn.Module):
+    """``D(x, c)``: strided-conv blocks (LeakyReLU) that each halve the resolution to a small map, flattened to
+    features φ(x); the score is ``w·φ(x) + ⟨embed(c), φ(x)⟩`` (a projection discriminator, Miyato & Koyama
+    2018), so the condition decides whether a sample *matches* its text. Trained matching-aware (real samples
+    with the wrong text count as fake), see :mod:`multimodal_kit.models.gan_losses`.
+
+    Args:
+        in_channels: 3 for RGB images; n_mels for spectrograms.
+        cond_dim: size of c.
+        size: input side (images) or frames (audio).
+        spatial_dims: 2 for images, 1 for audio.
+        end: side/length of the last map.
+        width: channels of the first block (each later block has twice as many).
+        spectral_norm: spectral normalization of every layer (stabler training, the usual choice with hinge).
+    """
+
+    def __init__(self, in_channels: int, cond_dim: int, size: int, spatial_dims: int = 2, end: int = 4,
+                 width: int = 32, spectral_norm: bool = True) -> None:
+        super().__init__()
+        blocks = _num_blocks(size, end, "the discriminator's input size")
+        sn = apply_spectral_norm if spectral_norm else (lambda module: module)
+        layers: list[nn.Module] = []
+        channels, out = in_channels, width
+        for _ in range(blocks):
+            layers += [sn(_conv(spatial_dims)(channels, out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
+            channels, out = out, out * 2
+        self.blocks = nn.Sequential(*layers)
+        self.feature_dim = channels * end**spatial_dims
+        self.score = sn(nn.Linear(self.feature_dim, 1))
+        self.embed = sn(nn.Linear(cond_dim, self.feature_dim, bias=False))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """x (B, C, …), c (B, D) → scores (B,) (logits: high = real and matching)."""
+        features = self.blocks(x).flatten(1)  # (B, F)
+        return self.score(features).squeeze(1) + (self.embed(c) * features).sum(1)
+
+
+def trainable_parameters(modules: Sequence[nn.Module]) -> list[nn.Parameter]:
+    """The parameters of ``modules`` that require gradients (frozen pretrained parts are left out)."""
+    return [p for module in modules for p in module.parameters() if p.requires_grad]

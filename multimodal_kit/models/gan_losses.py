@@ -1,0 +1,78 @@
+"""Losses of the matching-aware conditional GAN.
+
+The discriminator sees three kinds of pairs (GAN-CLS, Reed et al. 2016): a real sample with its own text (real),
+a real sample with another item's text (*wrong*, counted as fake) and a generated sample with its text (fake).
+``bce`` is GAN-CLS's binary cross-entropy; ``hinge`` is the hinge loss of DF-GAN (Tao et al. 2022), whose
+matching-aware gradient penalty (:func:`matching_aware_penalty`) smooths D around real, matching pairs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+LossKind = Literal["bce", "hinge"]
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is None:
+        return values.mean()
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
+def discriminator_loss(real: torch.Tensor, wrong: torch.Tensor, fake: torch.Tensor, kind: LossKind,
+                       wrong_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """D's loss from its scores (logits) of real (B,), wrong-text (B,) and fake (B,) pairs.
+
+    ``real`` is pushed up; ``wrong`` and ``fake`` are pushed down, each with half the weight. ``wrong_mask`` (B,)
+    keeps only the wrong pairs whose text really differs (a batch can hold the same text twice).
+    """
+    if kind == "bce":
+        real_term = F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+        wrong_terms = F.binary_cross_entropy_with_logits(wrong, torch.zeros_like(wrong), reduction="none")
+        fake_term = F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+    elif kind == "hinge":
+        real_term = F.relu(1 - real).mean()
+        wrong_terms = F.relu(1 + wrong)
+        fake_term = F.relu(1 + fake).mean()
+    else:
+        raise ValueError(f"unknown GAN loss {kind!r}; use 'bce' or 'hinge'")
+    return real_term + 0.5 * (_masked_mean(wrong_terms, wrong_mask) + fake_term)
+
+
+def generator_loss(fake: torch.Tensor, kind: LossKind) -> torch.Tensor:
+    """G's loss from D's scores (B,) of its samples with their text (non-saturating for ``bce``)."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    if kind == "hinge":
+        return -fake.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}; use 'bce' or 'hinge'")
+
+
+def matching_aware_penalty(scores: torch.Tensor, inputs: tuple[torch.Tensor, torch.Tensor],
+                           power: float = 6.0) -> torch.Tensor:
+    """DF-GAN's matching-aware gradient penalty: ``mean(‖∇_(x, c) D(x, c)‖₂ ** power)`` over real, matching pairs.
+
+    Args:
+        scores: D's scores (B,) of the pairs ``inputs``.
+        inputs: the real samples (B, …) and their conditions (B, D), both with ``requires_grad``.
+        power: the exponent (DF-GAN: 6).
+    """
+    grads = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    norm = torch.cat([g.flatten(1) for g in grads], dim=1).pow(2).sum(1).add(1e-12).sqrt()  # (B,)
+    return norm.pow(power).mean()
+
+
+def mismatched_texts(texts: list[str], generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the wrong pairs: a permutation (B,) pairing each item with another item's text, and a mask (B,) of the
+    pairs whose texts really differ."""
+    n = len(texts)
+    order = torch.randperm(n, generator=generator)
+    # a random derangement-like pairing: shift a random permutation by one
+    permutation = torch.empty(n, dtype=torch.long)
+    permutation[order] = order.roll(1)
+    mask = torch.tensor([texts[i] != texts[int(j)] for i, j in enumerate(permutation)], dtype=torch.bool)
+    return permutation, mask

@@ -1,0 +1,219 @@
+"""The conditional GAN's pieces: network shapes, the matching-aware losses, one manual-optimization step, the
+errors a user meets (non-finite loss, Trainer clipping/accumulation), pretrained text encoders, Griffin-Lim."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from multimodal_kit.data.audio import LogMel
+from multimodal_kit.data.image_caption import ImageCaptionDataModule
+from multimodal_kit.data.text_audio import TextAudioDataModule
+from multimodal_kit.methods import ConditionalGAN
+from multimodal_kit.models.gan import (
+    ConvGenerator,
+    PretrainedTextEncoder,
+    ProjectionDiscriminator,
+    TextEncoder,
+)
+from multimodal_kit.models.gan_losses import (
+    discriminator_loss,
+    generator_loss,
+    matching_aware_penalty,
+    mismatched_texts,
+)
+from tests.conftest import TINY_SHAPES, TINY_SPOKEN
+
+TINY_GAN = {"noise_dim": 8, "cond_dim": 16, "generator_width": 4, "discriminator_width": 4}
+
+
+def tiny_images() -> ImageCaptionDataModule:
+    return ImageCaptionDataModule(embedded_options=TINY_SHAPES, image_size=16, batch_size=8, eval_batch_size=8)
+
+
+def tiny_audio() -> TextAudioDataModule:
+    return TextAudioDataModule(embedded_options={**TINY_SPOKEN, "single_word": True}, normalize="none", n_mels=16,
+                               batch_size=8, eval_batch_size=8)
+
+
+def gan_for(dm: ImageCaptionDataModule | TextAudioDataModule, **kwargs: object) -> ConditionalGAN:
+    options = dict(vocab_size=dm.vocab_size, pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id,
+                   modality=dm.media_key, image_size=getattr(dm, "image_size", 64), n_mels=getattr(dm, "n_mels", 64),
+                   max_frames=32)
+    return ConditionalGAN(**(options | TINY_GAN | kwargs))
+
+
+def tiny_trainer(tmp_path: Path, **kwargs: object) -> Trainer:
+    options = dict(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=1, limit_val_batches=1,
+                   logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                   default_root_dir=str(tmp_path))
+    return Trainer(**(options | kwargs))
+
+
+# ---------------------------------------------------------------------- networks
+@pytest.mark.parametrize(("channels", "size", "dims", "edge"), [(3, 64, 2, 4), (3, 16, 2, 4), (64, 128, 1, 8)])
+def test_generator_and_discriminator_shapes(channels: int, size: int, dims: int, edge: int) -> None:
+    generator = ConvGenerator(8, 16, channels, size, spatial_dims=dims, start=edge, width=4)
+    discriminator = ProjectionDiscriminator(channels, 16, size, spatial_dims=dims, end=edge, width=4)
+    samples = generator(torch.randn(5, 8), torch.randn(5, 16))
+    assert samples.shape == (5, channels, *(size,) * dims)
+    assert discriminator(samples, torch.randn(5, 16)).shape == (5,)
+
+
+def test_sizes_that_are_not_a_power_of_two_times_the_first_map_are_refused() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        ConvGenerator(8, 16, 3, 48)
+
+
+def test_text_encoder_reads_only_the_real_tokens() -> None:
+    encoder = TextEncoder(vocab_size=10, pad_id=0, output_dim=6).eval()
+    tokens = torch.tensor([[1, 5, 6, 2, 0, 0], [1, 5, 6, 2, 7, 7]])
+    c = encoder(tokens, torch.tensor([4, 4]))
+    assert c.shape == (2, 6) and torch.allclose(c[0], c[1], atol=1e-6)  # what follows the length is ignored
+
+
+def test_gan_generates_both_modalities_in_the_data_modules_layout() -> None:
+    images = gan_for(tiny_images()).eval()
+    out = images.generate(torch.tensor([[1, 4, 2]]), torch.tensor([3]))
+    assert out["image"].shape == (1, 3, 16, 16) and out["image"].abs().max() <= 1
+    audio = gan_for(tiny_audio()).eval()
+    out = audio.generate(torch.tensor([[1, 4, 2], [1, 5, 2]]), torch.tensor([3, 3]))
+    assert out["audio"].shape == (2, 32, 16) and out["audio_lengths"].tolist() == [32, 32]
+
+
+# ---------------------------------------------------------------------- losses
+@pytest.mark.parametrize("kind", ["bce", "hinge"])
+def test_matching_aware_loss_counts_the_wrong_text_pair_as_fake(kind: str) -> None:
+    # a hand-built batch of D scores: the real images with their own captions score high; the same images with
+    # shuffled captions either score high (D fooled) or low (D matching-aware)
+    real, fake = torch.tensor([2.0, 2.0]), torch.tensor([-2.0, -2.0])
+    wrong = torch.tensor([2.0, 2.0], requires_grad=True)
+    fooled = discriminator_loss(real, wrong, fake, kind)
+    aware = discriminator_loss(real, -wrong.detach(), fake, kind)
+    assert aware < fooled  # calling the mismatched pair fake is what D is rewarded for
+    fooled.backward()
+    assert (wrong.grad > 0).all()  # gradient descent pushes the wrong pair's score down, to the fake side
+    # a "wrong" pair whose text happens to equal the right one is not counted
+    masked = discriminator_loss(real, wrong.detach(), fake, kind, wrong_mask=torch.tensor([False, False]))
+    assert masked < fooled
+
+
+def test_generator_loss_rewards_scores_called_real() -> None:
+    for kind in ("bce", "hinge"):
+        assert generator_loss(torch.tensor([3.0]), kind) < generator_loss(torch.tensor([-3.0]), kind)
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        generator_loss(torch.tensor([0.0]), "wasserstein")  # type: ignore[arg-type]
+
+
+def test_bce_losses_match_hand_worked_values() -> None:
+    # D: -log σ(0) + ½(-log(1-σ(0)) - log(1-σ(0))) = 2 log 2; G: -log σ(0) = log 2
+    zero = torch.zeros(3)
+    assert discriminator_loss(zero, zero, zero, "bce").item() == pytest.approx(2 * math.log(2))
+    assert generator_loss(zero, "bce").item() == pytest.approx(math.log(2))
+    # hinge: relu(1-0) + ½(relu(1+0) + relu(1+0)) = 2
+    assert discriminator_loss(zero, zero, zero, "hinge").item() == pytest.approx(2.0)
+
+
+def test_mismatched_texts_pair_every_item_with_another() -> None:
+    texts = ["one", "two", "two", "three", "four"]
+    permutation, mask = mismatched_texts(texts, torch.Generator().manual_seed(0))
+    assert sorted(permutation.tolist()) == list(range(5))
+    assert all(int(j) != i for i, j in enumerate(permutation))
+    assert mask.tolist() == [texts[i] != texts[int(j)] for i, j in enumerate(permutation)]
+
+
+def test_matching_aware_penalty_is_the_gradient_norm_to_the_power() -> None:
+    x = torch.ones(2, 3, requires_grad=True)
+    c = torch.ones(2, 1, requires_grad=True)
+    scores = (2 * x).sum(1) + c.squeeze(1)  # ∇ = (2, 2, 2, 1): norm √13
+    assert matching_aware_penalty(scores, (x, c), power=2).item() == pytest.approx(13.0, rel=1e-4)
+
+
+# ---------------------------------------------------------------------- training
+def _snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("make_data", [tiny_images, tiny_audio], ids=["image", "audio"])
+def test_one_manual_step_updates_both_networks(tmp_path: Path, make_data) -> None:
+    dm = make_data()
+    gan = gan_for(dm, clip_grad_norm=1.0, gradient_penalty=2.0)
+    generator, discriminator, text = _snapshot(gan.generator), _snapshot(gan.discriminator), _snapshot(gan.text_encoder)
+    ema = _snapshot(gan.generator_ema)
+    tiny_trainer(tmp_path).fit(gan, dm)  # one batch: one D step and one G step
+    assert _changed(generator, gan.generator) and _changed(discriminator, gan.discriminator)
+    assert _changed(text, gan.text_encoder) and _changed(ema, gan.generator_ema)
+    # the fixed prompts were rendered at the end of validation
+    assert (tmp_path / "media" / "generated" / "epoch_000.png").stat().st_size > 0
+    if dm.media_key == "audio":
+        assert len(list((tmp_path / "media" / "generated" / "epoch_000").glob("*.wav"))) >= 1
+        assert bool(gan.stats_ready) and gan.feature_std.shape == (16,)
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path: Path) -> None:
+    dm = tiny_images()
+
+    class Poisoned(ConditionalGAN):
+        def to_model(self, batch):  # noqa: ANN001, ANN202
+            return super().to_model(batch) * float("nan")
+
+    gan = Poisoned(**{k: v for k, v in gan_for(dm).hparams.items()})
+    with pytest.raises(FloatingPointError, match=r"train/d_loss is not finite .* at step 0"):
+        tiny_trainer(tmp_path).fit(gan, dm)
+
+
+@pytest.mark.parametrize(("option", "flag"), [({"gradient_clip_val": 1.0}, "clip_grad_norm"),
+                                              ({"accumulate_grad_batches": 2}, "batch_size")])
+def test_trainer_clipping_and_accumulation_are_refused_with_the_fix(tmp_path: Path, option: dict, flag: str) -> None:
+    dm = tiny_images()
+    with pytest.raises(ValueError, match=flag):
+        tiny_trainer(tmp_path, **option).fit(gan_for(dm), dm)
+
+
+def test_audio_gan_refuses_utterance_normalized_features(tmp_path: Path) -> None:
+    dm = TextAudioDataModule(embedded_options={**TINY_SPOKEN, "single_word": True}, n_mels=16, batch_size=8)
+    with pytest.raises(ValueError, match="--data.normalize none"):
+        tiny_trainer(tmp_path).fit(gan_for(dm), dm)
+
+
+# ---------------------------------------------------------------------- pretrained text encoder
+def test_a_hugging_face_text_model_can_be_the_text_encoder(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    path = tmp_path / "tiny-bert"
+    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(path)
+    encoder = PretrainedTextEncoder(str(path), output_dim=8, vocab_size=50)
+    c = encoder(torch.tensor([[1, 7, 9, 2, 0]]), torch.tensor([4]))
+    assert c.shape == (1, 8)
+    assert not any(p.requires_grad for p in encoder.model.parameters())  # frozen: only the projection learns
+    assert not encoder.train().model.training
+    gan = ConditionalGAN(vocab_size=50, image_size=16, text_encoder=str(path), **TINY_GAN)
+    assert gan.generate(torch.tensor([[1, 7, 2]]), torch.tensor([3]))["image"].shape == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="--data.tokenizer"):
+        PretrainedTextEncoder(str(path), output_dim=8, vocab_size=500)
+
+
+# ---------------------------------------------------------------------- audio back to sound
+def test_griffin_lim_turns_log_mel_back_into_the_same_sound() -> None:
+    features = LogMel(normalize="none")
+    t = torch.arange(16_000) / 16_000
+    chirp = 0.3 * torch.sin(2 * math.pi * (300 + 400 * t) * t) * torch.hann_window(16_000)
+    original = features(chirp)
+    (wave,) = features.invert(original[None])
+    assert wave.shape == (160 * (original.shape[0] - 1),) and np.isfinite(wave).all()
+    again = features(torch.from_numpy(wave))
+    # the spectral envelope survives (phase is re-estimated): per-frame log-mel profiles correlate strongly
+    a, b = original[: again.shape[0]].flatten(), again.flatten()
+    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.9
+    with pytest.raises(ValueError, match="normalize none"):
+        LogMel(normalize="utterance").invert(original[None])
