@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 from multimodal_kit.data.base import PairCollator, PairDataModule
 from multimodal_kit.utils import rank_zero_info
@@ -17,8 +17,17 @@ from multimodal_kit.visualize import captioned_grid, stack_vertically
 
 
 def run_dir_of(trainer: Trainer) -> Path:
-    """Where a run's files go: the logger's directory, else the trainer's root directory."""
-    return Path(trainer.log_dir or trainer.default_root_dir)
+    """Where a run's files go: the first logger's directory, else the trainer's root directory.
+
+    ``trainer.log_dir`` says the same but broadcasts it from rank 0 — a collective call, which deadlocks DDP when
+    only rank 0 asks (as the media callbacks do); this reads it locally.
+    """
+    if trainer.loggers:
+        logger = trainer.loggers[0]
+        directory = logger.log_dir if isinstance(logger, TensorBoardLogger | CSVLogger) else logger.save_dir
+        if directory:
+            return Path(directory)
+    return Path(trainer.default_root_dir)
 
 
 def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:

@@ -55,6 +55,15 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return None
 
 
+# link functions at module level: the parser travels with the config callback into ddp_spawn workers (pickled)
+def _image_size(data: Any) -> int:
+    return getattr(data, "image_size", 64)
+
+
+def _n_mels(data: Any) -> int:
+    return getattr(data, "n_mels", 64)
+
+
 class RunConfig(SaveConfigCallback):
     """Saves the resolved config into the run directory (``config.yaml`` for fit, ``config_<stage>.yaml``
     otherwise, overwriting) and sends it whole to W&B."""
@@ -107,9 +116,9 @@ class MultimodalCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
         parser.link_arguments("data.media_key", "model.init_args.modality", apply_on="instantiate")
         parser.link_arguments("data", "model.init_args.image_size", apply_on="instantiate",
-                              compute_fn=lambda data: getattr(data, "image_size", 64))
+                              compute_fn=_image_size)
         parser.link_arguments("data", "model.init_args.n_mels", apply_on="instantiate",
-                              compute_fn=lambda data: getattr(data, "n_mels", 64))
+                              compute_fn=_n_mels)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         args = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args

@@ -40,16 +40,17 @@ SILENCE = math.log(1e-6)  # the raw log-mel value of digital silence (see LogMel
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
 
 
-def ema_with_warmup(decay: float) -> Any:
+class EMAWithWarmup:
     """An ``avg_fn`` for ``AveragedModel``: an exponential moving average whose decay grows as
     ``min(decay, (1 + n) / (10 + n))`` with the update count n, so short runs are not dominated by the first
-    weights (TensorFlow's ``ExponentialMovingAverage(num_updates=…)``)."""
+    weights (TensorFlow's ``ExponentialMovingAverage(num_updates=…)``). A class, so it pickles for ``ddp_spawn``."""
 
-    def average(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        d = min(decay, (1 + float(num_averaged)) / (10 + float(num_averaged)))
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = min(self.decay, (1 + float(num_averaged)) / (10 + float(num_averaged)))
         return averaged * d + current * (1 - d)
-
-    return average
 
 
 class ConditionalGAN(MultimodalMethod):
@@ -141,7 +142,7 @@ class ConditionalGAN(MultimodalMethod):
                                                      width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
         self.generator_ema: AveragedModel | None = None
         if hp.ema_decay is not None:
-            self.generator_ema = AveragedModel(self.generator, avg_fn=ema_with_warmup(hp.ema_decay), use_buffers=True)
+            self.generator_ema = AveragedModel(self.generator, avg_fn=EMAWithWarmup(hp.ema_decay), use_buffers=True)
             self.generator_ema.requires_grad_(False)
         # audio is generated in standardized log-mel space: per-band statistics of the training data
         self.register_buffer("feature_mean", torch.zeros(channels if hp.modality == "audio" else 0))
