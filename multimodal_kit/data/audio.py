@@ -109,8 +109,9 @@ class LogMel:
     def invert(self, features: torch.Tensor, n_iter: int = 32) -> np.ndarray:
         """Raw log-mel features (B, T, n_mels) (``normalize='none'``) → waveforms float32 (B, hop · (T - 1)).
 
-        The mel power is mapped back to a linear-frequency magnitude through this filterbank
-        (``librosa.util.nnls``) and ``librosa.griffinlim`` recovers a phase for it, all items at once.
+        The mel power is mapped back to a linear-frequency power through the filterbank's pseudo-inverse
+        (clipped at 0; librosa's exact non-negative least squares is ~10× slower for a barely audible difference)
+        and ``librosa.griffinlim`` recovers a phase for it, all items at once.
         """
         if self.normalize != "none":
             raise ValueError("log-mel features normalized per utterance cannot be turned back into sound (their "
@@ -118,8 +119,9 @@ class LogMel:
         import librosa
 
         mel = (features.detach().float().cpu().clamp(max=20).exp() - 1e-6).clamp(min=0)  # (B, T, n_mels)
-        power = librosa.util.nnls(self.filters.T.numpy(), mel.transpose(1, 2).numpy())  # (B, F, T)
-        magnitude = np.sqrt(np.maximum(power, 0.0))
+        power = torch.linalg.pinv(self.filters.T) @ mel.transpose(1, 2)  # (F, n_mels) @ (B, n_mels, T) → (B, F, T)
+        power = power.clamp(min=0).numpy()
+        magnitude = np.sqrt(power)
         waves = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=self.hop_length,
                                    win_length=self.win_length, n_fft=self.n_fft, window="hann", center=True,
                                    random_state=0)

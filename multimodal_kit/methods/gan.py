@@ -37,6 +37,8 @@ from multimodal_kit.models.gan_losses import (
 from multimodal_kit.utils import rank_zero_info
 
 SILENCE = math.log(1e-6)  # the raw log-mel value of digital silence (see LogMel)
+#: a generated frame whose loudest band stays below this is silence (real `spoken` frames: 0.1 % of them)
+SILENT_FRAME = SILENCE + 1.5
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
 
 
@@ -73,7 +75,7 @@ class ConditionalGAN(MultimodalMethod):
         train_text_encoder: fine-tune a pretrained text encoder (default: frozen, only a projection learns).
         generator_width: channels of the generator's last block (earlier blocks double it).
         discriminator_width: channels of the discriminator's first block (later blocks double it).
-        loss: ``hinge`` (DF-GAN) or ``bce`` (GAN-CLS).
+        loss: ``bce`` (GAN-CLS) or ``hinge`` (DF-GAN).
         gradient_penalty: weight of DF-GAN's matching-aware gradient penalty (0: off; DF-GAN uses 2).
         spectral_norm: spectral normalization in the discriminator.
         ema_decay: keep an exponential moving average of the generator's weights with this decay, used for
@@ -101,11 +103,11 @@ class ConditionalGAN(MultimodalMethod):
         cond_dim: int = 128,
         text_encoder: str | None = None,
         train_text_encoder: bool = False,
-        generator_width: int = 32,
-        discriminator_width: int = 32,
-        loss: Literal["hinge", "bce"] = "hinge",
+        generator_width: int = 16,
+        discriminator_width: int = 16,
+        loss: Literal["bce", "hinge"] = "bce",
         gradient_penalty: float = 0.0,
-        spectral_norm: bool = True,
+        spectral_norm: bool = False,
         ema_decay: float | None = 0.999,
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
@@ -245,11 +247,16 @@ class ConditionalGAN(MultimodalMethod):
         return ((audio - self.feature_mean) / self.feature_std).transpose(1, 2)
 
     def from_model(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Generated samples → the media entries of a batch (what the data module's ``unbatch_media`` reads)."""
+        """Generated samples → the media entries of a batch (what the data module's ``unbatch_media`` reads);
+        audio as raw log-mel (B, max_frames, n_mels) with ``audio_lengths`` up to the last non-silent frame."""
         if self.hparams.modality == "image":
             return {"image": samples}
         audio = samples.transpose(1, 2) * self.feature_std + self.feature_mean  # (B, T, n_mels)
-        lengths = torch.full((len(audio),), audio.shape[1], dtype=torch.long, device=audio.device)
+        # the clip ends at its last non-silent frame: real clips are padded with silence to max_frames, so the
+        # generator learns to end words in silence; what trails is cut (as it would be from the real clip)
+        loud = audio.amax(-1) > SILENT_FRAME  # (B, T)
+        last = audio.shape[1] - loud.flip(1).float().argmax(1)  # one past the last loud frame
+        lengths = torch.where(loud.any(1), last, torch.ones_like(last))
         return {"audio": audio, "audio_lengths": lengths}
 
     # ------------------------------------------------------------------ inference
@@ -260,7 +267,8 @@ class ConditionalGAN(MultimodalMethod):
     def generate(self, tokens: torch.Tensor, lengths: torch.Tensor, noise: torch.Tensor | None = None
                  ) -> dict[str, torch.Tensor]:
         """tokens (B, L), lengths (B,) → generated media entries of a batch (``image`` (B, 3, S, S), or
-        ``audio`` (B, max_frames, n_mels) raw log-mel with ``audio_lengths``), from the EMA generator if kept."""
+        ``audio`` (B, max_frames, n_mels) raw log-mel with ``audio_lengths``, see :meth:`from_model`), from the
+        EMA generator if kept."""
         generator = self.generator_ema.module if self.generator_ema is not None else self.generator
         c = self.text_encoder(tokens, lengths)
         z = self.noise(len(tokens)) if noise is None else noise.to(self.device)

@@ -94,7 +94,7 @@ def test_gan_fit_test_predict(tmp_path: Path, pair: str) -> None:
         if pair == "image_caption":
             assert Image.open(path).size == (16, 16)
         else:
-            assert soundfile.info(str(path)).duration == pytest.approx(127 * 160 / 16_000)
+            assert 0 < soundfile.info(str(path)).duration <= 127 * 160 / 16_000 + 1e-6  # trailing silence cut
 
 
 def test_without_an_evaluator_the_scores_are_skipped_with_a_notice(tmp_path: Path,
