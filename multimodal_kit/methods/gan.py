@@ -37,8 +37,9 @@ from multimodal_kit.models.gan_losses import (
 from multimodal_kit.utils import rank_zero_info
 
 SILENCE = math.log(1e-6)  # the raw log-mel value of digital silence (see LogMel)
-#: a generated frame whose loudest band stays below this is silence (real `spoken` frames: 0.1 % of them)
-SILENT_FRAME = SILENCE + 1.5
+#: a frame whose mean log-mel, averaged over 5 frames, stays below this is silence: the quietest real `spoken`
+#: frame averages -12.94; generated silence -13.8 ± 0.4 per frame
+SILENT_FRAME = SILENCE + 0.9
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
 
 
@@ -254,7 +255,9 @@ class ConditionalGAN(MultimodalMethod):
         audio = samples.transpose(1, 2) * self.feature_std + self.feature_mean  # (B, T, n_mels)
         # the clip ends at its last non-silent frame: real clips are padded with silence to max_frames, so the
         # generator learns to end words in silence; what trails is cut (as it would be from the real clip)
-        loud = audio.amax(-1) > SILENT_FRAME  # (B, T)
+        level = nn.functional.avg_pool1d(audio.mean(-1, keepdim=True).transpose(1, 2), 5, stride=1, padding=2,
+                                         count_include_pad=False).squeeze(1)  # (B, T): mean level, 5-frame average
+        loud = level > SILENT_FRAME  # (B, T)
         last = audio.shape[1] - loud.flip(1).float().argmax(1)  # one past the last loud frame
         lengths = torch.where(loud.any(1), last, torch.ones_like(last))
         return {"audio": audio, "audio_lengths": lengths}

@@ -30,3 +30,14 @@ def test_speech_benchmark_quick_mode(tmp_path: Path) -> None:
     for row in rows:
         assert {"test/wer", "test/cer", "test/exact_match"} <= set(row["test"])
         assert row["epochs"] == 1 and row["samples_per_s"] > 0 and 0 <= row["best_val_wer"]
+
+
+def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "gan_quality.py"), "--quick", "--out", str(out)],
+                   check=True, cwd=tmp_path, capture_output=True)
+    rows = json.loads((out / "figures.json").read_text())
+    assert [r["variant"] for r in rows] == ["text-image", "text-audio"]
+    for row, score in zip(rows, ["cycle_bleu4", "cycle_wer"], strict=True):
+        assert {f"test/{score}", f"test/real_{score}", "test/cycle_exact_match", "test/fid"} <= set(row["test"])
+        assert row["evaluator"]["checkpoint"] and row["epochs"] == 1 and row["samples_per_s"] > 0
