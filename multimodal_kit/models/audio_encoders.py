@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from multimodal_kit.models.rnn import run_fp32
+
 
 def length_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
     """lengths (B,) → bool (B, max_length), True at valid positions."""
@@ -79,7 +81,7 @@ class ConvLSTMAudioEncoder(nn.Module):
         lengths = conv_output_length(conv_output_length(lengths)).clamp(min=1, max=x.shape[1])
         for i, lstm in enumerate(self.lstms):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            x, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])
+            x, _ = pad_packed_sequence(run_fp32(lstm, packed)[0], batch_first=True, total_length=x.shape[1])
             if i < self.pyramid_layers:  # join frames (2t, 2t+1): halve the rate, double the features
                 if x.shape[1] % 2:
                     x = nn.functional.pad(x, (0, 0, 0, 1))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from multimodal_kit.models.rnn import run_fp32
+
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # h, c: each (B, layers, H) — batch first, so search can reorder it
 
 
@@ -41,7 +43,7 @@ class LSTMDecoder(nn.Module):
     def _run(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         h, c = state
         x = self.dropout(self.embed(tokens))  # (B, T, E)
-        y, (h, c) = self.lstm(x, (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()))
+        y, (h, c) = run_fp32(self.lstm, x, (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()))
         return self.out(self.dropout(y)), (h.transpose(0, 1), c.transpose(0, 1))  # (B, T, V)
 
     def forward(self, tokens: torch.Tensor, state: LSTMState) -> torch.Tensor:
