@@ -42,7 +42,9 @@ def tokenizer_dir(checkpoint: dict[str, Any], ckpt_path: Path) -> Path | None:
     return target
 
 
-def _spec(hparams: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any] | None:
+def class_spec(hparams: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """Hyperparameters saved through the CLI → ``{"class_path", "init_args"}`` (``None`` if they name no class),
+    without the arguments in ``drop``."""
     hparams = dict(hparams)
     class_path = hparams.pop("_class_path", None)
     hparams.pop("_instantiator", None)
@@ -56,10 +58,10 @@ def checkpoint_config(ckpt_path: str | Path) -> dict[str, Any]:
     path = Path(ckpt_path)
     checkpoint = load_checkpoint(path)
     config: dict[str, Any] = {}
-    model = _spec(checkpoint.get("hyper_parameters", {}), drop=LINKED_MODEL_ARGS)
+    model = class_spec(checkpoint.get("hyper_parameters", {}), drop=LINKED_MODEL_ARGS)
     if model is not None:
         config["model"] = model
-    data = _spec(checkpoint.get("datamodule_hyper_parameters", {}))
+    data = class_spec(checkpoint.get("datamodule_hyper_parameters", {}))
     if data is not None:
         directory = tokenizer_dir(checkpoint, path)
         if directory is not None:

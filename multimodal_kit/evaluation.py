@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from multimodal_kit.checkpoints import load_checkpoint
+from multimodal_kit.checkpoints import class_spec, load_checkpoint
 from multimodal_kit.data.text import canonical_text, decode_tokens
 from multimodal_kit.models.audio_encoders import masked_mean
+from multimodal_kit.models.encoders import output_dim
 
 
 def _import(class_path: str) -> type:
@@ -46,16 +47,16 @@ class CycleEvaluator:
                                     "recognizer first (`mmkit fit -c experiments/attention_<pair>.yaml`) and pass its "
                                     "best checkpoint as --model.evaluator.")
         state = load_checkpoint(path)
-        model_class = _import(state.get("hyper_parameters", {}).get("_class_path", ""))
-        data_hparams = dict(state.get("datamodule_hyper_parameters", {}))
-        if not (isinstance(model_class, type) and issubclass(model_class, TextGenerationMethod)) or not data_hparams:
+        model = class_spec(state.get("hyper_parameters", {}))
+        data = class_spec(state.get("datamodule_hyper_parameters", {}))
+        model_class = _import(model["class_path"]) if model else None
+        if not (isinstance(model_class, type) and issubclass(model_class, TextGenerationMethod)) or data is None:
             raise ValueError(f"{path}: not a checkpoint of a kit text generator (Seq2Seq, CrossModalAttention) "
                              "written by `mmkit fit`; an evaluator must read media and write text.")
         self.method = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
         self.method.requires_grad_(False)
-        data_class = _import(data_hparams.pop("_class_path"))
-        data_hparams.pop("_instantiator", None)
-        self.datamodule = data_class(**data_hparams)  # no data is read: splits and tokenizer load lazily
+        # no data is read: splits and tokenizer load lazily; it only turns media into the evaluator's features
+        self.datamodule = _import(data["class_path"])(**data["init_args"])
         self.media_key: str = self.datamodule.media_key
         self.path = path
 
@@ -87,11 +88,8 @@ class CycleEvaluator:
         return masked_mean(features.float(), mask).double()
 
     def feature_dim(self) -> int:
-        example = self.method.example_source()
-        batch = {self.method.hparams.modality: example[0].to(self.method.device)}
-        if len(example) > 1:
-            batch[f"{self.method.hparams.modality}_lengths"] = example[1].to(self.method.device)
-        return self.features(batch).shape[-1]
+        """D of :meth:`features` (the encoder's feature size)."""
+        return output_dim(self.method.encoder, *(x.to(self.method.device) for x in self.method.example_source()))
 
 
 class PrecomputedFeatures(nn.Module):

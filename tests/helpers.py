@@ -11,6 +11,12 @@ from PIL import Image
 
 from multimodal_kit.data.embedded.shapes import SHAPES, ShapesConfig, sample_scene, scene_captions
 
+#: CLI flags for a GAN of a few thousand parameters
+TINY_GAN_ARGS = ["--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
+                 "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width", "4"]
+#: CLI flags for two CPU processes under DDP (gloo), spawned
+DDP_SPAWN_CPU = ["--trainer.accelerator", "cpu", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2"]
+
 
 def write_imagefolder(root: Path, splits: dict[str, int], fmt: str = "jsonl", with_captions: bool = True) -> Path:
     """A HF ``imagefolder`` directory of shapes scenes: ``root/<split>/*.png`` + ``metadata.<fmt>``."""

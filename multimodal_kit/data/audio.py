@@ -3,7 +3,7 @@
 Decoding uses ``soundfile`` (libsndfile: WAV, FLAC, OGG, MP3 …) from a path or bytes — no torchcodec or FFmpeg.
 Resampling uses ``soxr``; the mel filterbank is ``transformers.audio_utils.mel_filter_bank`` (Slaney-style, as
 librosa's default), applied to a ``torch.stft`` power spectrum. Generated spectrograms go back to sound with
-``librosa``: non-negative least squares through the same filterbank, then Griffin-Lim phase recovery.
+``librosa``: the filterbank's pseudo-inverse, then Griffin-Lim phase recovery.
 """
 
 from __future__ import annotations

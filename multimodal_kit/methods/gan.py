@@ -196,7 +196,7 @@ class ConditionalGAN(MultimodalMethod):
         dataset = datamodule.dataset("train")
         n = min(len(dataset), STATS_ITEMS)
         items = [dataset.media_at(i) for i in range(n)]
-        padded = self._pad_frames(items)  # (n, T, n_mels)
+        padded = self._fit_frames(**datamodule.collate_media(items))  # (n, max_frames, n_mels)
         self.feature_mean.copy_(padded.mean(dim=(0, 1)))
         self.feature_std.copy_(padded.std(dim=(0, 1)).clamp(min=1e-3))
         self.stats_ready.fill_(True)
@@ -227,24 +227,20 @@ class ConditionalGAN(MultimodalMethod):
             rank_zero_info(f"ConditionalGAN: evaluator {path} reads the generated {modality}.")
 
     # ------------------------------------------------------------------ data space ↔ model space
-    def _pad_frames(self, items: list[torch.Tensor]) -> torch.Tensor:
-        """log-mel items (T_i, n_mels) → (B, max_frames, n_mels): cut, or padded with silence."""
-        out = torch.full((len(items), self.hparams.max_frames, self.hparams.n_mels), SILENCE)
-        for i, item in enumerate(items):
-            n = min(item.shape[0], self.hparams.max_frames)
-            out[i, :n] = item[:n]
-        return out
+    def _fit_frames(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> torch.Tensor:
+        """Raw log-mel (B, T, n_mels) with true lengths (B,) → (B, max_frames, n_mels): cut, or padded with
+        silence (past each item's length)."""
+        max_frames = self.hparams.max_frames
+        frames = torch.arange(max_frames, device=audio.device)
+        audio = nn.functional.pad(audio[:, :max_frames], (0, 0, 0, max(0, max_frames - audio.shape[1])))
+        return torch.where((frames[None, :] < audio_lengths.to(audio.device)[:, None])[..., None], audio, SILENCE)
 
     def to_model(self, batch: dict[str, Any]) -> torch.Tensor:
         """The batch's media → what D sees: images as they are; audio (B, T, n_mels) padded/cut to
         ``max_frames``, standardized per band, as (B, n_mels, max_frames)."""
         if self.hparams.modality == "image":
             return batch["image"]
-        audio, lengths = batch["audio"], batch["audio_lengths"]
-        frames = torch.arange(self.hparams.max_frames, device=audio.device)
-        audio = audio[:, : self.hparams.max_frames]
-        audio = torch.nn.functional.pad(audio, (0, 0, 0, self.hparams.max_frames - audio.shape[1]))
-        audio = torch.where((frames[None, :] < lengths[:, None])[..., None], audio, SILENCE)
+        audio = self._fit_frames(batch["audio"], batch["audio_lengths"])
         return ((audio - self.feature_mean) / self.feature_std).transpose(1, 2)
 
     def from_model(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ import torch
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_SHAPES
+from tests.helpers import DDP_SPAWN_CPU, TINY_GAN_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,11 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 def test_gan_trains_under_ddp_spawn_on_two_cpu_processes(tmp_path: Path) -> None:
     run = tmp_path / "run"
     main(["fit", "-c", str(REPO / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run),
-          "--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
-          "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width", "4",
+          *TINY_GAN_ARGS,
           "--data.init_args.embedded_options", json.dumps(TINY_SHAPES), "--data.init_args.image_size", "16",
           "--data.init_args.batch_size", "8", "--data.init_args.eval_batch_size", "8",
-          "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2",
+          *DDP_SPAWN_CPU,
           "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "1",
           "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

@@ -10,6 +10,7 @@ import torch
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_SHAPES
+from tests.helpers import DDP_SPAWN_CPU
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ def test_attention_captioner_trains_under_ddp_spawn_with_media_callbacks(tmp_pat
           '"init_args": {"widths": [8, 16]}}',
           "--data.init_args.embedded_options", json.dumps(TINY_SHAPES), "--data.init_args.batch_size", "8",
           "--data.init_args.eval_batch_size", "8",
-          "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2",
+          *DDP_SPAWN_CPU,
           "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
           "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

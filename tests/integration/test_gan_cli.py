@@ -13,14 +13,13 @@ from PIL import Image
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_SHAPES, TINY_SPOKEN
+from tests.helpers import TINY_GAN_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
 TINY_TRAINER = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
                 "--trainer.log_every_n_steps", "1",
                 "--trainer.enable_progress_bar", "false"]
-TINY_GAN = ["--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
-            "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width", "4"]
 PAIRS = {
     "image_caption": {
         "data": ["--data.init_args.embedded_options", json.dumps(TINY_SHAPES), "--data.init_args.image_size", "16"],
@@ -54,7 +53,7 @@ def test_gan_fit_test_predict(tmp_path: Path, pair: str) -> None:
     spec = PAIRS[pair]
     evaluator = train_evaluator(tmp_path, pair)
     run = tmp_path / "gan"
-    main(["fit", "-c", str(REPO / "experiments" / f"gan_{pair}.yaml"), "--run_dir", str(run), *TINY_GAN,
+    main(["fit", "-c", str(REPO / "experiments" / f"gan_{pair}.yaml"), "--run_dir", str(run), *TINY_GAN_ARGS,
           *spec["data"], *BATCHES, *TINY_TRAINER, "--model.init_args.evaluator", str(evaluator)])
     (best,) = (run / "checkpoints").glob("epoch*.ckpt")  # picked by the evaluator's reading of generated media
     generated = run / "media" / "generated"
@@ -101,7 +100,7 @@ def test_without_an_evaluator_the_scores_are_skipped_with_a_notice(tmp_path: Pat
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     spec = PAIRS["image_caption"]
     run = tmp_path / "gan"
-    main(["fit", "-c", str(REPO / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run), *TINY_GAN,
+    main(["fit", "-c", str(REPO / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run), *TINY_GAN_ARGS,
           *spec["data"], *BATCHES, *TINY_TRAINER, "--trainer.logger", "false"])
     (last,) = (run / "checkpoints").glob("epoch*.ckpt")  # no monitor: the latest epoch
     results = tmp_path / "test.json"
@@ -113,7 +112,7 @@ def test_without_an_evaluator_the_scores_are_skipped_with_a_notice(tmp_path: Pat
 def test_unknown_prompt_words_are_named(tmp_path: Path) -> None:
     spec = PAIRS["image_caption"]
     run = tmp_path / "gan"
-    main(["fit", "-c", str(REPO / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run), *TINY_GAN,
+    main(["fit", "-c", str(REPO / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run), *TINY_GAN_ARGS,
           *spec["data"], *BATCHES, *TINY_TRAINER, "--trainer.logger", "false"])
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a small red circle\na glorious unicorn\n")

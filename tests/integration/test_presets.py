@@ -10,6 +10,7 @@ import torch
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_SHAPES
+from tests.helpers import TINY_GAN_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 PRESETS = REPO / "experiments" / "presets"
@@ -17,8 +18,7 @@ TINY = {
     "seq2seq": ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16"],
     "attention": ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
                   "--model.init_args.attention_dim", "16"],
-    "gan": ["--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
-            "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width", "4"],
+    "gan": TINY_GAN_ARGS,
 }
 ENCODER = ["--model.init_args.encoder", '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", '
            '"init_args": {"widths": [8, 16]}}']
