@@ -217,3 +217,49 @@ def test_griffin_lim_turns_log_mel_back_into_the_same_sound() -> None:
     assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.9
     with pytest.raises(ValueError, match="normalize none"):
         LogMel(normalize="utterance").invert(original[None])
+
+
+# ---------------------------------------------------------------------- smaller pieces, hand-checked
+def test_audio_round_trip_ends_each_clip_where_its_sound_ends() -> None:
+    gan = ConditionalGAN(vocab_size=10, modality="audio", n_mels=4, max_frames=32, **TINY_GAN)
+    lengths = torch.tensor([20, 30])
+    audio = torch.full((2, 30, 4), -5.0)  # loud frames (a real `spoken` frame averages far above -12.9)
+    back = gan.from_model(gan.to_model({"audio": audio, "audio_lengths": lengths}))
+    assert back["audio"].shape == (2, 32, 4)
+    # the 5-frame average lets the sound reach 2 frames into the silence that follows it, no further
+    assert back["audio_lengths"].tolist() == [22, 32]
+    silent = gan.from_model(torch.full((1, 4, 32), -13.8155))  # standardized = raw here (mean 0, std 1)
+    assert silent["audio_lengths"].tolist() == [1]
+
+
+def test_ema_warms_up_before_reaching_its_decay() -> None:
+    from multimodal_kit.methods.gan import EMAWithWarmup
+
+    average = EMAWithWarmup(0.999)
+    # first update: decay min(0.999, 1/10) = 0.1 → 0.1·0 + 0.9·1; after 10,000 updates the decay is 0.999
+    assert average(torch.tensor(0.0), torch.tensor(1.0), torch.tensor(0)).item() == pytest.approx(0.9)
+    assert average(torch.tensor(0.0), torch.tensor(1.0), torch.tensor(10_000)).item() == pytest.approx(0.001)
+
+
+def test_prompt_files_without_prompts_are_refused(tmp_path: Path) -> None:
+    from multimodal_kit.data.base import DataError, Prompts
+
+    path = tmp_path / "prompts.txt"
+    path.write_text("\n  \n")
+    with pytest.raises(DataError, match="no prompts"):
+        Prompts(path)
+    path.write_text("one\n\ntwo\n")
+    assert [Prompts(path)[i]["id"] for i in range(2)] == ["prompt_000", "prompt_001"]
+
+
+def test_an_evaluator_must_be_a_text_generator_checkpoint(tmp_path: Path) -> None:
+    from multimodal_kit.evaluation import CycleEvaluator
+
+    with pytest.raises(FileNotFoundError, match="--model.evaluator"):
+        CycleEvaluator(tmp_path / "missing.ckpt")
+    gan = tmp_path / "gan.ckpt"
+    torch.save({"hyper_parameters": {"_class_path": "multimodal_kit.methods.ConditionalGAN"},
+                "datamodule_hyper_parameters": {"_class_path": "multimodal_kit.data.image_caption."
+                                                              "ImageCaptionDataModule"}}, gan)
+    with pytest.raises(ValueError, match="not a checkpoint of a kit text generator"):
+        CycleEvaluator(gan)
