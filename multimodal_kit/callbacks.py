@@ -178,7 +178,7 @@ class PredictionWriter(BasePredictionWriter):
     also ``attention/<id>.png`` (each word with its attention over the input) for methods that attend; for
     generators, each generated medium as ``media/<id>.png`` or ``.wav`` (its path under ``file`` in the JSON).
 
-    Each process writes its own part; with several processes rank 0 joins them at the end.
+    Each process writes its own part; with several processes rank 0 joins them at the end, in input order.
     """
 
     def __init__(self, output_dir: str | Path, attention_maps: bool = False) -> None:
@@ -214,8 +214,11 @@ class PredictionWriter(BasePredictionWriter):
 
     def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any,
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        indices = batch_indices if trainer.world_size > 1 and batch_indices else [None] * len(prediction)
         with self._part(trainer).open("a") as f:
-            for record in prediction:
+            for record, index in zip(prediction, indices, strict=True):
+                if index is not None:
+                    record["_index"] = int(index)  # the input position, to put the parts back in order
                 png = self._attention_png(trainer.datamodule, record)
                 if png is not None:
                     record["attention_map"] = png
@@ -229,10 +232,12 @@ class PredictionWriter(BasePredictionWriter):
             trainer.strategy.barrier()
             if trainer.is_global_zero:
                 parts = sorted(self.output_dir.glob("predictions.rank*.jsonl"))
+                records = [json.loads(line) for part in parts for line in part.read_text().splitlines() if line]
+                records.sort(key=lambda record: record.pop("_index"))
                 with (self.output_dir / "predictions.jsonl").open("w") as out:
-                    for part in parts:
-                        out.write(part.read_text())
-                        part.unlink()
+                    out.writelines(json.dumps(record) + "\n" for record in records)
+                for part in parts:
+                    part.unlink()
         rank_zero_info(f"Predictions written to {self.output_dir / 'predictions.jsonl'}")
 
 

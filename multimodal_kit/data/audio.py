@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -107,25 +108,30 @@ class LogMel:
         return features
 
     def invert(self, features: torch.Tensor, n_iter: int = 32) -> np.ndarray:
-        """Raw log-mel features (B, T, n_mels) (``normalize='none'``) → waveforms float32 (B, hop · (T - 1)).
+        """Raw log-mel features (T, n_mels) of one clip (``normalize='none'``) → its waveform, float32
+        (hop · (T - 1),).
 
         The mel power is mapped back to a linear-frequency power through the filterbank's pseudo-inverse
         (clipped at 0; librosa's exact non-negative least squares is ~10× slower for a barely audible difference)
-        and ``librosa.griffinlim`` recovers a phase for it, all items at once.
+        and ``librosa.griffinlim`` recovers a phase for it from a seeded random start. One clip at a time (as fast
+        as a batch), so a clip's sound never depends on what it was batched with.
         """
         if self.normalize != "none":
             raise ValueError("log-mel features normalized per utterance cannot be turned back into sound (their "
                              "level is gone); use raw features: --data.normalize none")
         import librosa
 
-        mel = (features.detach().float().cpu().clamp(max=20).exp() - 1e-6).clamp(min=0)  # (B, T, n_mels)
-        power = torch.linalg.pinv(self.filters.T) @ mel.transpose(1, 2)  # (F, n_mels) @ (B, n_mels, T) → (B, F, T)
-        power = power.clamp(min=0).numpy()
-        magnitude = np.sqrt(power)
-        waves = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=self.hop_length,
-                                   win_length=self.win_length, n_fft=self.n_fft, window="hann", center=True,
-                                   random_state=0)
-        return np.asarray(waves, dtype=np.float32).reshape(len(features), -1)
+        mel = (features.detach().float().cpu().clamp(max=20).exp() - 1e-6).clamp(min=0)  # (T, n_mels)
+        power = self.inverse_filters @ mel.T  # (F, n_mels) @ (n_mels, T) → (F, T)
+        magnitude = np.sqrt(power.clamp(min=0).numpy())
+        wave = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=self.hop_length, win_length=self.win_length,
+                                  n_fft=self.n_fft, window="hann", center=True, random_state=0)
+        return np.asarray(wave, dtype=np.float32)
+
+    @cached_property
+    def inverse_filters(self) -> torch.Tensor:
+        """The pseudo-inverse of the mel filterbank, (F, n_mels)."""
+        return torch.linalg.pinv(self.filters.T)
 
 
 @dataclass(frozen=True)

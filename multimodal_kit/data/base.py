@@ -17,6 +17,7 @@ from typing import Any, Literal
 import datasets
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
@@ -416,22 +417,44 @@ class PairDataModule(LightningDataModule, ABC):
                                 f"{self.hparams.test_split!r}); its splits are {sorted(self.splits)}.")
             self.check_split(name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, batch_sampler: BatchSampler | None = None
-                ) -> DataLoader:
-        batching = ({"batch_sampler": batch_sampler} if batch_sampler is not None
-                    else {"batch_size": batch_size, "shuffle": shuffle})
+    def prepare_data(self) -> None:
+        """Download or generate the source once per node before any process reads it (Lightning calls this on
+        local rank 0 only, then lets the other ranks go on to :meth:`setup`, which reads the cache)."""
+        hp = self.hparams
+        load_source(self.source, subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
+                    cache_dir=hp.cache_dir, audio_column=self.media_column if self.media_key == "audio" else None)
+
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, batch_sampler: BatchSampler | None = None,
+                evaluation: bool = False) -> DataLoader:
+        if batch_sampler is not None:
+            batching: dict[str, Any] = {"batch_sampler": batch_sampler}
+        elif evaluation and self._world_size() > 1:
+            batching = {"batch_size": batch_size, "sampler": self._shard(dataset)}
+        else:
+            batching = {"batch_size": batch_size, "shuffle": shuffle}
         return DataLoader(dataset, **batching, num_workers=self.num_workers, collate_fn=PairCollator(self),
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
+    def _shard(self, dataset: Dataset) -> UnrepeatedDistributedSampler:
+        """This process's share of an evaluation split: every item exactly once across processes (Lightning's
+        default ``DistributedSampler`` repeats items to even out the shards, which would count them twice in the
+        test metrics); ranks may get one batch more or less, which epoch-end metric reduction allows."""
+        trainer = self.trainer
+        return UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank,
+                                            shuffle=False)
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
         return self._loader(dataset, True, self.batch_size, batch_sampler=self.train_batch_sampler(dataset))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("validation"), False, self.eval_batch_size)
+        return self._loader(self.dataset("validation"), False, self.eval_batch_size, evaluation=True)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"), False, self.eval_batch_size)
+        return self._loader(self.dataset("test"), False, self.eval_batch_size, evaluation=True)
 
     def dataset(self, name: str) -> PairDataset:
         """The torch dataset of split ``name`` (built once, then reused across epochs and loaders)."""

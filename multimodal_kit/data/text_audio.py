@@ -162,16 +162,9 @@ class TextAudioDataModule(PairDataModule):
         return [item[:n] for item, n in zip(audio, lengths, strict=True)]
 
     def media_values(self, media: list[torch.Tensor]) -> list[Any]:
-        """Raw log-mel frames → waveforms by Griffin-Lim (:meth:`LogMel.invert`), items of equal length at once;
-        needs ``--data.normalize none``."""
-        waves: list[Any] = [None] * len(media)
-        by_length: dict[int, list[int]] = {}
-        for i, item in enumerate(media):
-            by_length.setdefault(item.shape[0], []).append(i)
-        for indices in by_length.values():
-            for i, wave in zip(indices, self.features.invert(torch.stack([media[i] for i in indices])), strict=True):
-                waves[i] = {"array": wave, "sampling_rate": self.sample_rate}
-        return waves
+        """Raw log-mel frames → waveforms by Griffin-Lim (:meth:`LogMel.invert`, one clip at a time); needs
+        ``--data.normalize none``."""
+        return [{"array": self.features.invert(item), "sampling_rate": self.sample_rate} for item in media]
 
     def save_media(self, value: dict[str, Any], stem: Path) -> Path:
         import soundfile

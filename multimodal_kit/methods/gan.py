@@ -10,6 +10,7 @@ media back (``*/cycle_*``) and its features give the Fréchet distance (``*/fid`
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Any, Literal
 
 import torch
@@ -260,7 +261,15 @@ class ConditionalGAN(MultimodalMethod):
 
     # ------------------------------------------------------------------ inference
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Noise z (n, noise_dim), from ``generator`` or the global RNG."""
         return torch.randn(n, self.hparams.noise_dim, generator=generator).to(self.device)
+
+    def item_noise(self, ids: list[str]) -> torch.Tensor:
+        """Noise z (B, noise_dim) fixed per item id: evaluation and prediction draw the same sample for an item
+        whatever it is batched with and however many processes share the split, so scores are reproducible."""
+        return torch.stack([torch.randn(self.hparams.noise_dim,
+                                        generator=torch.Generator().manual_seed(zlib.crc32(str(i).encode())))
+                            for i in ids]).to(self.device)
 
     @torch.no_grad()
     def generate(self, tokens: torch.Tensor, lengths: torch.Tensor, noise: torch.Tensor | None = None
@@ -347,7 +356,8 @@ class ConditionalGAN(MultimodalMethod):
         assert self.evaluator is not None
         evaluator = self.evaluator.to(self.device)
         references = [[evaluator.canonical(r) for r in refs] for refs in batch["references"]]
-        fake = evaluator.batch(self.media_values(self.generate(batch["tokens"], batch["token_lengths"])))
+        fake = evaluator.batch(self.media_values(self.generate(batch["tokens"], batch["token_lengths"],
+                                                               self.item_noise(batch["id"]))))
         real = evaluator.batch(self.media_values(self.from_model(self.to_model(batch))))
         fid.update(evaluator.features(real), real=True)
         fid.update(evaluator.features(fake), real=False)
@@ -375,6 +385,6 @@ class ConditionalGAN(MultimodalMethod):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """One record per prompt: ``id``, ``input`` (the prompt) and ``_media`` (the generated value), which the
         prediction writer saves as a PNG/WAV file and replaces by its path."""
-        values = self.media_values(self.generate(batch["tokens"], batch["token_lengths"]))
+        values = self.media_values(self.generate(batch["tokens"], batch["token_lengths"], self.item_noise(batch["id"])))
         return [{"id": i, "input": text, "_media": value}
                 for i, text, value in zip(batch["id"], batch["text"], values, strict=True)]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torchmetrics import MeanMetric
 
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
 from multimodal_kit.methods.base import MultimodalMethod
@@ -118,6 +119,10 @@ class TextGenerationMethod(MultimodalMethod):
     def configure_metrics(self) -> None:
         self.val_metrics = text_metrics(self.hparams.modality, "val", full=False)
         self.test_metrics = text_metrics(self.hparams.modality, "test", full=True)
+        # the evaluation loss per target token over the whole split, reduced by torchmetrics across processes:
+        # independent of batching and sharding (Lightning's own sync_dist mean floors its integer batch-size
+        # count when ranks hold unequal shares, Lightning-AI/pytorch-lightning#21859)
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
 
     def configure_callbacks(self) -> list:
         """A validation table/grid of a few items with references and predictions, every validation epoch."""
@@ -193,9 +198,13 @@ class TextGenerationMethod(MultimodalMethod):
 
     def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         tokenizer = self.require_tokenizer()
-        n = len(batch["tokens"])
+        tokens = batch["tokens"]
+        n = len(tokens)
         memory = self.encode(batch)  # once, for the loss and for decoding
-        self.log(f"{stage}/loss", self.loss(batch, memory), prog_bar=stage == "val", batch_size=n, sync_dist=True)
+        mean_loss = self.loss(batch, memory)
+        loss_metric = self.val_loss if stage == "val" else self.test_loss
+        loss_metric.update(mean_loss, weight=(tokens[:, 1:] != self.hparams.pad_id).sum())
+        self.log(f"{stage}/loss", loss_metric, prog_bar=stage == "val", batch_size=n)
         predictions = decode_tokens(tokenizer, self.generate(batch, memory=memory).tokens)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update([canonical_text(tokenizer, p) for p in predictions],

@@ -209,17 +209,32 @@ def test_griffin_lim_turns_log_mel_back_into_the_same_sound() -> None:
     t = torch.arange(16_000) / 16_000
     chirp = 0.3 * torch.sin(2 * math.pi * (300 + 400 * t) * t) * torch.hann_window(16_000)
     original = features(chirp)
-    (wave,) = features.invert(original[None])
+    wave = features.invert(original)
     assert wave.shape == (160 * (original.shape[0] - 1),) and np.isfinite(wave).all()
     again = features(torch.from_numpy(wave))
     # the spectral envelope survives (phase is re-estimated): per-frame log-mel profiles correlate strongly
     a, b = original[: again.shape[0]].flatten(), again.flatten()
     assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.9
     with pytest.raises(ValueError, match="normalize none"):
-        LogMel(normalize="utterance").invert(original[None])
+        LogMel(normalize="utterance").invert(original)
 
 
 # ---------------------------------------------------------------------- smaller pieces, hand-checked
+def test_evaluation_noise_and_sound_of_an_item_do_not_depend_on_its_batch() -> None:
+    """What makes GAN test scores reproducible and the same on any number of processes."""
+    gan = ConditionalGAN(vocab_size=10, image_size=16, **TINY_GAN)
+    alone, batched = gan.item_noise(["b"]), gan.item_noise(["a", "b"])
+    assert torch.equal(alone[0], batched[1]) and not torch.equal(batched[0], batched[1])
+    features = LogMel(normalize="none")
+    clips = [features(torch.randn(8000) * 0.1), features(torch.randn(8000) * 0.3)]
+    assert np.array_equal(features.invert(clips[1]), features.invert(clips[1]))  # seeded phase start
+    # the data module inverts one clip at a time: a clip's sound is the same alone or batched with another
+    from multimodal_kit.data.text_audio import TextAudioDataModule
+
+    data = TextAudioDataModule(source="spoken", normalize="none")
+    assert np.array_equal(data.media_values(clips)[1]["array"], data.media_values(clips[1:])[0]["array"])
+
+
 def test_audio_round_trip_ends_each_clip_where_its_sound_ends() -> None:
     gan = ConditionalGAN(vocab_size=10, modality="audio", n_mels=4, max_frames=32, **TINY_GAN)
     lengths = torch.tensor([20, 30])
