@@ -19,9 +19,11 @@ EVALUATOR_TIME ?= 00:00:06:00
 GAN_ARGS ?=
 EVALUATOR_DATA_image_caption :=
 EVALUATOR_DATA_text_audio := --data.init_args.embedded_options '{"single_word": true}'
+# e.g. OVERHEAD_ARGS="--experiments gan_image_caption --steps 100"
+OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle test test-all lint bench bench-captions bench-speech bench-gan clean
+.PHONY: help install demo gan-cycle test test-all lint bench bench-captions bench-speech bench-gan bench-overhead bench-matrix clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -74,7 +76,7 @@ test-all: install  ## the suite including slow tests
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks
 
-bench: bench-captions bench-speech bench-gan  ## all quality benchmarks (about 2.5 hours); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan bench-overhead bench-matrix  ## every benchmark (about 3 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes, 10 minutes per variant (BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
@@ -84,6 +86,12 @@ bench-speech: install  ## speech recognition on spoken, 15 minutes per variant
 
 bench-gan: install  ## GAN text → image and text → audio, each with its evaluator (about 55 minutes)
 	WANDB_MODE=offline $(PY) benchmarks/gan_quality.py $(BENCH_ARGS)
+
+bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs step rate, for the six experiments (~15 min)
+	WANDB_MODE=offline $(PY) benchmarks/overhead.py $(OVERHEAD_ARGS)
+
+bench-matrix: install  ## the six experiments' test metrics against their targets (from the quality benchmarks' figures)
+	$(PY) benchmarks/quality_matrix.py
 
 clean:  ## remove the venv, runs and caches of this checkout
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -146,7 +146,7 @@ class MultimodalCLI(LightningCLI):
         return Path("runs") / f"{short(config.model)}-{short(config.data)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
+        config = self.config[self.subcommand] if self.subcommand else self.config  # run=False: no subcommand
         self.run_dir = self._run_dir(config).absolute()
         os.environ.setdefault(RUN_DIR_ENV, str(self.run_dir))
         config.run_dir = str(self.run_dir)

@@ -39,3 +39,31 @@ def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
     for row, score in zip(rows, ["cycle_bleu4", "cycle_wer"], strict=True):
         assert {f"test/{score}", f"test/real_{score}", "test/cycle_exact_match", "test/fid"} <= set(row["test"])
         assert row["evaluator"]["checkpoint"] and row["epochs"] == 1 and row["samples_per_s"] > 0
+
+
+def test_overhead_benchmark_quick_mode(tmp_path: Path) -> None:
+    """A text method on images and the GAN on audio: both plain loops and the interleaved timing work."""
+    rows = run_quick("overhead.py", tmp_path, "--experiments", "seq2seq_image_caption", "gan_text_audio")
+    assert [r["experiment"] for r in rows] == ["seq2seq_image_caption", "gan_text_audio"]
+    for row in rows:
+        assert row["precision"] == "32-true" and row["steps"] == 2
+        assert row["kit_samples_per_s"] > 0 and row["plain_samples_per_s"] > 0 and row["loader_samples_per_s"] > 0
+        assert row["ratio"] > 0 and len(row["ratio_quartiles"]) == 3
+
+
+def test_quality_matrix_reads_the_benchmark_figures_and_judges_targets(tmp_path: Path) -> None:
+    def write(name: str, rows: list[dict]) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "figures.json").write_text(json.dumps(rows))
+
+    timing = {"train_minutes": 10.0, "samples_per_s": 100.0, "epochs": 3}
+    write("caption_quality", [{"variant": "seq2seq", "test": {"test/bleu4": 0.55}, **timing},
+                              {"variant": "attention-additive", "test": {"test/bleu4": 0.65}, **timing}])
+    write("speech_quality", [{"variant": "attention-additive", "test": {"test/wer": 0.08}, **timing}])
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "quality_matrix.py"), "--out", str(tmp_path),
+                    "--no-write"], check=True, capture_output=True)
+    table = {r["experiment"]: r for r in json.loads((tmp_path / "quality_matrix.json").read_text())}
+    assert table["seq2seq_image_caption"]["met"] is True  # 0.55 ≥ 0.5
+    assert table["attention_image_caption"]["met"] is False  # 0.65 < 0.7
+    assert table["attention_text_audio"]["met"] is True  # WER 0.08 ≤ 0.10: lower is better
+    assert "value" not in table["gan_image_caption"]  # its benchmark has not run: listed as such
