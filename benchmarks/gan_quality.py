@@ -42,14 +42,27 @@ QUICK_DATA = {
 }
 QUICK = ["--trainer.max_epochs", "1", "--trainer.logger", "false", "--data.init_args.batch_size", "16",
          "--data.init_args.eval_batch_size", "16"]
+#: small networks for --quick (the test suite only checks the script works)
+QUICK_EVALUATORS = {
+    "text-image": ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
+                   "--model.init_args.attention_dim", "16", "--model.init_args.encoder",
+                   '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", "init_args": {"widths": [8, 16]}}'],
+    "text-audio": ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
+                   "--model.init_args.attention_dim", "16", "--model.init_args.encoder",
+                   '{"class_path": "multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder", '
+                   '"init_args": {"conv_channels": 4, "hidden_dim": 16}}'],
+}
+QUICK_GAN = ["--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
+             "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width", "4"]
 
 
 def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
     quick_args = [*QUICK_DATA[name], *QUICK] if quick else None
     evaluator_args = [*EVALUATORS[name], "--trainer.max_time", f"00:00:{EVALUATOR_MINUTES:02d}:00"]
-    evaluator = fit_and_test(evaluator_args, out / "evaluator", quick_args, reuse)
+    evaluator = fit_and_test(evaluator_args, out / "evaluator", quick_args and [*quick_args, *QUICK_EVALUATORS[name]],
+                             reuse)
     gan = fit_and_test([*GANS[name], "--model.init_args.evaluator", evaluator["checkpoint"]], out / "gan",
-                       quick_args, reuse)
+                       quick_args and [*quick_args, *QUICK_GAN], reuse)
     metric, _, target = TARGETS[name]
     history = gan["history"]
     reached = next((h["minutes"] for h in history if h[f"val/{metric}"] >= target), None)

@@ -419,7 +419,10 @@ class PairDataModule(LightningDataModule, ABC):
 
     def prepare_data(self) -> None:
         """Download or generate the source once per node before any process reads it (Lightning calls this on
-        local rank 0 only, then lets the other ranks go on to :meth:`setup`, which reads the cache)."""
+        local rank 0 only, then lets the other ranks go on to :meth:`setup`, which reads the cache). Nothing to do
+        when this process has loaded the splits already (the CLI does, to link the vocabulary into the model)."""
+        if "splits" in self.__dict__:
+            return
         hp = self.hparams
         load_source(self.source, subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
                     cache_dir=hp.cache_dir, audio_column=self.media_column if self.media_key == "audio" else None)
