@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Callback, LightningDataModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 from torch.utils.data import DataLoader
 
@@ -176,8 +176,23 @@ def plain_gan_step(model: Any, clip: float | None) -> Callable[[dict[str, Any]],
     return step
 
 
+class FixedBatches(LightningDataModule):
+    """Serves already-collated batches, moved to the device the way the experiment's data module moves them."""
+
+    def __init__(self, batches: list[dict[str, Any]], source: LightningDataModule) -> None:
+        super().__init__()
+        self.batches, self.source = batches, source
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.batches, batch_size=None, collate_fn=lambda b: b)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return self.source.transfer_batch_to_device(batch, device, dataloader_idx)
+
+
 def paired_times(model: Any, batches: list[dict[str, Any]], accelerator: str, precision: str, clip: float | None,
-                 log_every: int, out: Path, **trainer_options: Any) -> tuple[list[float], list[float]]:
+                 log_every: int, out: Path, datamodule: LightningDataModule,
+                 **trainer_options: Any) -> tuple[list[float], list[float]]:
     """Per-step seconds of ``Trainer.fit`` over ``batches`` (already collated; the kit's usual logging) and of the
     hand-written loop training a copy of the model from the same weights, interleaved step by step."""
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
@@ -190,7 +205,7 @@ def paired_times(model: Any, batches: list[dict[str, Any]], accelerator: str, pr
                    callbacks=[clock], enable_checkpointing=False, limit_val_batches=0, num_sanity_val_steps=0,
                    enable_model_summary=False, default_root_dir=str(out))
     trainer = Trainer(**(options | trainer_options))
-    trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None, collate_fn=lambda b: b))
+    trainer.fit(model, datamodule=FixedBatches(batches, datamodule))
     logger.experiment.finish()
     return clock.kit, clock.plain
 
@@ -222,7 +237,8 @@ def measure(experiment: str, args: argparse.Namespace, out: Path) -> list[dict[s
     rows = []
     for precision in precisions:
         model.load_state_dict(initial)
-        kit, plain = paired_times(model, batches, "gpu" if cuda else "cpu", precision, clip, log_every, out)
+        kit, plain = paired_times(model, batches, "gpu" if cuda else "cpu", precision, clip, log_every, out,
+                                  datamodule)
         kit, plain = kit[args.warmup:], plain[args.warmup:]
         kit_rate, plain_rate = batch_size / statistics.median(kit), batch_size / statistics.median(plain)
         ratios = [p / k for k, p in zip(kit, plain, strict=True)]  # per step pair

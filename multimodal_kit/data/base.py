@@ -417,6 +417,13 @@ class PairDataModule(LightningDataModule, ABC):
                                 f"{self.hparams.test_split!r}); its splits are {sorted(self.splits)}.")
             self.check_split(name)
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """The batch dict of :class:`PairCollator` is flat: move its tensors and pass its strings and lists of
+        strings as they are (Lightning's generic walk visits every reference string of every item, each step)."""
+        if isinstance(batch, dict):
+            return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def prepare_data(self) -> None:
         """Download or generate the source once per node before any process reads it (Lightning calls this on
         local rank 0 only, then lets the other ranks go on to :meth:`setup`, which reads the cache). Nothing to do

@@ -11,7 +11,6 @@ import inspect
 from abc import ABC, abstractmethod
 from typing import Any
 
-import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from lightning.pytorch.utilities.parsing import collect_init_args
@@ -65,13 +64,6 @@ class MultimodalMethod(LightningModule, ABC):
             raise RuntimeError(f"{type(self).__name__} has no tokenizer: use a PairDataModule, load a checkpoint "
                                "of the kit, or set `model.tokenizer`.")
         return self.tokenizer
-
-    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
-        """The kit's batch dict (DESIGN.md) is flat: move its tensors and pass its strings and lists of strings
-        as they are (Lightning's generic walk visits every reference string of every item, each step)."""
-        if isinstance(batch, dict):
-            return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.tokenizer is not None:
