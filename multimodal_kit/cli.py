@@ -176,9 +176,13 @@ class MultimodalCLI(LightningCLI):
         checkpoints = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
         if not checkpoints and config.get("enable_checkpointing") is not False:
             monitor, mode = getattr(self.model, "checkpoint_monitor", ("val/loss", "min"))
-            checkpoints.append(ModelCheckpoint(monitor=monitor, mode=mode, save_last=True,
-                                               filename="epoch{epoch:03d}-step{step}", auto_insert_metric_name=False))
-            callbacks.append(checkpoints[-1])
+            checkpoints.append(ModelCheckpoint(monitor=monitor, mode=mode, filename="epoch{epoch:03d}-step{step}",
+                                               auto_insert_metric_name=False))
+            # last.ckpt: the latest epoch, always (ModelCheckpoint's save_last only refreshes it when a new best
+            # checkpoint is written, so a run whose metric stopped improving would resume from a stale epoch)
+            checkpoints.append(ModelCheckpoint(filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
+                                               enable_version_counter=False))
+            callbacks += checkpoints
         for callback in checkpoints:
             if callback.dirpath is None:
                 callback.dirpath = str(self.run_dir / "checkpoints")
@@ -203,8 +207,9 @@ class MultimodalCLI(LightningCLI):
         if best is not None and best.best_model_path:
             score = f" ({best.monitor}={float(best.best_model_score):.4f})" if best.best_model_score is not None else ""
             lines.append(f"Best checkpoint{score}: {best.best_model_path}")
-        if best is not None and best.last_model_path:
-            lines.append(f"Last checkpoint: {best.last_model_path}")
+        last = self.run_dir / "checkpoints" / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"
+        if last.is_file():
+            lines.append(f"Last checkpoint: {last}")
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger):
                 lines.append(f"W&B run files: {logger.experiment.dir if logger._experiment else self.run_dir}")

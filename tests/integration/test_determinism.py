@@ -1,5 +1,6 @@
 """Determinism: with the experiment's seed and ``--trainer.deterministic true``, two runs of the same config end
-with identical weights and identical validation metrics (CPU)."""
+with identical weights and identical validation metrics (CPU). And ``last.ckpt`` is the latest epoch, to resume
+from."""
 
 from __future__ import annotations
 
@@ -14,16 +15,19 @@ from tests.conftest import TINY_SPOKEN
 REPO = Path(__file__).resolve().parents[2]
 
 
-def fit(run: Path) -> dict:
-    """A tiny attention recognizer on speech: shuffling, length-grouped batches, SpecAugment and dropout all draw
-    random numbers."""
+def fit(run: Path, *args: str) -> dict:
+    """A tiny attention recognizer on speech with shuffling, length-grouped batches, SpecAugment and dropout: all
+    draw random numbers. The last checkpoint's contents."""
     main(["fit", "-c", str(REPO / "experiments" / "attention_text_audio.yaml"), "--run_dir", str(run),
           "--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
           "--model.init_args.attention_dim", "16", "--model.init_args.encoder",
           '{"class_path": "multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder", '
           '"init_args": {"conv_channels": 4, "hidden_dim": 16}}',
           "--data.init_args.embedded_options", json.dumps(TINY_SPOKEN), "--data.init_args.batch_size", "8",
-          "--data.init_args.eval_batch_size", "8", "--trainer.deterministic", "true", "--trainer.max_epochs", "1", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+          "--data.init_args.eval_batch_size", "8", "--data.init_args.sort_by_length", "true",
+          "--data.init_args.spec_augment", '{"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}',
+          "--trainer.deterministic", "true", "--trainer.max_epochs", "1", "--trainer.logger", "false",
+          "--trainer.enable_progress_bar", "false", *args])
     return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 
@@ -39,3 +43,13 @@ def test_two_runs_of_one_config_give_identical_weights_and_metrics(tmp_path: Pat
                 if "best_model_score" in c]
 
     assert scores(first) == scores(second) and scores(first)  # the validation WER the checkpoints were picked by
+
+
+def test_last_checkpoint_is_the_latest_epoch_and_resumes(tmp_path: Path) -> None:
+    """Lightning's ``save_last`` refreshes last.ckpt only when a new best is written; a tiny model's WER stays at
+    1.0 (no improvement), which left last.ckpt at epoch 0."""
+    run = tmp_path / "run"
+    state = fit(run, "--trainer.max_epochs", "3", "--trainer.limit_train_batches", "2")
+    assert (state["epoch"], state["global_step"]) == (2, 6)
+    state = fit(run, "--trainer.max_epochs", "4", "--trainer.limit_train_batches", "2", "--ckpt_path", "last")
+    assert (state["epoch"], state["global_step"]) == (3, 8)  # resumed at step 6, one more epoch of 2 steps
