@@ -176,12 +176,14 @@ class MultimodalCLI(LightningCLI):
         checkpoints = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
         if not checkpoints and config.get("enable_checkpointing") is not False:
             monitor, mode = getattr(self.model, "checkpoint_monitor", ("val/loss", "min"))
+            # without a metric (monitor None) the kept checkpoint is the latest epoch, and save_last follows it
             checkpoints.append(ModelCheckpoint(monitor=monitor, mode=mode, filename="epoch{epoch:03d}-step{step}",
-                                               auto_insert_metric_name=False))
-            # last.ckpt: the latest epoch, always (ModelCheckpoint's save_last only refreshes it when a new best
-            # checkpoint is written, so a run whose metric stopped improving would resume from a stale epoch)
-            checkpoints.append(ModelCheckpoint(filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
-                                               enable_version_counter=False))
+                                               auto_insert_metric_name=False, save_last=monitor is None))
+            if monitor is not None:
+                # last.ckpt: the latest epoch, always (ModelCheckpoint's save_last only refreshes it when a new best
+                # checkpoint is written, so a run whose metric stopped improving would resume from a stale epoch)
+                checkpoints.append(ModelCheckpoint(filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
+                                                   enable_version_counter=False))
             callbacks += checkpoints
         for callback in checkpoints:
             if callback.dirpath is None:
