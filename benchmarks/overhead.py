@@ -113,18 +113,22 @@ def loader_rate(datamodule: Any, batches: int) -> tuple[float, list[dict[str, An
     return sum(len(b["id"]) for b in taken) / seconds, taken
 
 
+def backward_and_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: Any, clip: float | None) -> None:
+    """What a hand-written loop does with one loss: zero the gradients, backward, clip ``params``, step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
+
+
 def plain_text_step(model: Any, clip: float | None) -> Callable[[dict[str, Any]], None]:
     """One hand-written training step of a text-generation method: teacher-forced loss, backward, clip, AdamW."""
     hp = model.hparams
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
 
     def step(batch: dict[str, Any]) -> None:
-        loss = model.loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
+        backward_and_step(optimizer, model.loss(batch), model.parameters(), clip)
 
     return step
 
@@ -155,20 +159,12 @@ def plain_gan_step(model: Any, clip: float | None) -> Callable[[dict[str, Any]],
             fake = model.generator(model.noise(n), c)
         d_loss = discriminator_loss(model.discriminator(real, c), model.discriminator(real, c[permutation]),
                                     model.discriminator(fake, c), hp.loss, mismatch)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(d_params, clip)
-        opt_d.step()
+        backward_and_step(opt_d, d_loss, d_params, clip)
         trainable(g_params, True)
         trainable(d_params, False)
         c = model.text_encoder(tokens, lengths).detach()
         g_loss = generator_loss(model.discriminator(model.generator(model.noise(n), c), c), hp.loss)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(g_params, clip)
-        opt_g.step()
+        backward_and_step(opt_g, g_loss, g_params, clip)
         trainable(d_params, True)
         if model.generator_ema is not None:
             model.generator_ema.update_parameters(model.generator)
