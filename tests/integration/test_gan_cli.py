@@ -65,7 +65,8 @@ def test_gan_fit_test_predict(tmp_path: Path, pair: str) -> None:
     # W&B: losses, the cycle metric and the generated samples of fixed prompts are in the run log
     (offline,) = (run / "wandb").glob("offline-run-*")
     records = next(offline.glob("run-*.wandb"))
-    keys = (b"train/d_loss", b"train/g_loss", f"val/cycle_{spec['metric']}".encode(), b"val/fid", b"val/generated")
+    keys = (b"train/d_loss", b"train/g_loss", b"train/d_real",  # D scores: logged on logging steps (every step here)
+            f"val/cycle_{spec['metric']}".encode(), b"val/fid", b"val/generated")
     deadline = time.monotonic() + 30  # W&B's service process may still be flushing the file after finish()
     while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
         time.sleep(0.5)

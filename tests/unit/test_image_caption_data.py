@@ -23,6 +23,10 @@ def test_batches_follow_the_contract() -> None:
     for text, refs in zip(batch["text"], batch["references"], strict=True):
         assert text in refs and len(refs) == 4  # training text: one of the references
     assert all(i.startswith("shapes-train-") for i in batch["id"])
+    # moving a batch to a device moves its tensors and hands its lists of strings over as they are
+    moved = dm.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert set(moved) == set(batch) and moved["image"].device.type == moved["tokens"].device.type == "meta"
+    assert moved["references"] is batch["references"] and moved["id"] is batch["id"]
 
 
 def test_validation_split_uses_the_canonical_text() -> None:
