@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from lightning.pytorch import Trainer
@@ -28,6 +28,8 @@ import multimodal_kit.methods  # noqa: F401  (registers the methods' short names
 from multimodal_kit.callbacks import PredictionWriter
 from multimodal_kit.checkpoints import checkpoint_config
 from multimodal_kit.data.base import PairDataModule
+from multimodal_kit.data.problems import DataError
+from multimodal_kit.errors import ConfigError, condense_parser_error
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.utils import rank_zero_info
 
@@ -81,6 +83,20 @@ class RunConfig(SaveConfigCallback):
                 logger.experiment.config.update({"cli": config}, allow_val_change=True)
 
 
+class KitArgumentParser(LightningArgumentParser):
+    """The CLI's parser: a bad flag or config value is one short paragraph (what is wrong, and where to look),
+    not the usage listing of every Trainer option followed by jsonargparse's union diagnostics."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:
+            super().error(message, ex)
+        parser = getattr(ex, "subcommand_parser", None) or self
+        prog = parser.prog.replace(" [options]", "")
+        sys.stderr.write(f"{prog}: error: {condense_parser_error(message)}\nThe options: {prog} --help "
+                         "(of a class: --model.help CLASS, --data.help CLASS).\n")
+        self.exit(2)
+
+
 class MultimodalCLI(LightningCLI):
     """The kit's ``LightningCLI``: data→model links, run directory, W&B defaults, checkpoint-only evaluation."""
 
@@ -98,6 +114,7 @@ class MultimodalCLI(LightningCLI):
             },
             args=args,
             run=run,
+            parser_class=KitArgumentParser,
         )
 
     # ------------------------------------------------------------------ parser
@@ -121,12 +138,12 @@ class MultimodalCLI(LightningCLI):
                               compute_fn=_n_mels)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        args = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
-        if isinstance(args, list) and args and args[0] in EVAL_SUBCOMMANDS:
-            ckpt = _flag_value(args, "--ckpt_path")
+        given = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
+        if isinstance(given, list) and given and given[0] in EVAL_SUBCOMMANDS:
+            ckpt = _flag_value(given, "--ckpt_path")
             if ckpt and Path(ckpt).is_file():
                 # the checkpoint's own config goes first, so every flag and config file the user gives wins
-                args = [args[0], "--config", json.dumps(checkpoint_config(ckpt)), *args[1:]]
+                args = [given[0], "--config", json.dumps(checkpoint_config(ckpt)), *given[1:]]
         super().parse_arguments(parser, args)
 
     def _parse_ckpt_path(self) -> None:
@@ -243,10 +260,18 @@ class MultimodalCLI(LightningCLI):
 
 
 def main(args: ArgsType = None) -> None:
-    """Entry point of ``mmkit`` and ``python -m multimodal_kit``; ``args`` makes it callable from tests."""
+    """Entry point of ``mmkit`` and ``python -m multimodal_kit``; ``args`` makes it callable from tests.
+
+    A mistake in the data or the settings (:class:`DataError`, :class:`ConfigError`) ends the command with its
+    message, one paragraph, and exit status 2; a traceback is for bugs.
+    """
     had_run_dir = RUN_DIR_ENV in os.environ
     try:
         MultimodalCLI(args=args)
+    except (DataError, ConfigError) as error:
+        command = " ".join(["mmkit", *[a for a in (sys.argv[1:2] if args is None else list(args)[:1])]])
+        sys.stderr.write(f"{command}: error: {error}\n")
+        raise SystemExit(2) from None
     finally:
         if not had_run_dir:
             os.environ.pop(RUN_DIR_ENV, None)

@@ -18,6 +18,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from multimodal_kit.checkpoints import class_spec, load_checkpoint
 from multimodal_kit.data.text import canonical_text, decode_tokens
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.audio_encoders import masked_mean
 from multimodal_kit.models.encoders import output_dim
 
@@ -43,7 +44,7 @@ class CycleEvaluator:
 
         path = Path(checkpoint).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"evaluator checkpoint {str(path)!r} not found: train a captioner or speech "
+            raise ConfigError(f"evaluator checkpoint {str(path)!r} not found: train a captioner or speech "
                                     "recognizer first (`mmkit fit -c experiments/attention_<pair>.yaml`) and pass its "
                                     "best checkpoint as --model.evaluator.")
         state = load_checkpoint(path)
@@ -51,7 +52,7 @@ class CycleEvaluator:
         data = class_spec(state.get("datamodule_hyper_parameters", {}))
         model_class = _import(model["class_path"]) if model else None
         if not (isinstance(model_class, type) and issubclass(model_class, TextGenerationMethod)) or data is None:
-            raise ValueError(f"{path}: not a checkpoint of a kit text generator (Seq2Seq, CrossModalAttention) "
+            raise ConfigError(f"{path}: not a checkpoint of a kit text generator (Seq2Seq, CrossModalAttention) "
                              "written by `mmkit fit`; an evaluator must read media and write text.")
         self.method = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
         self.method.requires_grad_(False)

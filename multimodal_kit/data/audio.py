@@ -9,12 +9,15 @@ librosa's default), applied to a ``torch.stft`` power spectrum. Generated spectr
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from multimodal_kit.errors import ConfigError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -24,21 +27,35 @@ class AudioDecodeError(ValueError):
 
 
 def decode_audio(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, int]:
-    """Decode a file path or encoded bytes → float32 samples (N, C) in [-1, 1] and the file's sample rate."""
+    """Decode a file path or encoded bytes → float32 samples (N, C) in [-1, 1] and the file's sample rate.
+
+    Raises :class:`AudioDecodeError` naming the file for unreadable, truncated (fewer samples than the header
+    declares) and empty audio.
+    """
     import soundfile
 
     label = name or (str(source) if not isinstance(source, bytes) else "audio bytes")
     try:
-        data, rate = soundfile.read(io.BytesIO(source) if isinstance(source, bytes) else str(source),
-                                    dtype="float32", always_2d=True)
+        with soundfile.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as file:
+            truncated = TRUNCATED.search(file.extra_info)
+            data = file.read(dtype="float32", always_2d=True)
+            rate = file.samplerate
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioDecodeError(f"{label}: not a readable audio file ({error}). Re-encode it as WAV or FLAC, or "
                                "remove the row.") from error
     except FileNotFoundError as error:
         raise AudioDecodeError(f"{label}: audio file not found.") from error
+    if truncated:
+        raise AudioDecodeError(f"{label}: truncated audio file (its header declares {truncated[1]} bytes of "
+                               f"samples, the file holds {truncated[2]}). Re-encode or re-download it, or remove "
+                               "the row.")
     if data.shape[0] == 0:
         raise AudioDecodeError(f"{label}: the audio holds no samples (zero length).")
     return data, int(rate)
+
+
+#: libsndfile's diagnostic for a data chunk cut short, e.g. ``data : 32000 (should be 15978)``
+TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -82,7 +99,7 @@ class LogMel:
         from transformers.audio_utils import mel_filter_bank
 
         if normalize not in ("utterance", "none"):
-            raise ValueError(f"normalize must be 'utterance' or 'none', got {normalize!r}")
+            raise ConfigError(f"normalize must be 'utterance' or 'none', got {normalize!r}")
         self.sample_rate, self.n_mels, self.n_fft = sample_rate, n_mels, n_fft
         self.win_length, self.hop_length, self.normalize = win_length, hop_length, normalize
         filters = mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=f_min,
@@ -117,7 +134,7 @@ class LogMel:
         as a batch), so a clip's sound never depends on what it was batched with.
         """
         if self.normalize != "none":
-            raise ValueError("log-mel features normalized per utterance cannot be turned back into sound (their "
+            raise ConfigError("log-mel features normalized per utterance cannot be turned back into sound (their "
                              "level is gone); use raw features: --data.normalize none")
         import librosa
 

@@ -8,6 +8,8 @@ dict is built in one place, :class:`PairCollator`, following the batch contract 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import cached_property
@@ -18,55 +20,48 @@ import datasets
 import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
+from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
 from multimodal_kit.data.sources import load_source, resolve_splits
 from multimodal_kit.data.text import encode_texts, load_tokenizer, special_ids, token_counts, train_tokenizer
 from multimodal_kit.utils import rank_zero_info
 
-MAX_LISTED = 10  # bad rows named in one error message
+__all__ = ["DataError", "PairDataModule", "PairDataset"]
+
 PRELOAD_LIMIT_BYTES = 2 * 1024**3  # decode a split into memory up front when it takes less than this
-
-
-class DataError(ValueError):
-    """Bad input data: the message names each bad file or row and the fix."""
+REPORT_NAME = "data_report.json"  # in the run directory: every bad row found, skipped or not
 
 
 class PairDataset(Dataset):
     """One split of pairs as dicts ``{media_key: tensor, "text", "references", "id"}``.
 
-    Texts, references and ids are read from the arrow table once, in bulk. Media are decoded on access, or once
-    up front when ``preload`` (small data sets, e.g. the embedded ones: decoding dominates the loader otherwise).
+    Texts, references and ids are read from the arrow table once, in bulk. Media are decoded on access (the
+    media column is read undecoded, ``{bytes, path}``, and decoded by the module), or were decoded once up front
+    (``media``: small data sets, e.g. the embedded ones: decoding dominates the loader otherwise).
 
     Args:
         split: the HF dataset, already reduced to the columns used.
         module: the data module that knows the columns and how to load media.
         random_text: pick a random reference as the training text each time (else the text column).
-        preload: decode every media value now and keep the tensors in memory.
+        media: every item's media tensor, decoded already (``--data.preload``), or ``None``.
     """
 
-    def __init__(self, split: datasets.Dataset, module: PairDataModule, random_text: bool, preload: bool) -> None:
-        split = split if module.decode_with_datasets else module.undecoded(split)
+    def __init__(self, split: datasets.Dataset, module: PairDataModule, random_text: bool,
+                 media: list[torch.Tensor] | None = None) -> None:
+        split = module.undecoded(split)
         self.split = split
         self.module = module
         self.random_text = random_text
         self.texts: list[str] = list(split[module.text_column])
-        self.references: list[list[str]] = (
-            [list(r) if r else [t] for r, t in zip(list(split[module.captions_column]), self.texts, strict=True)]
-            if module.captions_column else [[t] for t in self.texts]
-        )
-        self.ids: list[str] = ([str(i) for i in list(split[module.id_column])] if module.id_column
-                               else [module.row_id(row, i) for i, row in enumerate(module.undecoded(split))])
-        self.media: list[torch.Tensor] | None = None
-        if preload:
-            from tqdm.auto import tqdm
-
-            media = split.select_columns([module.media_column])
-            self.media = [module.load_media(row[module.media_column], self.ids[i])
-                          for i, row in enumerate(tqdm(media, desc="decoding media", leave=False, unit="item",
-                                                       disable=len(split) < 2000))]
+        self.references: list[list[str]] = module.references(split)
+        self.ids: list[str] = module.ids(split)
+        self.media = media
+        if media is not None and len(media) != len(self.texts):
+            raise ValueError(f"{len(media)} preloaded media for {len(self.texts)} rows")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -169,7 +164,13 @@ class PairDataModule(LightningDataModule, ABC):
         tokenizer: a HF tokenizer's hub name or local path; default: train one on the training texts.
         tokenizer_kind: ``word`` or ``bpe``, for a trained tokenizer.
         min_word_count: words seen fewer times in training become ``<unk>`` (trained tokenizer).
-        max_text_length: the most tokens (BOS and EOS included) a text may have; longer texts are an error.
+        max_text_length: the most tokens (BOS and EOS included) a text may have; longer texts are bad rows.
+        bad_rows: what to do with bad rows (missing, corrupt, truncated, empty or oversized media; empty or too
+            long texts; unreadable metadata lines): ``fail`` before training with one message naming each, or
+            ``skip`` them, listing them in the log and in ``<run_dir>/data_report.json``.
+        check_media: decode every media file once before training, so a corrupt one is found up front rather than
+            mid-epoch inside a loader worker; ``false`` only checks that the files exist (for very large,
+            trusted data). Preloaded splits are always decoded up front.
         train_text: ``random``: each time a training pair is read, one of its references at random;
             ``first``: always the text column.
         batch_size: pairs per batch and per device.
@@ -183,9 +184,8 @@ class PairDataModule(LightningDataModule, ABC):
 
     media_key: str = "media"  # the batch key of the medium: "image" or "audio"
     media_extensions: tuple[str, ...] = ()
-    #: whether ``load_media`` receives values decoded by ``datasets`` (images) or raw ``{bytes, path}`` (audio,
-    #: which the kit decodes itself so that no torchcodec/FFmpeg is needed)
-    decode_with_datasets: bool = True
+    #: the ``datasets`` feature of the media column of a local folder (``datasets.Image()`` / ``datasets.Audio()``)
+    media_feature: Any = None
 
     def __init__(
         self,
@@ -206,6 +206,8 @@ class PairDataModule(LightningDataModule, ABC):
         tokenizer_kind: Literal["word", "bpe"] = "word",
         min_word_count: int = 1,
         max_text_length: int = 48,
+        bad_rows: Literal["fail", "skip"] = "fail",
+        check_media: bool = True,
         train_text: Literal["random", "first"] = "random",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -228,11 +230,19 @@ class PairDataModule(LightningDataModule, ABC):
         self.predict_path = predict_path
         self._checked: set[str] = set()
         self._datasets: dict[str, PairDataset] = {}
+        self._preloaded: dict[str, list[torch.Tensor]] = {}  # media decoded by the checks, kept for the datasets
+        self._skipped_lines: dict[str, list[Problem]] = {}  # unreadable metadata lines left out (bad_rows=skip)
+        self.report: dict[str, Any] = {}  # what the checks found, written to <run_dir>/data_report.json
 
     # ----------------------------------------------------------------- what subclasses provide
     @abstractmethod
     def load_media(self, value: Any, row_id: str) -> torch.Tensor:
-        """One media value of the dataset (decoded by ``datasets``) → the tensor of one item."""
+        """One undecoded media value of the dataset (``{bytes, path}``; also a path, or a decoded value) → the
+        tensor of one item. Bad media raise :class:`DataError` naming ``row_id`` and what is wrong."""
+
+    def conversion_note(self, value: Any) -> str | None:
+        """What loading ``value`` changes that a user may want to know (e.g. stereo mixed to mono), or ``None``."""
+        return None
 
     @abstractmethod
     def load_media_file(self, path: Path) -> torch.Tensor:
@@ -286,9 +296,13 @@ class PairDataModule(LightningDataModule, ABC):
     def splits(self) -> dict[str, datasets.Dataset]:
         """``train``/``validation``/(``test``) splits, reduced to the columns the kit reads."""
         hp = self.hparams
-        raw = load_source(self.source, subset=hp.subset, revision=hp.revision,
-                          embedded_options=hp.embedded_options, cache_dir=hp.cache_dir,
-                          audio_column=self.media_column if self.media_key == "audio" else None)
+        raw = self._load_source()
+        if self._skipped_lines:
+            lines = [p for problems in self._skipped_lines.values() for p in problems]
+            rank_zero_warn(f"Skipped {len(lines)} unreadable metadata line(s) of {self.source!r} "
+                           f"(--data.bad_rows skip):\n{listing(lines)}")
+            self.report["metadata"] = {split: [p.to_dict() for p in problems]
+                                       for split, problems in self._skipped_lines.items()}
         splits = resolve_splits(raw, train_split=hp.train_split, validation_split=hp.validation_split,
                                 test_split=hp.test_split, val_fraction=hp.val_fraction, seed=hp.split_seed,
                                 source=self.source)
@@ -319,7 +333,8 @@ class PairDataModule(LightningDataModule, ABC):
         train = self.splits["train"]
         texts = list(train[self.text_column])
         if self.captions_column:
-            texts += [c for refs in list(train[self.captions_column]) for c in refs]
+            texts += [c for refs in self.references(train) for c in refs]
+        texts = [str(t) for t in texts if t]  # empty texts are bad rows, named by the checks
         tokenizer = train_tokenizer(texts, kind=hp.tokenizer_kind, min_frequency=hp.min_word_count)
         rank_zero_info(f"Trained a {hp.tokenizer_kind}-level tokenizer on {len(texts)} texts: "
                        f"{len(tokenizer)} tokens.")
@@ -343,9 +358,20 @@ class PairDataModule(LightningDataModule, ABC):
         return special_ids(self.tokenizer).eos
 
     # ----------------------------------------------------------------- row helpers
-    def references_of(self, row: dict[str, Any]) -> list[str]:
-        refs = [r for r in (row[self.captions_column] or [])] if self.captions_column else []
-        return refs or [row[self.text_column]]
+    def references(self, split: datasets.Dataset) -> list[list[str]]:
+        """Every row's reference texts: its captions column (a list; a single string is one reference), else its
+        text."""
+        texts = list(split[self.text_column])
+        if not self.captions_column:
+            return [[t] for t in texts]
+        refs = list(split[self.captions_column])
+        return [([r] if isinstance(r, str) else list(r)) if r else [t] for r, t in zip(refs, texts, strict=True)]
+
+    def ids(self, split: datasets.Dataset) -> list[str]:
+        """Every row's id: its id column, else its media file name, else its position."""
+        if self.id_column:
+            return [str(i) for i in list(split[self.id_column])]
+        return [self.row_id(row, i) for i, row in enumerate(self.undecoded(split).select_columns([self.media_column]))]
 
     def row_id(self, row: dict[str, Any], index: int) -> str:
         """The id of an undecoded row: its id column, else its media file name, else its index."""
@@ -374,39 +400,123 @@ class PairDataModule(LightningDataModule, ABC):
 
     # ----------------------------------------------------------------- checks
     def check_split(self, name: str) -> None:
-        """Fail before training with one message naming every bad row of split ``name``."""
+        """Check every row of split ``name`` before training: texts, references and (``check_media``, or when
+        preloading) each media file decoded once. Bad rows fail with one message naming each, or are skipped
+        (``--data.bad_rows skip``); either way they are listed in ``<run_dir>/data_report.json``."""
         if name in self._checked:
             return
         split = self.splits[name]
-        problems: list[str] = []
-        paths = self.media_files(split)
-        for i, path in enumerate(paths):
-            if path is not None and not Path(path).is_file():
-                problems.append(f"row {i}: media file not found: {path}")
-        texts = list(split[self.text_column])
-        refs = list(split[self.captions_column]) if self.captions_column else [[t] for t in texts]
-        lengths = token_counts(self.tokenizer, texts)
-        for i, (text, row_refs, n) in enumerate(zip(texts, refs, lengths, strict=True)):
-            label = f"row {i}" + (f" ({Path(paths[i]).name})" if paths[i] else "")
-            if text is None or not str(text).strip():
-                problems.append(f"{label}: empty text in column {self.text_column!r}")
-            elif n > self.max_text_length:
-                problems.append(f"{label}: {n} tokens, more than --data.max_text_length={self.max_text_length}")
-            if row_refs is not None and any(r is None or not str(r).strip() for r in row_refs):
-                problems.append(f"{label}: an empty reference in column {self.captions_column!r}")
-        if problems:
-            listed = "\n  ".join(problems[:MAX_LISTED])
-            more = f"\n  … and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-            raise DataError(
-                f"{len(problems)} bad row(s) in split '{name}' of {self.source!r}:\n  {listed}{more}\n"
-                "Fix the files or the metadata (or raise --data.max_text_length for long texts) and run again."
-            )
+        ids = self.ids(split)
+        problems = self.text_problems(split, ids, training=name == "train")
+        preload = self.should_preload(split)
+        media, media_problems, notes = self.media_problems(split, ids, decode=preload or self.hparams.check_media,
+                                                           keep=preload)
+        problems.update(media_problems)
+        bad = sorted(problems)
+        listed = [Problem(f"row {i} ({ids[i]})", "; ".join(problems[i])) for i in bad]
+        self.report[name] = {"rows": len(split), "bad": [p.to_dict() for p in listed],
+                             "skipped": len(bad) if self.hparams.bad_rows == "skip" else 0,
+                             "converted": [p.to_dict() for p in notes]}
+        report = self.write_report()
+        subject = f"split '{name}' of {self.source!r}"
+        if notes:
+            rank_zero_info(f"{len(notes)} media file(s) of {subject} converted on loading:\n{listing(notes)}")
+        if bad and self.hparams.bad_rows == "fail":
+            where = f" All of them are listed in {report}." if report else ""
+            raise problems_error(listed, subject, "Fix the files or the metadata (or raise --data.max_text_length / "
+                                 "--data.max_seconds / --data.max_image_pixels for long or large ones), or pass "
+                                 f"--data.bad_rows skip to leave these rows out.{where}")
+        if bad:
+            if len(bad) == len(split):
+                raise problems_error(listed, subject, "Every row is bad; nothing is left to train on.")
+            keep = [i for i in range(len(split)) if i not in problems]
+            self.splits[name] = split.select(keep)
+            if media is not None:
+                media = [media[i] for i in keep]
+            rank_zero_warn(f"Skipped {len(bad)} of {len(split)} rows of {subject} (--data.bad_rows skip):\n"
+                           f"{listing(listed)}" + (f"\nAll of them are listed in {report}." if report else ""))
+        if media is not None:
+            self._preloaded[name] = media
         self._checked.add(name)
 
-    def media_files(self, split: datasets.Dataset) -> list[str | None]:
-        """Per row, the file its media must be read from (``None`` where the bytes are inside the dataset)."""
-        return [v.get("path") if isinstance(v, dict) and v.get("bytes") is None else None
-                for v in list(self.undecoded(split)[self.media_column])]
+    def text_problems(self, split: datasets.Dataset, ids: list[str], training: bool) -> dict[int, list[str]]:
+        """Per bad row, what is wrong with its texts: empty, or more tokens than ``max_text_length`` (for the
+        training split also every reference, which ``train_text: random`` trains on)."""
+        problems: dict[int, list[str]] = {}
+        texts = list(split[self.text_column])
+        references = self.references(split)
+        lengths = token_counts(self.tokenizer, [str(t or "") for t in texts])
+        longest = self.max_text_length
+        check_refs = training and self.hparams.train_text == "random" and self.captions_column
+        ref_lengths = lengths
+        if check_refs:
+            flat = token_counts(self.tokenizer, [str(r or "") for refs in references for r in refs])
+            ends = list(itertools.accumulate(len(refs) for refs in references))
+            ref_lengths = [max(flat[end - len(refs):end]) for refs, end in zip(references, ends, strict=True)]
+        for i, (text, refs, n, m) in enumerate(zip(texts, references, lengths, ref_lengths, strict=True)):
+            found = []
+            if text is None or not str(text).strip():
+                found.append(f"empty text in column {self.text_column!r}")
+            elif n > longest:
+                found.append(f"{n} tokens, more than --data.max_text_length={longest}")
+            if any(r is None or not str(r).strip() for r in refs):
+                found.append(f"an empty reference in column {self.captions_column!r}")
+            elif m > longest and n <= longest:
+                found.append(f"a reference of {m} tokens in column {self.captions_column!r}, more than "
+                             f"--data.max_text_length={longest}")
+            if found:
+                problems[i] = found
+        return problems
+
+    def media_problems(self, split: datasets.Dataset, ids: list[str], decode: bool, keep: bool
+                       ) -> tuple[list[torch.Tensor] | None, dict[int, list[str]], list[Problem]]:
+        """Check every row's media: the file exists and, with ``decode``, loads (:meth:`load_media`).
+
+        Returns:
+            the decoded tensors when ``keep`` (a placeholder where a row is bad), else ``None``;
+            per bad row, what is wrong with its media;
+            the conversions worth knowing (:meth:`conversion_note`), one per file.
+        """
+        from tqdm.auto import tqdm
+
+        problems: dict[int, list[str]] = {}
+        notes: list[Problem] = []
+        media: list[torch.Tensor] | None = [] if keep else None
+        values = self.undecoded(split).select_columns([self.media_column])
+        rows = tqdm(values, desc="checking media" if decode else "checking files", leave=False, unit="item",
+                    disable=len(split) < 2000)
+        for i, row in enumerate(rows):
+            value = row[self.media_column]
+            tensor = torch.empty(0)
+            path = value.get("path") if isinstance(value, dict) and value.get("bytes") is None else None
+            if path is not None and not Path(path).is_file():
+                problems[i] = [f"media file not found: {path}"]
+            elif decode:
+                try:
+                    tensor = self.load_media(value, ids[i])
+                    note = self.conversion_note(value)
+                    if note:
+                        notes.append(Problem(f"row {i} ({ids[i]})", note))
+                except DataError as error:
+                    problems[i] = [str(error).removeprefix(f"{ids[i]}: ")]
+                except Exception as error:  # a decoder may raise anything on a bad file: name it, do not crash
+                    problems[i] = [f"cannot be loaded ({type(error).__name__}: {error})"]
+            if media is not None:
+                media.append(tensor)
+        return media, problems, notes
+
+    def write_report(self) -> Path | None:
+        """Write :attr:`report` to ``<run_dir>/data_report.json`` (rank zero; only when something was found);
+        return its path, or ``None`` without a trainer or with nothing to report."""
+        found = any(part.get("bad") or part.get("converted") for part in self.report.values()
+                    if isinstance(part, dict) and "rows" in part) or "metadata" in self.report
+        if not found or self.trainer is None:
+            return None
+        path = Path(self.trainer.default_root_dir) / REPORT_NAME
+        if self.trainer.is_global_zero:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.report, indent=1) + "\n")
+        return path
 
     # ----------------------------------------------------------------- Lightning hooks
     def setup(self, stage: str) -> None:
@@ -430,9 +540,14 @@ class PairDataModule(LightningDataModule, ABC):
         when this process has loaded the splits already (the CLI does, to link the vocabulary into the model)."""
         if "splits" in self.__dict__:
             return
+        self._load_source()
+
+    def _load_source(self) -> datasets.DatasetDict:
         hp = self.hparams
-        load_source(self.source, subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
-                    cache_dir=hp.cache_dir, audio_column=self.media_column if self.media_key == "audio" else None)
+        self._skipped_lines.clear()
+        return load_source(self.source, media=self.media_feature, media_column=self.media_column,
+                           subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
+                           cache_dir=hp.cache_dir, skipped=self._skipped_lines if hp.bad_rows == "skip" else None)
 
     def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, batch_sampler: BatchSampler | None = None,
                 evaluation: bool = False) -> DataLoader:
@@ -469,10 +584,10 @@ class PairDataModule(LightningDataModule, ABC):
     def dataset(self, name: str) -> PairDataset:
         """The torch dataset of split ``name`` (built once, then reused across epochs and loaders)."""
         if name not in self._datasets:
-            split = self.splits[name]
-            self._datasets[name] = PairDataset(split, self, random_text=name == "train" and
+            self.check_split(name)
+            self._datasets[name] = PairDataset(self.splits[name], self, random_text=name == "train" and
                                                self.hparams.train_text == "random",
-                                               preload=self.should_preload(split))
+                                               media=self._preloaded.pop(name, None))
         return self._datasets[name]
 
     def predict_dataloader(self) -> DataLoader:
@@ -490,7 +605,7 @@ class PairDataModule(LightningDataModule, ABC):
             bad = [f"line {i + 1}: {text!r}" for i, (text, row) in enumerate(zip(prompts.prompts, rows, strict=True))
                    if unk in row]
             if bad:
-                listed = "\n  ".join(bad[:MAX_LISTED])
+                listed = "\n  ".join(bad[:20])
                 raise DataError(f"{path}: {len(bad)} prompt(s) hold words the model never saw in training "
                                 f"(they would become {self.tokenizer.unk_token}):\n  {listed}\nUse words of the "
                                 "training texts.")

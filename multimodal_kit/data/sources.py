@@ -6,49 +6,55 @@ layout ``datasets.load_dataset`` reads, or a ``save_to_disk`` folder), or a hub 
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 from typing import Any
 
 import datasets
 
 from multimodal_kit.data.embedded import EMBEDDED, load_embedded
+from multimodal_kit.data.problems import DataError, Problem, problems_error
+from multimodal_kit.errors import ConfigError
 
 VALIDATION_NAMES = ("validation", "val", "valid", "dev")
 
 
-def load_source(source: str, *, subset: str | None = None, revision: str | None = None,
+def load_source(source: str, *, media: datasets.Image | datasets.Audio, media_column: str,
+                subset: str | None = None, revision: str | None = None,
                 embedded_options: dict[str, Any] | None = None, cache_dir: str | None = None,
-                audio_column: str | None = None) -> datasets.DatasetDict:
-    """Load every split of ``source`` (see the module docstring). With ``audio_column``, a local directory in the
-    ``audiofolder`` layout is read by :func:`read_audiofolder` into that column."""
+                skipped: dict[str, list[Problem]] | None = None) -> datasets.DatasetDict:
+    """Load every split of ``source`` (see the module docstring). A local directory in the ``imagefolder`` /
+    ``audiofolder`` layout is read by :func:`read_mediafolder` into ``media_column`` as a ``media`` feature;
+    ``skipped`` collects its unreadable metadata lines instead of failing on them (``--data.bad_rows skip``)."""
     if source in EMBEDDED:
         return load_embedded(source, embedded_options, cache_dir=cache_dir)
     if embedded_options:
-        raise ValueError(f"--data.embedded_options only applies to the embedded sets {sorted(EMBEDDED)}, "
+        raise ConfigError(f"--data.embedded_options only applies to the embedded sets {sorted(EMBEDDED)}, "
                          f"not to --data.source={source!r}.")
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise ValueError(f"--data.source={source!r} is a file; give a directory with split folders "
+            raise ConfigError(f"--data.source={source!r} is a file; give a directory with split folders "
                              "(train/, validation/, test/) holding the media and a metadata.jsonl or metadata.csv.")
         if (path / "dataset_dict.json").is_file():
             return datasets.load_from_disk(str(path))
-        if audio_column and _metadata_files(path):
-            return read_audiofolder(path, audio_column)
+        if _metadata_files(path):
+            return read_mediafolder(path, media_column, media, skipped)
         try:
             loaded = datasets.load_dataset(str(path), name=subset, cache_dir=cache_dir)
         except Exception as error:  # datasets raises many types here; say which source failed and why
-            raise ValueError(f"--data.source={source!r}: the local directory could not be read as a dataset: "
+            raise ConfigError(f"--data.source={source!r}: the local directory could not be read as a dataset: "
                              f"{error}") from error
         return _as_dict(loaded, source)
     looks_like_path = source.startswith((".", "/", "~")) or "\\" in source or source.count("/") > 1
     if looks_like_path:
-        raise FileNotFoundError(f"--data.source={source!r}: no such directory. Give an existing directory, an "
+        raise ConfigError(f"--data.source={source!r}: no such directory. Give an existing directory, an "
                                 f"embedded set ({', '.join(sorted(EMBEDDED))}) or a hub dataset id.")
     try:
         loaded = datasets.load_dataset(source, name=subset, revision=revision, cache_dir=cache_dir)
     except Exception as error:
-        raise ValueError(
+        raise ConfigError(
             f"--data.source={source!r} is neither an embedded set ({', '.join(sorted(EMBEDDED))}) nor an existing "
             f"directory, and loading it as a hub dataset failed: {error}"
         ) from error
@@ -66,28 +72,87 @@ def _metadata_files(root: Path) -> dict[str, Path]:
     return found or ({"train": at_root[0]} if at_root else {})
 
 
-def read_audiofolder(root: Path, audio_column: str = "audio") -> datasets.DatasetDict:
-    """An ``audiofolder``-layout directory → splits whose ``audio_column`` holds ``{bytes: None, path}`` (an
-    ``Audio`` feature). ``datasets``' own ``audiofolder`` builder encodes every file with torchcodec, which needs
-    FFmpeg and a matching torch build; the kit decodes audio itself, so it only records the paths."""
+def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | datasets.Audio,
+                     skipped: dict[str, list[Problem]] | None = None) -> datasets.DatasetDict:
+    """An ``imagefolder``/``audiofolder``-layout directory → splits whose ``media_column`` holds
+    ``{bytes: None, path}`` (an ``Image`` or ``Audio`` feature, decoded later by the kit itself: ``datasets``' own
+    builders encode every audio file with torchcodec, which needs FFmpeg and a matching torch build, and fail on
+    the first bad metadata line without naming it).
+
+    Metadata lines that are not UTF-8, not valid JSON/CSV, or lack ``file_name`` are problems: raised together in
+    one :class:`DataError`, or, when ``skipped`` is given (``--data.bad_rows skip``), left out and recorded there
+    under their split's name.
+    """
     splits = {}
     for split, metadata in _metadata_files(root).items():
-        table = (datasets.Dataset.from_json(str(metadata)) if metadata.suffix == ".jsonl"
-                 else datasets.Dataset.from_csv(str(metadata)))
-        if "file_name" not in table.column_names:
-            raise ValueError(f"{metadata}: no 'file_name' column; each row must name its audio file "
-                             f"(columns: {table.column_names}).")
-        paths = [{"bytes": None, "path": str((metadata.parent / str(name)).absolute())}
-                 for name in list(table["file_name"])]
-        table = table.remove_columns("file_name").add_column(audio_column, paths)
-        splits[split] = table.cast_column(audio_column, datasets.Audio())
+        rows, problems = read_metadata(metadata)
+        if problems:
+            if skipped is None:
+                raise problems_error(problems, str(metadata),
+                                     "Fix these lines (or pass --data.bad_rows skip to leave them out) and run again.")
+            skipped.setdefault(split, []).extend(problems)
+        if not rows:
+            raise DataError(f"{metadata}: no rows; each line must name a media file (file_name) and its text.")
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        table = {c: [row.get(c) for row in rows] for c in columns if c != "file_name"}
+        table[media_column] = [{"bytes": None, "path": str((metadata.parent / str(row["file_name"])).absolute())}
+                               for row in rows]
+        splits[split] = datasets.Dataset.from_dict(table).cast_column(media_column, feature)
     return datasets.DatasetDict(splits)
+
+
+def read_metadata(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """The rows of a ``metadata.jsonl``/``metadata.csv`` file, and a :class:`Problem` for each line that cannot be
+    read: not UTF-8, not valid JSON (or a CSV row with the wrong number of fields), no ``file_name``."""
+    rows: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    lines: list[tuple[int, str]] = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            lines.append((number, raw.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            problems.append(Problem(f"{path.name} line {number}",
+                                    f"not UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1}); "
+                                    "re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8`"))
+    if path.suffix == ".jsonl":
+        for number, line in lines:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                problems.append(Problem(f"{path.name} line {number}", f"not valid JSON ({error.msg})"))
+                continue
+            if not isinstance(row, dict):
+                problems.append(Problem(f"{path.name} line {number}", "not a JSON object"))
+            elif not row.get("file_name"):
+                problems.append(Problem(f"{path.name} line {number}", "no 'file_name' naming the media file"))
+            else:
+                rows.append(row)
+        return rows, problems
+    if not lines or lines[0][0] != 1:
+        raise DataError(f"{path}: the header line is missing or not UTF-8; re-encode the file as UTF-8.")
+    reader = csv.reader([line for _, line in lines])
+    header = next(reader)
+    if "file_name" not in header:
+        raise DataError(f"{path}: no 'file_name' column; each row must name its media file (columns: {header}).")
+    for (number, _), fields in zip(lines[1:], reader, strict=False):
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            problems.append(Problem(f"{path.name} line {number}",
+                                    f"{len(fields)} fields, the header has {len(header)} (quote fields with commas)"))
+        elif not fields[header.index("file_name")]:
+            problems.append(Problem(f"{path.name} line {number}", "no 'file_name' naming the media file"))
+        else:
+            rows.append(dict(zip(header, fields, strict=True)))
+    return rows, problems
 
 
 def _as_dict(loaded: Any, source: str) -> datasets.DatasetDict:
     if isinstance(loaded, datasets.DatasetDict):
         return loaded
-    raise ValueError(f"--data.source={source!r}: expected a dataset with named splits, got {type(loaded).__name__}.")
+    raise ConfigError(f"--data.source={source!r}: expected a dataset with named splits, got {type(loaded).__name__}.")
 
 
 def resolve_splits(dataset: datasets.DatasetDict, *, train_split: str, validation_split: str | None,
@@ -99,7 +164,7 @@ def resolve_splits(dataset: datasets.DatasetDict, *, train_split: str, validatio
     """
     available = list(dataset.keys())
     if train_split not in dataset:
-        raise ValueError(f"--data.train_split={train_split!r} is not a split of {source!r}; its splits are "
+        raise ConfigError(f"--data.train_split={train_split!r} is not a split of {source!r}; its splits are "
                          f"{available}.")
     splits = {"train": dataset[train_split]}
     # datasets renames data files called dev/val/valid to the split "validation": look for those names too
@@ -108,7 +173,7 @@ def resolve_splits(dataset: datasets.DatasetDict, *, train_split: str, validatio
     if found is not None:
         splits["validation"] = dataset[found]
     elif validation_split:
-        raise ValueError(f"--data.validation_split={validation_split!r} is not a split of {source!r}; its splits "
+        raise ConfigError(f"--data.validation_split={validation_split!r} is not a split of {source!r}; its splits "
                          f"are {available}. Leave it unset to carve validation data from train.")
     else:
         parts = splits["train"].train_test_split(test_size=val_fraction, seed=seed, shuffle=True)

@@ -16,6 +16,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from multimodal_kit.errors import ConfigError
+from multimodal_kit.utils import rank_zero_info
+
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # trained tokenizers give them ids 0, 1, 2, 3 in this order
 
@@ -50,7 +53,7 @@ def train_tokenizer(texts: Iterable[str], kind: Literal["word", "bpe"] = "word",
                                       special_tokens=list(SPECIAL_TOKENS), continuing_subword_prefix="##")
         backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)
     else:
-        raise ValueError(f"tokenizer kind must be 'word' or 'bpe', got {kind!r}")
+        raise ConfigError(f"tokenizer kind must be 'word' or 'bpe', got {kind!r}")
     backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(), normalizers.Strip()])
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.train_from_iterator(texts, trainer=trainer)
@@ -72,11 +75,15 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
     except (OSError, ValueError) as error:
-        raise ValueError(
+        raise ConfigError(
             f"--data.tokenizer={name_or_path!r}: could not load a tokenizer from this hub name or local path "
             f"({error}). Give a directory written by `save_pretrained`, a hub id, or leave it unset to train "
             "one on the training captions."
         ) from error
+    if not tokenizer.is_fast:
+        raise ConfigError(f"--data.tokenizer={name_or_path!r} has no fast (Rust) version, which the kit needs for "
+                          "its text normalization; give a tokenizer directory with a tokenizer.json (any tokenizer "
+                          "saved by `transformers` ≥ 4 has one).")
     missing: dict[str, str] = {}
     if tokenizer.bos_token is None:
         if tokenizer.cls_token is not None:
@@ -92,6 +99,8 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
         missing["pad_token"] = PAD
     if missing:
         tokenizer.add_special_tokens(missing)
+        rank_zero_info(f"--data.tokenizer={name_or_path!r} lacks {', '.join(missing)}: added "
+                       f"{', '.join(missing.values())} as new tokens (the kit's embeddings learn them).")
     return tokenizer
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import datasets
 import numpy as np
 import torch
 from PIL import Image
@@ -53,7 +54,7 @@ class TextAudioDataModule(PairDataModule):
 
     media_key = "audio"
     media_extensions = AUDIO_EXTENSIONS
-    decode_with_datasets = False
+    media_feature = datasets.Audio()
 
     def __init__(self, source: str = "spoken", sample_rate: int = 16_000, n_mels: int = 64, n_fft: int = 512,
                  win_length: int = 400, hop_length: int = 160, normalize: Literal["utterance", "none"] = "utterance",
@@ -82,19 +83,34 @@ class TextAudioDataModule(PairDataModule):
             elif isinstance(value, dict) and value.get("bytes") is not None:
                 wave = load_waveform(value["bytes"], self.sample_rate, name=value.get("path") or row_id)
             elif isinstance(value, dict) and value.get("path"):
-                wave = load_waveform(value["path"], self.sample_rate)
+                wave = load_waveform(value["path"], self.sample_rate, name=row_id)
             elif isinstance(value, str | Path):
-                wave = load_waveform(value, self.sample_rate)
+                wave = load_waveform(value, self.sample_rate, name=row_id)
             else:
                 raise DataError(f"{row_id}: column {self.media_column!r} holds {type(value).__name__}, not audio; "
                                 "set --data.media_column to the audio column.")
         except AudioDecodeError as error:
-            raise DataError(f"row {row_id}: {error}") from error
+            raise DataError(str(error) if row_id in str(error) else f"{row_id}: {error}") from error
         seconds = wave.numel() / self.sample_rate
         if seconds > self.max_seconds:
-            raise DataError(f"row {row_id}: {seconds:.1f} s of audio, more than --data.max_seconds="
+            raise DataError(f"{row_id}: {seconds:.1f} s of audio, more than --data.max_seconds="
                             f"{self.max_seconds:g}; trim the file or raise the limit.")
         return wave
+
+    def conversion_note(self, value: Any) -> str | None:
+        """Several channels (mixed to mono) or another sample rate (resampled), read from the file's header."""
+        import soundfile
+
+        if not isinstance(value, dict) or (value.get("bytes") is None and not value.get("path")):
+            return None
+        source = io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"]
+        info = soundfile.info(source)
+        changes = []
+        if info.channels > 1:
+            changes.append(f"{info.channels} channels mixed to mono")
+        if info.samplerate != self.sample_rate:
+            changes.append(f"resampled from {info.samplerate} Hz to {self.sample_rate} Hz")
+        return ", ".join(changes) or None
 
     def load_media(self, value: Any, row_id: str) -> torch.Tensor:
         """→ log-mel frames (T, n_mels)."""

@@ -19,6 +19,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.metrics import ExactMatch, text_metrics
@@ -118,7 +119,7 @@ class ConditionalGAN(MultimodalMethod):
         griffin_lim_iters: int = 32,
     ) -> None:
         if vocab_size <= 0:
-            raise ValueError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
+            raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
                              "`vocab_size=datamodule.vocab_size`.")
         super().__init__()
         self.automatic_optimization = False
@@ -139,7 +140,7 @@ class ConditionalGAN(MultimodalMethod):
         elif hp.modality == "audio":
             channels, size, dims, edge, activation = hp.n_mels, hp.max_frames, 1, 8, "none"
         else:
-            raise ValueError(f"ConditionalGAN generates 'image' or 'audio', not {hp.modality!r}")
+            raise ConfigError(f"ConditionalGAN generates 'image' or 'audio', not {hp.modality!r}")
         self.generator = ConvGenerator(hp.noise_dim, hp.cond_dim, channels, size, spatial_dims=dims, start=edge,
                                        width=hp.generator_width, output_activation=activation)
         self.discriminator = ProjectionDiscriminator(channels, hp.cond_dim, size, spatial_dims=dims, end=edge,
@@ -168,10 +169,10 @@ class ConditionalGAN(MultimodalMethod):
 
         trainer = self._trainer
         if trainer is not None and trainer.gradient_clip_val:
-            raise ValueError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot clip its "
+            raise ConfigError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot clip its "
                              "gradients: remove --trainer.gradient_clip_val and set --model.clip_grad_norm.")
         if trainer is not None and trainer.accumulate_grad_batches != 1:
-            raise ValueError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot accumulate "
+            raise ConfigError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot accumulate "
                              "gradients: remove --trainer.accumulate_grad_batches (raise --data.batch_size instead).")
         return [GeneratedSamples()]
 
@@ -186,7 +187,7 @@ class ConditionalGAN(MultimodalMethod):
         datamodule = getattr(self.trainer, "datamodule", None)
         if self.hparams.modality == "audio" and datamodule is not None:
             if getattr(datamodule, "features", None) is not None and datamodule.features.normalize != "none":
-                raise ValueError("ConditionalGAN on audio needs raw log-mel features (per-utterance normalized ones "
+                raise ConfigError("ConditionalGAN on audio needs raw log-mel features (per-utterance normalized ones "
                                  "cannot become sound again): set --data.normalize none.")
             if stage == "fit" and not bool(self.stats_ready):
                 self._estimate_feature_statistics(datamodule)
@@ -215,7 +216,7 @@ class ConditionalGAN(MultimodalMethod):
         if self.evaluator is None:
             self.evaluator = CycleEvaluator(path)
             if self.evaluator.media_key != self.hparams.modality:
-                raise ValueError(f"--model.evaluator {path} reads {self.evaluator.media_key}, but this GAN generates "
+                raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media_key}, but this GAN generates "
                                  f"{self.hparams.modality}.")
             dim = self.evaluator.feature_dim()
             modality = self.hparams.modality

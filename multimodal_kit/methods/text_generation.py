@@ -14,6 +14,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.metrics import text_metrics
 from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder, length_mask
@@ -64,7 +65,7 @@ class TextGenerationMethod(MultimodalMethod):
         warmup_steps: int = 0,
     ) -> None:
         if vocab_size <= 0:
-            raise ValueError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
+            raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
                              "`vocab_size=datamodule.vocab_size`.")
         # nn.Module refuses module attributes before its __init__; keep the given encoder aside until
         # configure_models() (called from the base __init__) registers it
@@ -88,8 +89,19 @@ class TextGenerationMethod(MultimodalMethod):
         elif hp.modality == "audio":
             encoder = ConvLSTMAudioEncoder(hp.n_mels)
         else:
-            raise ValueError(f"no default encoder for modality {hp.modality!r}; pass --model.encoder")
-        return encoder, output_dim(encoder, *self.example_source())
+            raise ConfigError(f"no default encoder for modality {hp.modality!r}; pass --model.encoder")
+        reads = getattr(encoder, "modality", hp.modality)  # the kit's encoders say which input they read
+        try:
+            if reads != hp.modality:
+                raise ValueError(f"it reads {reads}")
+            return encoder, output_dim(encoder, *self.example_source())
+        except (RuntimeError, TypeError, ValueError) as error:
+            example = ", ".join(str(tuple(x.shape)) for x in self.example_source())
+            raise ConfigError(
+                f"--model.init_args.encoder {type(encoder).__name__} cannot read this data's {hp.modality} input "
+                f"(shapes {example}): {error}. The data module gives {hp.modality}; use an {hp.modality} encoder "
+                f"(default: {'ConvLSTMAudioEncoder' if hp.modality == 'audio' else 'ConvImageEncoder'})."
+            ) from error
 
     def example_source(self) -> tuple[torch.Tensor, ...]:
         """The inputs of one encoder call on a one-item batch, for dry runs."""

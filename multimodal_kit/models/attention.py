@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from multimodal_kit.errors import ConfigError
+
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dim of scores (B, N), with positions where ``mask`` is False given weight 0."""
@@ -54,7 +56,7 @@ class DotAttention(nn.Module):
     def __init__(self, query_dim: int, key_dim: int) -> None:
         super().__init__()
         if query_dim != key_dim:
-            raise ValueError(f"dot attention needs query_dim == key_dim, got {query_dim} and {key_dim}; use "
+            raise ConfigError(f"dot attention needs query_dim == key_dim, got {query_dim} and {key_dim}; use "
                              "'general' attention (a learned projection) or set the decoder's hidden_dim to "
                              f"{key_dim}.")
         self.scale = key_dim**-0.5

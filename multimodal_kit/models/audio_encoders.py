@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.rnn import run_fp32
 
 
@@ -48,12 +49,14 @@ class ConvLSTMAudioEncoder(nn.Module):
         dropout: dropout between layers.
     """
 
+    modality = "audio"  # the input it reads
+
     def __init__(self, n_mels: int = 64, conv_channels: int = 32, hidden_dim: int = 128, num_layers: int = 2,
                  pyramid_layers: int = 1, dropout: float = 0.1) -> None:
         super().__init__()
         self.n_mels = n_mels
         if not 0 <= pyramid_layers < num_layers:
-            raise ValueError(f"pyramid_layers must be in [0, num_layers), got {pyramid_layers} with {num_layers} "
+            raise ConfigError(f"pyramid_layers must be in [0, num_layers), got {pyramid_layers} with {num_layers} "
                              "layers (the last layer's output is not reduced).")
         self.conv = nn.Sequential(
             nn.Conv2d(1, conv_channels, 3, stride=2, padding=1), nn.ReLU(inplace=True),
@@ -74,7 +77,7 @@ class ConvLSTMAudioEncoder(nn.Module):
         """features (B, T, n_mels), lengths (B,) → frames (B, T', 2·hidden_dim) (zero past each length),
         lengths (B,)."""
         if features.shape[-1] != self.n_mels:
-            raise ValueError(f"{type(self).__name__} was built for {self.n_mels} mel bands but got features with "
+            raise ConfigError(f"{type(self).__name__} was built for {self.n_mels} mel bands but got features with "
                              f"{features.shape[-1]}; set its n_mels to the data's --data.init_args.n_mels.")
         x = self.conv(features.unsqueeze(1))  # (B, C, T/4, F/4)
         x = self.project(x.permute(0, 2, 1, 3).flatten(2))  # (B, T/4, hidden)

@@ -31,6 +31,8 @@ class ConvImageEncoder(nn.Module):
         in_channels: image channels.
     """
 
+    modality = "image"  # the input it reads
+
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), in_channels: int = 3) -> None:
         super().__init__()
         layers: list[nn.Module] = []

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm as apply_spectral_norm
 
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.audio_encoders import length_mask, masked_mean
 
 
@@ -62,7 +63,7 @@ class PretrainedTextEncoder(nn.Module):
         self.model = AutoModel.from_pretrained(name_or_path)
         model_vocab = self.model.get_input_embeddings().num_embeddings
         if vocab_size > model_vocab:
-            raise ValueError(f"text encoder {name_or_path!r} knows {model_vocab} tokens but the data's tokenizer has "
+            raise ConfigError(f"text encoder {name_or_path!r} knows {model_vocab} tokens but the data's tokenizer has "
                              f"{vocab_size}: use the model's own tokenizer with --data.tokenizer {name_or_path}.")
         self.trainable = trainable
         self.model.requires_grad_(trainable)
@@ -89,7 +90,7 @@ def _conv(spatial_dims: int, transpose: bool = False) -> type[nn.Module]:
 def _num_blocks(size: int, start: int, what: str) -> int:
     blocks = math.log2(size / start) if size >= start else -1
     if blocks < 1 or not blocks.is_integer():
-        raise ValueError(f"{what} must be {start} times a power of two (at least {2 * start}), got {size}")
+        raise ConfigError(f"{what} must be {start} times a power of two (at least {2 * start}), got {size}")
     return int(blocks)
 
 

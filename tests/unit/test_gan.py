@@ -14,6 +14,7 @@ from lightning.pytorch import Trainer
 from multimodal_kit.data.audio import LogMel
 from multimodal_kit.data.image_caption import ImageCaptionDataModule
 from multimodal_kit.data.text_audio import TextAudioDataModule
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods import ConditionalGAN
 from multimodal_kit.models.gan import (
     ConvGenerator,
@@ -270,7 +271,7 @@ def test_prompt_files_without_prompts_are_refused(tmp_path: Path) -> None:
 def test_an_evaluator_must_be_a_text_generator_checkpoint(tmp_path: Path) -> None:
     from multimodal_kit.evaluation import CycleEvaluator
 
-    with pytest.raises(FileNotFoundError, match="--model.evaluator"):
+    with pytest.raises(ConfigError, match="--model.evaluator"):
         CycleEvaluator(tmp_path / "missing.ckpt")
     gan = tmp_path / "gan.ckpt"
     torch.save({"hyper_parameters": {"_class_path": "multimodal_kit.methods.ConditionalGAN"},

@@ -19,6 +19,7 @@ import datasets
 from filelock import FileLock
 
 from multimodal_kit.data.embedded import shapes, spoken
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.utils import cache_root, rank_zero_info
 
 
@@ -77,7 +78,7 @@ def embedded_config(name: str, options: dict[str, Any] | None = None) -> Any:
     known = {f.name for f in dataclasses.fields(spec.config_class)}
     unknown = sorted(set(options or {}) - known)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"--data.embedded_options: unknown key(s) {unknown} for the embedded set '{name}'; "
             f"known keys: {sorted(known - {'version'})}."
         )

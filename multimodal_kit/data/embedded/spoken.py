@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from multimodal_kit.errors import ConfigError
+
 if TYPE_CHECKING:
     from multimodal_kit.data.embedded.espeak import ESpeak
 
@@ -70,9 +72,9 @@ class SpokenConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_words <= self.max_words:
-            raise ValueError(f"spoken: need 1 <= min_words <= max_words, got {self.min_words}, {self.max_words}")
+            raise ConfigError(f"spoken: need 1 <= min_words <= max_words, got {self.min_words}, {self.max_words}")
         if self.validation_voices + self.test_voices >= len(VARIANTS):
-            raise ValueError(f"spoken: validation_voices + test_voices must leave training voices "
+            raise ConfigError(f"spoken: validation_voices + test_voices must leave training voices "
                              f"(there are {len(VARIANTS)} voices)")
 
     def split_sizes(self) -> dict[str, int]:
