@@ -91,7 +91,7 @@ class KitArgumentParser(LightningArgumentParser):
         if not self.exit_on_error:
             super().error(message, ex)
         parser = getattr(ex, "subcommand_parser", None) or self
-        prog = parser.prog.replace(" [options]", "")
+        prog = " ".join(["mmkit", *parser.prog.replace(" [options]", "").split()[1:]])  # also as python -m
         sys.stderr.write(f"{prog}: error: {condense_parser_error(message)}\nThe options: {prog} --help "
                          "(of a class: --model.help CLASS, --data.help CLASS).\n")
         self.exit(2)
@@ -259,6 +259,19 @@ class MultimodalCLI(LightningCLI):
             rank_zero_info(f"Metrics written to {path}")
 
 
+def user_mistake(error: BaseException) -> DataError | ConfigError | None:
+    """The :class:`DataError` or :class:`ConfigError` that caused ``error`` (jsonargparse wraps what a class's
+    ``__init__`` raises into its own ``ValueError``), or ``None`` for anything else."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, DataError | ConfigError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def main(args: ArgsType = None) -> None:
     """Entry point of ``mmkit`` and ``python -m multimodal_kit``; ``args`` makes it callable from tests.
 
@@ -268,9 +281,12 @@ def main(args: ArgsType = None) -> None:
     had_run_dir = RUN_DIR_ENV in os.environ
     try:
         MultimodalCLI(args=args)
-    except (DataError, ConfigError) as error:
-        command = " ".join(["mmkit", *[a for a in (sys.argv[1:2] if args is None else list(args)[:1])]])
-        sys.stderr.write(f"{command}: error: {error}\n")
+    except Exception as error:
+        mistake = user_mistake(error)
+        if mistake is None:
+            raise
+        command = " ".join(["mmkit", *(sys.argv[1:2] if args is None else list(args)[:1])])
+        sys.stderr.write(f"{command}: error: {mistake}\n")
         raise SystemExit(2) from None
     finally:
         if not had_run_dir:
