@@ -6,12 +6,14 @@ This is what lets ``mmkit test|predict --ckpt_path CKPT`` run without the origin
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from multimodal_kit.data.text import tokenizer_from_dict
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.utils import cache_root
 
 #: model arguments the CLI links from the data module; they are never copied from a checkpoint's config
@@ -20,7 +22,12 @@ LINKED_MODEL_ARGS = ("vocab_size", "pad_id", "bos_id", "eos_id", "modality", "im
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint as plain data, never executing code (``weights_only=True``)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ConfigError(f"{path}: holds objects other than tensors and plain data, which could run code when "
+                          "loaded; the kit loads checkpoints with torch.load(weights_only=True) only. Use a "
+                          f"checkpoint written by the kit. ({str(error).splitlines()[0]})") from error
 
 
 def tokenizer_dir(checkpoint: dict[str, Any], ckpt_path: Path) -> Path | None:
@@ -34,7 +41,7 @@ def tokenizer_dir(checkpoint: dict[str, Any], ckpt_path: Path) -> Path | None:
     if (beside / "tokenizer.json").is_file():
         from transformers import AutoTokenizer
 
-        if AutoTokenizer.from_pretrained(str(beside)).backend_tokenizer.to_str() == state["json"]:
+        if AutoTokenizer.from_pretrained(str(beside), trust_remote_code=False).backend_tokenizer.to_str() == state["json"]:
             return beside
     target = cache_root() / "tokenizers" / hashlib.sha1(state["json"].encode()).hexdigest()[:16]
     if not (target / "tokenizer.json").is_file():

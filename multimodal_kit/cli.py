@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import secrets
+import string
 import sys
 import time
 from pathlib import Path
@@ -30,11 +32,13 @@ from multimodal_kit.checkpoints import checkpoint_config
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
+from multimodal_kit.interruption import ResumableInterrupt
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.utils import rank_zero_info
 
 RUN_DIR_ENV = "MMKIT_RUN_DIR"  # hands the run directory to DDP worker processes, which re-run the command
 EVAL_SUBCOMMANDS = ("validate", "test", "predict")
+WANDB_ID_FILE = "wandb_run_id"  # in the run directory: the W&B run a resumed fit logs into again
 
 
 def wandb_has_credentials() -> bool:
@@ -46,6 +50,13 @@ def wandb_has_credentials() -> bool:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
+
+
+def latest_run(root: Path, name: str) -> Path | None:
+    """The newest ``root/<name>-<time>`` run directory holding a checkpoint to resume (``last.ckpt`` or
+    ``interrupted.ckpt``), or ``None``."""
+    runs = sorted(root.glob(f"{name}-*"), reverse=True)  # names end in a sortable time stamp
+    return next((run.absolute() for run in runs if any((run / "checkpoints").glob("*.ckpt"))), None)
 
 
 def _flag_value(args: list[str], flag: str) -> str | None:
@@ -160,13 +171,22 @@ class MultimodalCLI(LightningCLI):
             parent = Path(ckpt).resolve().parent
             return parent.parent if parent.name == "checkpoints" else parent
         short = lambda spec: str(spec.class_path).rsplit(".", 1)[-1].replace("DataModule", "")  # noqa: E731
-        return Path("runs") / f"{short(config.model)}-{short(config.data)}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = f"{short(config.model)}-{short(config.data)}"
+        if ckpt == "last" and self.subcommand == "fit":
+            latest = latest_run(Path("runs"), name)
+            if latest is not None:
+                rank_zero_info(f"--ckpt_path last: resuming the latest {name} run, {latest}")
+                return latest
+            rank_zero_info(f"--ckpt_path last: no earlier {name} run under runs/ has a checkpoint; starting anew.")
+        return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config  # run=False: no subcommand
         self.run_dir = self._run_dir(config).absolute()
         os.environ.setdefault(RUN_DIR_ENV, str(self.run_dir))
         config.run_dir = str(self.run_dir)
+        if "weights_only" in config and config.weights_only is None:
+            config.weights_only = True  # Lightning would unpickle anything from a --ckpt_path URL
         trainer = config.trainer
         if trainer.get("default_root_dir") is None:
             trainer.default_root_dir = str(self.run_dir)
@@ -179,6 +199,19 @@ class MultimodalCLI(LightningCLI):
                 init_args.save_dir = str(self.run_dir)
             if str(logger.class_path).endswith("WandbLogger"):
                 self._wandb_mode(init_args)
+                self._wandb_run_id(init_args, config)
+
+    def _wandb_run_id(self, init_args: Any, config: Any) -> None:
+        """One W&B run per run directory: a fit gets a run id kept in ``<run_dir>/wandb_run_id``; a fit that
+        resumes a checkpoint (``--ckpt_path``) logs into the run of that id again."""
+        if self.subcommand != "fit" or init_args.get("id"):
+            return
+        stored = self.run_dir / WANDB_ID_FILE
+        if config.get("ckpt_path") and stored.is_file():
+            init_args.id = stored.read_text().strip()  # WandbLogger resumes a run of a known id ("allow")
+            rank_zero_info(f"W&B: resuming run {init_args.id} of {self.run_dir}")
+        else:  # W&B's own run ids: 8 characters of [a-z0-9]
+            init_args.id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
     def _wandb_mode(self, init_args: Any) -> None:
         if os.environ.get("WANDB_MODE") or init_args.get("offline") or wandb_has_credentials():
@@ -205,6 +238,8 @@ class MultimodalCLI(LightningCLI):
         for callback in checkpoints:
             if callback.dirpath is None:
                 callback.dirpath = str(self.run_dir / "checkpoints")
+        if self.subcommand == "fit" and config.get("enable_checkpointing") is not False:
+            callbacks.append(ResumableInterrupt(self.run_dir / "checkpoints"))
         if self.subcommand == "predict":
             options = self.config.predict
             callbacks.append(PredictionWriter(options.get("output_dir") or self.run_dir / "predictions",
@@ -218,6 +253,10 @@ class MultimodalCLI(LightningCLI):
         tokenizer = getattr(self.datamodule, "tokenizer", None)
         if tokenizer is not None:
             tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger.version:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                (self.run_dir / WANDB_ID_FILE).write_text(f"{logger.version}\n")
 
     @rank_zero_only
     def after_fit(self) -> None:

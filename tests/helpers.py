@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import torch
+from lightning.pytorch import Callback
 from PIL import Image
 
 from multimodal_kit.data.embedded.shapes import SHAPES, ShapesConfig, sample_scene, scene_captions
@@ -14,6 +16,19 @@ from multimodal_kit.data.embedded.shapes import SHAPES, ShapesConfig, sample_sce
 #: CLI flags for a GAN of a few thousand parameters
 TINY_GAN_ARGS = ["--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
                  "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width", "4"]
+#: ``mmkit fit`` flags of a tiny recognizer whose steps draw random numbers everywhere: shuffled, length-grouped
+#: batches, SpecAugment masks, dropout; on TINY_SPOKEN (64 utterances) in batches of 8 = 8 steps an epoch
+TINY_RECOGNIZER = ["-c", str(Path(__file__).resolve().parents[1] / "experiments" / "attention_text_audio.yaml"),
+                   "--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
+                   "--model.init_args.attention_dim", "16", "--model.init_args.encoder",
+                   '{"class_path": "multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder", '
+                   '"init_args": {"conv_channels": 4, "hidden_dim": 16}}',
+                   "--data.init_args.embedded_options", json.dumps({"num_train": 64, "num_validation": 16,
+                                                                    "num_test": 16}),
+                   "--data.init_args.batch_size", "8", "--data.init_args.eval_batch_size", "16",
+                   "--data.init_args.sort_by_length", "true", "--data.init_args.spec_augment",
+                   '{"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}',
+                   "--trainer.deterministic", "true", "--trainer.enable_progress_bar", "false"]
 #: CLI flags for two CPU processes under DDP (gloo), spawned
 DDP_SPAWN_CPU = ["--trainer.accelerator", "cpu", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2"]
 
@@ -134,3 +149,16 @@ def write_hub_style_audio_repo(root: Path, splits: dict[str, int]) -> Path:
         table = table.cast_column("speech", datasets.Audio(sampling_rate=16_000))  # a cast needs no torchcodec
         table.to_parquet(str(root / "data" / f"{split}-00000.parquet"))
     return root
+
+
+class SignalAtStep(Callback):
+    """Sends this process ``signum`` (SIGTERM by default) after training step ``step``, as a cluster's time limit
+    or a user's Ctrl-C would, at a step the test knows."""
+
+    def __init__(self, step: int, signum: int = 15) -> None:
+        self.step = step
+        self.signum = signum
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)

@@ -26,6 +26,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
+from multimodal_kit.data.resumable import EpochShuffle, ResumableLoader, global_seed
 from multimodal_kit.data.sources import load_source, resolve_splits
 from multimodal_kit.data.text import encode_texts, load_tokenizer, special_ids, token_counts, train_tokenizer
 from multimodal_kit.utils import rank_zero_info
@@ -163,6 +164,7 @@ class PairDataModule(LightningDataModule, ABC):
         embedded_options: options of the embedded generator, e.g. ``{"num_train": 2000}``.
         tokenizer: a HF tokenizer's hub name or local path; default: train one on the training texts.
         tokenizer_kind: ``word`` or ``bpe``, for a trained tokenizer.
+        trust_remote_code: let a hub tokenizer run the Python code it ships (``auto_map``); off by default.
         min_word_count: words seen fewer times in training become ``<unk>`` (trained tokenizer).
         max_text_length: the most tokens (BOS and EOS included) a text may have; longer texts are bad rows.
         bad_rows: what to do with bad rows (missing, corrupt, truncated, empty or oversized media; empty or too
@@ -204,6 +206,7 @@ class PairDataModule(LightningDataModule, ABC):
         embedded_options: dict[str, Any] | None = None,
         tokenizer: str | None = None,
         tokenizer_kind: Literal["word", "bpe"] = "word",
+        trust_remote_code: bool = False,
         min_word_count: int = 1,
         max_text_length: int = 48,
         bad_rows: Literal["fail", "skip"] = "fail",
@@ -329,7 +332,7 @@ class PairDataModule(LightningDataModule, ABC):
         """The loaded tokenizer (``--data.tokenizer``) or one trained on the training texts."""
         hp = self.hparams
         if hp.tokenizer:
-            return load_tokenizer(hp.tokenizer)
+            return load_tokenizer(hp.tokenizer, trust_remote_code=hp.trust_remote_code)
         train = self.splits["train"]
         texts = list(train[self.text_column])
         if self.captions_column:
@@ -549,16 +552,26 @@ class PairDataModule(LightningDataModule, ABC):
                            subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
                            cache_dir=hp.cache_dir, skipped=self._skipped_lines if hp.bad_rows == "skip" else None)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, batch_sampler: BatchSampler | None = None,
-                evaluation: bool = False) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch_size: int, training: bool = False, evaluation: bool = False,
+                batch_sampler: BatchSampler | None = None) -> DataLoader:
+        """Training: shuffled by :class:`EpochShuffle` (or ``batch_sampler``), resumable mid-epoch
+        (:class:`ResumableLoader`); evaluation: in order, sharded without repeats under DDP; predict: in order
+        (Lightning shards it)."""
         if batch_sampler is not None:
             batching: dict[str, Any] = {"batch_sampler": batch_sampler}
+        elif training:
+            batching = {"batch_size": batch_size, "sampler": self.train_order(dataset)}
         elif evaluation and self._world_size() > 1:
             batching = {"batch_size": batch_size, "sampler": self._shard(dataset)}
         else:
-            batching = {"batch_size": batch_size, "shuffle": shuffle}
-        return DataLoader(dataset, **batching, num_workers=self.num_workers, collate_fn=PairCollator(self),
-                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+            batching = {"batch_size": batch_size, "shuffle": False}
+        return (ResumableLoader if training else DataLoader)(
+            dataset, **batching, num_workers=self.num_workers, collate_fn=PairCollator(self),
+            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+    def train_order(self, dataset: Dataset) -> EpochShuffle:
+        """The training order: a random permutation per epoch, drawn from the run's seed and the epoch alone."""
+        return EpochShuffle(dataset, seed=global_seed() or 0)
 
     def _world_size(self) -> int:
         return self.trainer.world_size if self.trainer is not None else 1
@@ -573,13 +586,13 @@ class PairDataModule(LightningDataModule, ABC):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
-        return self._loader(dataset, True, self.batch_size, batch_sampler=self.train_batch_sampler(dataset))
+        return self._loader(dataset, self.batch_size, training=True, batch_sampler=self.train_batch_sampler(dataset))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("validation"), False, self.eval_batch_size, evaluation=True)
+        return self._loader(self.dataset("validation"), self.eval_batch_size, evaluation=True)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"), False, self.eval_batch_size, evaluation=True)
+        return self._loader(self.dataset("test"), self.eval_batch_size, evaluation=True)
 
     def dataset(self, name: str) -> PairDataset:
         """The torch dataset of split ``name`` (built once, then reused across epochs and loaders)."""
@@ -593,8 +606,8 @@ class PairDataModule(LightningDataModule, ABC):
     def predict_dataloader(self) -> DataLoader:
         path = Path(self.predict_path).expanduser() if self.predict_path else None
         if path is not None and path.is_file() and path.suffix.lower() == ".txt":
-            return self._loader(self.prompts(path), False, self.eval_batch_size)
-        return self._loader(PredictFiles(self.predict_files(), self), False, self.eval_batch_size)
+            return self._loader(self.prompts(path), self.eval_batch_size)
+        return self._loader(PredictFiles(self.predict_files(), self), self.eval_batch_size)
 
     def prompts(self, path: Path) -> Prompts:
         """The prompts of a text file, checked: every word must be known to the tokenizer."""

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import BatchSampler, Sampler
 
+from multimodal_kit.data.resumable import epoch_generator
+
 
 class LengthGroupedBatchSampler(BatchSampler):
     """Draw ``group_batches × batch_size`` indices from ``sampler``, sort them by length, cut them into batches,
@@ -40,11 +42,13 @@ class LengthGroupedBatchSampler(BatchSampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         indices = list(self.sampler)
+        # the batch order follows the sampler's (seed, epoch) where it has them, so a resumed epoch repeats it
+        order = epoch_generator(self.sampler)
         group = self.group_batches * self.batch_size
         for start in range(0, len(indices), group):
             chunk = sorted(indices[start:start + group], key=self.lengths.__getitem__)
             batches = [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
             if self.drop_last and len(batches[-1]) < self.batch_size:
                 batches.pop()
-            for b in torch.randperm(len(batches)).tolist():
+            for b in torch.randperm(len(batches), generator=order).tolist():
                 yield batches[b]

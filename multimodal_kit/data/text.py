@@ -66,19 +66,22 @@ def wrap_tokenizer(backend: Tokenizer) -> PreTrainedTokenizerFast:
                                    unk_token=UNK)
 
 
-def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     """Load any HF tokenizer by hub name or local path, giving it BOS/EOS/PAD if it lacks them.
 
     BERT-like tokenizers already have ``[CLS]``/``[SEP]``, used as BOS/EOS; anything still missing is added as a
-    new special token (the kit's embeddings are trained, so a new id costs nothing). Remote code is never run.
+    new special token (the kit's embeddings are trained, so a new id costs nothing). Code shipped with a hub
+    tokenizer runs only with ``trust_remote_code``.
     """
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True,
+                                                  trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise ConfigError(
             f"--data.tokenizer={name_or_path!r}: could not load a tokenizer from this hub name or local path "
             f"({error}). Give a directory written by `save_pretrained`, a hub id, or leave it unset to train "
-            "one on the training captions."
+            "one on the training captions; a tokenizer that ships its own code also needs "
+            "--data.trust_remote_code true, if you trust it."
         ) from error
     if not tokenizer.is_fast:
         raise ConfigError(f"--data.tokenizer={name_or_path!r} has no fast (Rust) version, which the kit needs for "

@@ -12,7 +12,7 @@ import datasets
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import BatchSampler, RandomSampler
+from torch.utils.data import BatchSampler
 
 from multimodal_kit.data.audio import (
     AUDIO_EXTENSIONS,
@@ -135,7 +135,7 @@ class TextAudioDataModule(PairDataModule):
     def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:
         if not self.sort_by_length:
             return None
-        return LengthGroupedBatchSampler(RandomSampler(dataset), self.batch_size, drop_last=False,
+        return LengthGroupedBatchSampler(self.train_order(dataset), self.batch_size, drop_last=False,
                                          lengths=self.item_lengths(dataset))
 
     def item_lengths(self, dataset: PairDataset) -> list[int]:

@@ -76,6 +76,7 @@ class ConditionalGAN(MultimodalMethod):
         text_encoder: ``None``: a small GRU encoder trained from scratch with the discriminator; or a Hugging
             Face text model's hub name or local path (then use its tokenizer: ``--data.tokenizer`` the same).
         train_text_encoder: fine-tune a pretrained text encoder (default: frozen, only a projection learns).
+        trust_remote_code: let a hub text encoder run the Python code it ships (``auto_map``); off by default.
         generator_width: channels of the generator's last block (earlier blocks double it).
         discriminator_width: channels of the discriminator's first block (later blocks double it).
         loss: ``bce`` (GAN-CLS) or ``hinge`` (DF-GAN).
@@ -106,6 +107,7 @@ class ConditionalGAN(MultimodalMethod):
         cond_dim: int = 128,
         text_encoder: str | None = None,
         train_text_encoder: bool = False,
+        trust_remote_code: bool = False,
         generator_width: int = 16,
         discriminator_width: int = 16,
         loss: Literal["bce", "hinge"] = "bce",
@@ -132,7 +134,8 @@ class ConditionalGAN(MultimodalMethod):
         hp = self.hparams
         if hp.text_encoder:
             self.text_encoder: nn.Module = PretrainedTextEncoder(hp.text_encoder, hp.cond_dim, hp.vocab_size,
-                                                                 trainable=hp.train_text_encoder)
+                                                                 trainable=hp.train_text_encoder,
+                                                                 trust_remote_code=hp.trust_remote_code)
         else:
             self.text_encoder = TextEncoder(hp.vocab_size, hp.pad_id, output_dim=hp.cond_dim)
         if hp.modality == "image":

@@ -54,13 +54,20 @@ class PretrainedTextEncoder(nn.Module):
         output_dim: the condition size D.
         vocab_size: the data's vocabulary, checked against the model's.
         trainable: fine-tune the model too (default: frozen, only the projection learns).
+        trust_remote_code: run Python code shipped with the model (``auto_map``); off unless you trust its author.
     """
 
-    def __init__(self, name_or_path: str, output_dim: int, vocab_size: int, trainable: bool = False) -> None:
+    def __init__(self, name_or_path: str, output_dim: int, vocab_size: int, trainable: bool = False,
+                 trust_remote_code: bool = False) -> None:
         super().__init__()
         from transformers import AutoModel
 
-        self.model = AutoModel.from_pretrained(name_or_path)
+        try:
+            self.model = AutoModel.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"text encoder {name_or_path!r} could not be loaded ({error}). Give a hub id or a "
+                              "directory written by `save_pretrained`; a model that ships its own code also needs "
+                              "--model.init_args.trust_remote_code true, if you trust it.") from error
         model_vocab = self.model.get_input_embeddings().num_embeddings
         if vocab_size > model_vocab:
             raise ConfigError(f"text encoder {name_or_path!r} knows {model_vocab} tokens but the data's tokenizer has "

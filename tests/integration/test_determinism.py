@@ -4,30 +4,19 @@ from."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from multimodal_kit.cli import main
-from tests.conftest import TINY_SPOKEN
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import TINY_RECOGNIZER
 
 
 def fit(run: Path, *args: str) -> dict:
     """A tiny attention recognizer on speech with shuffling, length-grouped batches, SpecAugment and dropout: all
     draw random numbers. The last checkpoint's contents."""
-    main(["fit", "-c", str(REPO / "experiments" / "attention_text_audio.yaml"), "--run_dir", str(run),
-          "--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
-          "--model.init_args.attention_dim", "16", "--model.init_args.encoder",
-          '{"class_path": "multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder", '
-          '"init_args": {"conv_channels": 4, "hidden_dim": 16}}',
-          "--data.init_args.embedded_options", json.dumps(TINY_SPOKEN), "--data.init_args.batch_size", "8",
-          "--data.init_args.eval_batch_size", "8", "--data.init_args.sort_by_length", "true",
-          "--data.init_args.spec_augment", '{"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}',
-          "--trainer.deterministic", "true", "--trainer.max_epochs", "1", "--trainer.logger", "false",
-          "--trainer.enable_progress_bar", "false", *args])
+    main(["fit", *TINY_RECOGNIZER, "--run_dir", str(run), "--trainer.max_epochs", "1", "--trainer.logger", "false",
+          *args])
     return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 

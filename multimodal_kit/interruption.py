@@ -1,0 +1,80 @@
+"""Stopping a fit without losing it: SIGTERM (a cluster's time limit, ``kill``) or Ctrl-C end training at the end
+of the current step with a resumable checkpoint.
+
+Lightning already turns SIGTERM into a stop at the next step boundary (its signal connector sets
+``trainer.received_sigterm``; the training loop then raises ``SIGTERMException``), and its
+``OnExceptionCheckpoint`` writes a checkpoint when a fit ends by an exception, which ``--ckpt_path last`` finds.
+:class:`ResumableInterrupt` adds the rest: a first Ctrl-C takes the same graceful path (a second one stops at once),
+only such a clean stop writes the checkpoint (a crash or an error in the data leaves nothing to resume from), and
+the process exits with the signal's conventional status (143, 130) instead of 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from multimodal_kit.utils import rank_zero_info
+
+INTERRUPTED = "interrupted"  # checkpoints/interrupted.ckpt
+
+
+class ResumableInterrupt(OnExceptionCheckpoint):
+    """On SIGTERM or a first Ctrl-C: finish the current step, write ``<dirpath>/interrupted.ckpt`` and exit with
+    status 128 + the signal's number; ``mmkit fit … --ckpt_path last`` resumes from it (same run directory, same
+    W&B run). The checkpoint is removed when a later fit of the run ends normally.
+
+    Args:
+        dirpath: the run's checkpoint directory.
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        super().__init__(str(dirpath), filename=INTERRUPTED)
+        self.signum = signal.SIGTERM
+        self._previous: Any = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._make_handler(trainer))
+
+    def _make_handler(self, trainer: Trainer) -> Any:
+        def first_interrupt(signum: int, frame: FrameType | None) -> None:
+            if trainer.received_sigterm:  # the second Ctrl-C: stop now
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            self.signum = signal.SIGINT
+            trainer._signal_connector.received_sigterm = True  # Lightning's own stop at the next step boundary
+            rank_zero_info("\nInterrupted: finishing this step and saving a checkpoint to resume from "
+                           "(Ctrl-C again to stop at once).")
+
+        return first_interrupt
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, SIGTERMException):
+            return  # a crash or a data error: nothing worth resuming from
+        super().on_exception(trainer, pl_module, exception)
+        exception.code = 128 + int(self.signum)
+        for logger in trainer.loggers:  # close the W&B run now, so the resumed fit can log into it again
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.finish(exit_code=exception.code)
+        rank_zero_info(f"Stopped by {signal.Signals(self.signum).name} at epoch {trainer.current_epoch}, step "
+                       f"{trainer.global_step}; saved {self.ckpt_path}. Resume with the same command plus "
+                       "--ckpt_path last.")
+        self._restore()
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._restore()
+        super().teardown(trainer, pl_module, stage)  # the fit ended normally: its interrupted.ckpt is stale
+
+    def _restore(self) -> None:
+        if self._previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None

@@ -1,0 +1,84 @@
+"""Interruption and resume: SIGTERM (or Ctrl-C) mid-epoch writes a checkpoint; ``--ckpt_path last`` resumes the
+same run directory and W&B run and ends with exactly the weights of the uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from multimodal_kit.cli import main
+from tests.conftest import TINY_SHAPES
+from tests.helpers import TINY_RECOGNIZER
+
+REPO = Path(__file__).resolve().parents[2]
+SPEECH = [*TINY_RECOGNIZER, "--trainer.max_epochs", "2"]
+
+
+def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def mmkit(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
+    return subprocess.run([sys.executable, "-m", "multimodal_kit", "fit", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_sigterm_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
+    main(["fit", *SPEECH, "--run_dir", str(tmp_path / "whole"), "--trainer.logger", "false"])
+    whole = weights(tmp_path / "whole" / "checkpoints" / "last.ckpt")
+
+    # a job killed after step 5 of the 8 of epoch 0, started without --run_dir, with W&B (offline)
+    killed = mmkit(tmp_path, *SPEECH, "--trainer.callbacks+",
+                   '{"class_path": "tests.helpers.SignalAtStep", "init_args": {"step": 5}}')
+    assert killed.returncode == 128 + signal.SIGTERM, killed.stderr[-3000:]
+    [run] = (tmp_path / "runs").iterdir()
+    interrupted = run / "checkpoints" / "interrupted.ckpt"
+    assert "Stopped by SIGTERM at epoch 0, step 5" in killed.stderr and interrupted.is_file()
+    state = torch.load(interrupted, map_location="cpu", weights_only=True)
+    assert (state["epoch"], state["global_step"]) == (0, 5)
+    run_id = (run / "wandb_run_id").read_text().strip()
+
+    resumed = mmkit(tmp_path, *SPEECH, "--ckpt_path", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [run] == list((tmp_path / "runs").iterdir())  # the same run directory
+    assert f"resuming run {run_id}" in resumed.stderr
+    assert len(list((run / "wandb").glob(f"offline-run-*-{run_id}"))) == 2  # two sessions of one W&B run
+    assert not interrupted.exists()  # a normal end removes the stale interrupted checkpoint
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (final["epoch"], final["global_step"]) == (1, 16)
+    assert_same_weights(final["state_dict"], whole)
+
+
+@pytest.mark.parametrize("experiment", ["seq2seq_image_caption", "gan_image_caption"])
+def test_resume_from_an_epoch_end_gives_the_uninterrupted_weights(tmp_path: Path, experiment: str) -> None:
+    """Captions draw a random reference per item and epoch; the GAN draws noise and steps two optimizers."""
+    tiny = {"seq2seq_image_caption": ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
+                                      "--model.init_args.encoder",
+                                      '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", '
+                                      '"init_args": {"widths": [8, 16]}}'],
+            "gan_image_caption": ["--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
+                                  "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width",
+                                  "4"]}[experiment]
+    args = ["fit", "-c", str(REPO / "experiments" / f"{experiment}.yaml"), *tiny, "--data.init_args.embedded_options",
+            json.dumps(TINY_SHAPES), "--data.init_args.batch_size", "16", "--data.init_args.eval_batch_size", "32",
+            "--trainer.limit_val_batches", "1", "--trainer.deterministic", "true", "--trainer.logger", "false",
+            "--trainer.enable_progress_bar", "false"]
+    main([*args, "--run_dir", str(tmp_path / "whole"), "--trainer.max_epochs", "2"])
+    main([*args, "--run_dir", str(tmp_path / "parts"), "--trainer.max_epochs", "1"])
+    main([*args, "--run_dir", str(tmp_path / "parts"), "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert_same_weights(weights(tmp_path / "parts" / "checkpoints" / "last.ckpt"),
+                        weights(tmp_path / "whole" / "checkpoints" / "last.ckpt"))
