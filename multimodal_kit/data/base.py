@@ -607,7 +607,26 @@ class PairDataModule(LightningDataModule, ABC):
         path = Path(self.predict_path).expanduser() if self.predict_path else None
         if path is not None and path.is_file() and path.suffix.lower() == ".txt":
             return self._loader(self.prompts(path), self.eval_batch_size)
-        return self._loader(PredictFiles(self.predict_files(), self), self.eval_batch_size)
+        return self._loader(PredictFiles(self.readable(self.predict_files()), self), self.eval_batch_size)
+
+    def readable(self, files: list[Path]) -> list[Path]:
+        """The predict inputs that load, each decoded once up front: a bad one fails with one message naming
+        every bad file, or is left out with ``--data.bad_rows skip`` (named in a warning)."""
+        problems = []
+        for path in files:
+            try:
+                self.load_media_file(path)
+            except DataError as error:
+                problems.append(Problem(path.name, str(error).removeprefix(f"{path}: ")))
+        if problems and (self.hparams.bad_rows == "fail" or len(problems) == len(files)):
+            raise problems_error(problems, f"--data.predict_path={self.predict_path!r}",
+                                 "Fix or remove these files" + (", or pass --data.bad_rows skip to leave them out."
+                                                                if self.hparams.bad_rows == "fail" else "."))
+        if problems:
+            rank_zero_warn(f"Skipped {len(problems)} of {len(files)} inputs of --data.predict_path (--data.bad_rows "
+                           f"skip):\n{listing(problems)}")
+        bad = {p.where for p in problems}
+        return [path for path in files if path.name not in bad]
 
     def prompts(self, path: Path) -> Prompts:
         """The prompts of a text file, checked: every word must be known to the tokenizer."""

@@ -82,3 +82,13 @@ def test_resume_from_an_epoch_end_gives_the_uninterrupted_weights(tmp_path: Path
     main([*args, "--run_dir", str(tmp_path / "parts"), "--trainer.max_epochs", "2", "--ckpt_path", "last"])
     assert_same_weights(weights(tmp_path / "parts" / "checkpoints" / "last.ckpt"),
                         weights(tmp_path / "whole" / "checkpoints" / "last.ckpt"))
+
+
+def test_ctrl_c_stops_at_the_step_boundary_with_a_checkpoint(tmp_path: Path) -> None:
+    stopped = mmkit(tmp_path, *SPEECH, "--run_dir", str(tmp_path / "run"), "--trainer.logger", "false",
+                    "--trainer.callbacks+",
+                    '{"class_path": "tests.helpers.SignalAtStep", "init_args": {"step": 3, "signum": 2}}')
+    assert stopped.returncode == 128 + signal.SIGINT, stopped.stderr[-3000:]
+    assert "Interrupted: finishing this step" in stopped.stderr and "Stopped by SIGINT" in stopped.stderr
+    state = torch.load(tmp_path / "run" / "checkpoints" / "interrupted.ckpt", map_location="cpu", weights_only=True)
+    assert (state["epoch"], state["global_step"]) == (0, 3)

@@ -164,3 +164,17 @@ def test_stereo_and_odd_rate_audio_are_converted_and_named(templates, tmp_path, 
     assert f"row {VICTIM} ({victim.name}): {note}" in caplog.text
     features = dm.dataset("train").media_at(VICTIM)
     assert features.shape == (1 + int(seconds * 16_000) // 160, dm.n_mels)  # mono, 16 kHz frames
+
+
+@pytest.mark.parametrize("pair", ["image", "audio"])
+def test_bad_predict_inputs_are_named_up_front_or_skipped(templates, tmp_path, pair) -> None:
+    inputs = Path(shutil.copytree(templates[pair] / "validation", tmp_path / "inputs"))
+    (inputs / "metadata.jsonl").unlink()
+    suffix = ".png" if pair == "image" else ".wav"
+    (inputs / f"broken{suffix}").write_bytes(b"garbage")
+    good = sorted(p.name for p in inputs.iterdir() if p.name != f"broken{suffix}")
+    with pytest.raises(DataError, match=rf"1 bad row\(s\) in --data.predict_path=.*\n  broken{suffix}: not a readable"):
+        module(pair, inputs, predict_path=str(inputs)).predict_dataloader()
+    with pytest.warns(UserWarning, match=f"(?s)Skipped 1 of 3 inputs .*broken{suffix}"):
+        loader = module(pair, inputs, predict_path=str(inputs), bad_rows="skip").predict_dataloader()
+    assert sorted(next(iter(loader))["id"]) == good
