@@ -25,7 +25,7 @@ from multimodal_kit.data.text import (
 )
 from multimodal_kit.data.text_audio import TextAudioDataModule
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CORPUS = ["a red circle left of a blue square", "one two three", "the big green triangle", "zero five nine"]
 TOKENIZERS = {kind: train_tokenizer(CORPUS, kind=kind) for kind in ("word", "bpe")}
 texts = st.lists(st.text(max_size=80), min_size=1, max_size=8)
