@@ -25,6 +25,7 @@ from multimodal_kit.data.audio import (
 )
 from multimodal_kit.data.base import DataError, PairDataModule, PairDataset
 from multimodal_kit.data.sampling import LengthGroupedBatchSampler
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.visualize import attention_heatmap, spectrogram_image
 
 
@@ -49,6 +50,10 @@ class TextAudioDataModule(PairDataModule):
             turns it off. Applied on the device after the batch is moved there.
         sort_by_length: training batches of items of similar length (less padding), in random order
             (:class:`~multimodal_kit.data.sampling.LengthGroupedBatchSampler`).
+        inputs: what a batch's ``audio`` holds: ``log_mel`` frames (B, T, n_mels), or the ``waveform`` (B, N) at
+            ``sample_rate`` for encoders with their own front end
+            (:class:`~multimodal_kit.models.pretrained.PretrainedAudioEncoder`); ``audio_lengths`` counts frames or
+            samples accordingly.
         **kwargs: the options of :class:`~multimodal_kit.data.base.PairDataModule`.
     """
 
@@ -59,8 +64,12 @@ class TextAudioDataModule(PairDataModule):
     def __init__(self, source: str = "spoken", sample_rate: int = 16_000, n_mels: int = 64, n_fft: int = 512,
                  win_length: int = 400, hop_length: int = 160, normalize: Literal["utterance", "none"] = "utterance",
                  max_seconds: float = 30.0, spec_augment: SpecAugment | None = None, sort_by_length: bool = False,
-                 **kwargs: Any) -> None:
+                 inputs: Literal["log_mel", "waveform"] = "log_mel", **kwargs: Any) -> None:
         super().__init__(source=source, **kwargs)
+        if inputs == "waveform" and spec_augment is not None:
+            raise ConfigError("--data.spec_augment masks log-mel frames; with --data.inputs waveform the encoder "
+                              "computes its own features: remove spec_augment.")
+        self.inputs = inputs
         # checkpoints hold plain data only (they load with weights_only=True)
         self.hparams["spec_augment"] = dataclasses.asdict(spec_augment) if spec_augment else None
         self.sample_rate = sample_rate
@@ -113,14 +122,15 @@ class TextAudioDataModule(PairDataModule):
         return ", ".join(changes) or None
 
     def load_media(self, value: Any, row_id: str) -> torch.Tensor:
-        """→ log-mel frames (T, n_mels)."""
-        return self.features(self.waveform(value, row_id))
+        """→ log-mel frames (T, n_mels), or the waveform (N,) with ``inputs: waveform``."""
+        wave = self.waveform(value, row_id)
+        return wave if self.inputs == "waveform" else self.features(wave)
 
     def load_media_file(self, path: Path) -> torch.Tensor:
         return self.load_media(str(path), str(path))
 
-    def media_nbytes(self) -> int:
-        return 4 * self.n_mels * 100 * 10  # ~10 s at 100 frames/s: an estimate for preload='auto'
+    def media_nbytes(self) -> int:  # ~10 s of audio: an estimate for preload='auto'
+        return 4 * 10 * (self.sample_rate if self.inputs == "waveform" else 100 * self.n_mels)
 
     def collate_media(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         lengths = torch.tensor([item.shape[0] for item in items], dtype=torch.long)
@@ -153,14 +163,18 @@ class TextAudioDataModule(PairDataModule):
 
     # ------------------------------------------------------------------ pictures and sound
     def preview(self, media: torch.Tensor) -> Image.Image:
-        """log-mel (T, n_mels) → its spectrogram."""
-        return spectrogram_image(media)
+        """log-mel (T, n_mels) or a waveform (N,) → its spectrogram."""
+        return spectrogram_image(self.as_log_mel(media))
+
+    def as_log_mel(self, media: torch.Tensor) -> torch.Tensor:
+        """An item's media as log-mel frames (T, n_mels) (computed from a waveform, for pictures)."""
+        return self.features(media) if media.ndim == 1 else media
 
     def attention_picture(self, media: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
         """The spectrogram with a tokens × frames heatmap under it; trailing padded frames (zero weight) cut."""
         valid = torch.nonzero(weights.sum(0) > 0)
         frames = int(valid.max()) + 1 if len(valid) else weights.shape[1]
-        return attention_heatmap(media, words, weights[:, :frames])
+        return attention_heatmap(self.as_log_mel(media), words, weights[:, :frames])
 
     def wandb_media(self, split: str, item_id: str, caption: str | None = None) -> Any:
         """A playable ``wandb.Audio`` of item ``item_id`` (its original waveform)."""

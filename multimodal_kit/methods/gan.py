@@ -189,6 +189,8 @@ class ConditionalGAN(MultimodalMethod):
             strategy._ddp_kwargs["find_unused_parameters"] = True
         datamodule = getattr(self.trainer, "datamodule", None)
         if self.hparams.modality == "audio" and datamodule is not None:
+            if getattr(datamodule, "inputs", "log_mel") != "log_mel":
+                raise ConfigError("ConditionalGAN generates log-mel frames: use --data.inputs log_mel.")
             if getattr(datamodule, "features", None) is not None and datamodule.features.normalize != "none":
                 raise ConfigError("ConditionalGAN on audio needs raw log-mel features (per-utterance normalized ones "
                                  "cannot become sound again): set --data.normalize none.")

@@ -44,6 +44,8 @@ class TextGenerationMethod(MultimodalMethod):
         lr: AdamW learning rate (``--optimizer``/``--lr_scheduler`` on the CLI replace the default optimizer).
         weight_decay: AdamW weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps (0: constant from the start).
+        encoder_lr: the encoder's own learning rate (e.g. lower, to fine-tune a pretrained one); default ``lr``.
+            Frozen parameters (a pretrained encoder with ``trainable: false``) are never given to the optimizer.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class TextGenerationMethod(MultimodalMethod):
         lr: float = 2e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
+        encoder_lr: float | None = None,
     ) -> None:
         if vocab_size <= 0:
             raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
@@ -72,6 +75,19 @@ class TextGenerationMethod(MultimodalMethod):
         object.__setattr__(self, "_given_encoder", encoder)
         super().__init__()
         object.__delattr__(self, "_given_encoder")
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        wants = getattr(self.encoder, "input_kind", "log_mel")
+        gives = getattr(datamodule, "inputs", wants) if self.hparams.modality == "audio" else wants
+        if gives != wants:
+            raise ConfigError(f"{type(self.encoder).__name__} reads audio as {wants}, but the data module gives "
+                              f"{gives}: set --data.init_args.inputs {wants}.")
+        rate = getattr(self.encoder, "sampling_rate", None)
+        if rate and getattr(datamodule, "sample_rate", rate) != rate:
+            raise ConfigError(f"{type(self.encoder).__name__} was trained on {rate} Hz audio: set "
+                              f"--data.init_args.sample_rate {rate}.")
 
     @property
     def checkpoint_monitor(self) -> tuple[str, str]:
@@ -94,17 +110,21 @@ class TextGenerationMethod(MultimodalMethod):
         try:
             if reads != hp.modality:
                 raise ValueError(f"it reads {reads}")
-            return encoder, output_dim(encoder, *self.example_source())
+            return encoder, output_dim(encoder, *self.example_source(encoder))
         except (RuntimeError, TypeError, ValueError) as error:
-            example = ", ".join(str(tuple(x.shape)) for x in self.example_source())
+            example = ", ".join(str(tuple(x.shape)) for x in self.example_source(encoder))
             raise ConfigError(
                 f"--model.init_args.encoder {type(encoder).__name__} cannot read this data's {hp.modality} input "
                 f"(shapes {example}): {error}. The data module gives {hp.modality}; use an {hp.modality} encoder "
                 f"(default: {'ConvLSTMAudioEncoder' if hp.modality == 'audio' else 'ConvImageEncoder'})."
             ) from error
 
-    def example_source(self) -> tuple[torch.Tensor, ...]:
-        """The inputs of one encoder call on a one-item batch, for dry runs."""
+    def example_source(self, encoder: nn.Module | None = None) -> tuple[torch.Tensor, ...]:
+        """The inputs of one encoder call on a one-item batch, for dry runs (the encoder's own
+        ``example_input()`` where it has one, e.g. waveforms for a pretrained speech encoder)."""
+        encoder = encoder if encoder is not None else getattr(self, "encoder", None)
+        if hasattr(encoder, "example_input"):
+            return tuple(encoder.example_input())
         if self.hparams.modality == "audio":
             return torch.zeros(1, 64, self.hparams.n_mels), torch.tensor([64])
         return (torch.zeros(1, 3, self.hparams.image_size, self.hparams.image_size),)
@@ -160,8 +180,13 @@ class TextGenerationMethod(MultimodalMethod):
         """inputs (B, T) (BOS … second to last token) → logits (B, T, V)."""
 
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        warmup = self.hparams.get("warmup_steps", 0)
+        hp = self.hparams
+        encoder = [p for p in self.encoder.parameters() if p.requires_grad]
+        mine = {id(p) for p in self.encoder.parameters()}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in mine]
+        groups = [{"params": rest}] + ([{"params": encoder, "lr": hp.get("encoder_lr") or hp.lr}] if encoder else [])
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
+        warmup = hp.get("warmup_steps", 0)
         if not warmup:
             return optimizer
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
