@@ -59,6 +59,11 @@ def latest_run(root: Path, name: str) -> Path | None:
     return next((run.absolute() for run in runs if any((run / "checkpoints").glob("*.ckpt"))), None)
 
 
+def wandb_online() -> bool:
+    """Whether W&B will log online: credentials, and ``WANDB_MODE`` neither ``offline`` nor ``disabled``."""
+    return wandb_has_credentials() and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun", "disabled")
+
+
 def _flag_value(args: list[str], flag: str) -> str | None:
     for i, arg in enumerate(args):
         if arg == flag and i + 1 < len(args):
@@ -120,8 +125,9 @@ class MultimodalCLI(LightningCLI):
             save_config_callback=RunConfig,
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
+                # online, checkpoints become W&B artifacts (at the end of the fit); offline they stay in the run
                 "logger": {"class_path": "lightning.pytorch.loggers.WandbLogger",
-                           "init_args": {"project": "multimodal_kit"}},
+                           "init_args": {"project": "multimodal_kit", "log_model": wandb_online()}},
             },
             args=args,
             run=run,
@@ -200,6 +206,7 @@ class MultimodalCLI(LightningCLI):
             if str(logger.class_path).endswith("WandbLogger"):
                 self._wandb_mode(init_args)
                 self._wandb_run_id(init_args, config)
+                self._wandb_grouping(init_args, config)
 
     def _wandb_run_id(self, init_args: Any, config: Any) -> None:
         """One W&B run per run directory: a fit gets a run id kept in ``<run_dir>/wandb_run_id``; a fit that
@@ -212,6 +219,16 @@ class MultimodalCLI(LightningCLI):
             rank_zero_info(f"W&B: resuming run {init_args.id} of {self.run_dir}")
         else:  # W&B's own run ids: 8 characters of [a-z0-9]
             init_args.id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+    def _wandb_grouping(self, init_args: Any, config: Any) -> None:
+        """Group W&B runs by experiment (``<Method>-<Data>``) and tag them with the method, the data module and the
+        source, unless the config sets ``group``/``tags``; a sweep's runs are grouped by W&B itself."""
+        method, data = (str(spec.class_path).rsplit(".", 1)[-1] for spec in (config.model, config.data))
+        if not init_args.get("group") and not os.environ.get("WANDB_SWEEP_ID"):
+            init_args.group = f"{method}-{data.replace('DataModule', '')}"
+        if not init_args.get("tags"):
+            source = str(config.data.init_args.get("source") or "")
+            init_args.tags = [method, data] + ([Path(source).name or source] if source else [])
 
     def _wandb_mode(self, init_args: Any) -> None:
         if os.environ.get("WANDB_MODE") or init_args.get("offline") or wandb_has_credentials():
