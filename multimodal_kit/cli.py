@@ -335,6 +335,8 @@ def main(args: ArgsType = None) -> None:
     message, one paragraph, and exit status 2; a traceback is for bugs.
     """
     had_run_dir = RUN_DIR_ENV in os.environ
+    if os.getcwd() not in sys.path:  # a user's own classes by import path from the working directory, as -m does
+        sys.path.insert(0, os.getcwd())
     try:
         MultimodalCLI(args=args)
     except Exception as error:
