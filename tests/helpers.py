@@ -162,3 +162,53 @@ class SignalAtStep(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+# ---------------------------------------------------------------------- tiny pretrained models, saved locally
+TINY_VIT = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+
+
+def save_vit(path: Path) -> Path:
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    ViTModel(ViTConfig(image_size=32, patch_size=8, **TINY_VIT)).save_pretrained(path)
+    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.4, 0.4, 0.4],
+                      image_std=[0.2, 0.2, 0.2]).save_pretrained(path)
+    return path
+
+
+def save_resnet(path: Path) -> Path:  # no preprocessor_config.json: ImageNet statistics
+    from transformers import ResNetConfig, ResNetModel
+
+    ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1])).save_pretrained(path)
+    return path
+
+
+def save_clip(path: Path) -> Path:  # a two-tower checkpoint: the vision tower is loaded alone
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    CLIPModel(CLIPConfig(text_config={**TINY_VIT, "vocab_size": 50}, vision_config={
+        **TINY_VIT, "image_size": 32, "patch_size": 8}, projection_dim=8)).save_pretrained(path)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    return path
+
+
+def save_wav2vec2(path: Path) -> Path:
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    Wav2Vec2Model(Wav2Vec2Config(**TINY_VIT, conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2),
+                                 num_feat_extract_layers=2, num_conv_pos_embeddings=16,
+                                 num_conv_pos_embedding_groups=2)).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(path)
+    return path
+
+
+def save_whisper(path: Path) -> Path:
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    WhisperModel(WhisperConfig(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                               decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=60,
+                               num_mel_bins=80, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                               decoder_start_token_id=1)).save_pretrained(path)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(path)
+    return path

@@ -155,7 +155,8 @@ class PairDataModule(LightningDataModule, ABC):
         source: an embedded set's name, a local directory (``imagefolder``/``audiofolder`` layout: split folders
             with media files and ``metadata.jsonl``/``metadata.csv``), or a hub dataset id.
         text_column: the column with the caption or transcript used as the training target.
-        captions_column: an optional list column with all reference texts (default ``captions``); when absent,
+        captions_column: an optional list column with all reference texts (default ``captions``), or a list of
+            columns holding one reference each (e.g. ``[caption_0, …, caption_4]``, empty ones skipped); when absent,
             the text column is the only reference.
         media_column: the image/audio column; default: the pair type's (``image`` / ``audio``).
         id_column: a column naming each row; default: ``id`` if present, else the media file name, else the row.
@@ -199,7 +200,7 @@ class PairDataModule(LightningDataModule, ABC):
         self,
         source: str,
         text_column: str = "text",
-        captions_column: str | None = "captions",
+        captions_column: str | list[str] | None = "captions",
         media_column: str | None = None,
         id_column: str | None = None,
         subset: str | None = None,
@@ -328,9 +329,24 @@ class PairDataModule(LightningDataModule, ABC):
                                 f"columns are {columns}. Set --data.{flag} to the right one.")
         if self.id_column is None and "id" in columns:
             self.id_column = "id"
-        if self.captions_column and self.captions_column not in columns:
-            self.captions_column = None  # optional: the text column is then the only reference
-        keep = [c for c in (self.media_column, self.text_column, self.captions_column, self.id_column) if c]
+        captions = self.captions_column
+        if isinstance(captions, list | tuple):
+            missing = [c for c in captions if c not in columns]
+            if missing:
+                raise DataError(f"Split '{name}' of {self.source!r} has no column(s) {missing} of "
+                                f"--data.captions_column; its columns are {columns}.")
+            captions = list(captions)
+        elif captions and captions not in columns:
+            self.captions_column = captions = None  # optional: the text column is then the only reference
+        else:
+            captions = [captions] if captions else []
+        text = self.text_column
+        if isinstance(split.features[text], datasets.ClassLabel):  # labels as their names (e.g. spoken digits)
+            names = split.features[text].names
+            split = split.cast_column(text, datasets.Value("int64")).map(
+                lambda batch: {text: [names[i] for i in batch[text]]}, batched=True,
+                features=datasets.Features({**split.features, text: datasets.Value("string")}), desc="label names")
+        keep = [c for c in (self.media_column, text, *(captions or []), self.id_column) if c]
         return split.select_columns(list(dict.fromkeys(keep)))
 
     @cached_property
@@ -373,6 +389,9 @@ class PairDataModule(LightningDataModule, ABC):
         texts = column(split, self.text_column)
         if not self.captions_column:
             return [[t] for t in texts]
+        if isinstance(self.captions_column, list | tuple):  # one reference per column; empty cells skipped
+            cells = zip(*(column(split, c) for c in self.captions_column), strict=True)
+            return [[r for r in row if r] or [t] for row, t in zip(cells, texts, strict=True)]
         refs = column(split, self.captions_column)
         return [([r] if isinstance(r, str) else list(r)) if r else [t] for r, t in zip(refs, texts, strict=True)]
 

@@ -69,3 +69,29 @@ def test_missing_column_names_the_flag(tmp_path) -> None:
 def test_unknown_source_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="no such directory"):
         ImageCaptionDataModule(str(tmp_path / "nope" / "data")).splits  # noqa: B018
+
+
+def test_references_from_several_columns_and_labels_as_text(tmp_path) -> None:
+    """Hub layouts the real configs meet: one caption per column (Flickr8k: caption_0 … caption_4), and class
+    labels as the target text (spoken digits)."""
+    import datasets
+    from PIL import Image
+
+    images = [Image.new("RGB", (8, 8), (40 * i, 0, 0)) for i in range(4)]
+    features = datasets.Features({"image": datasets.Image(), "caption_0": datasets.Value("string"),
+                                  "caption_1": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["zero", "one"])})
+    split = datasets.Dataset.from_dict({"image": images, "caption_0": ["a b", "c d", "e f", "g h"],
+                                        "caption_1": ["a b two", None, "e f two", "g h two"],
+                                        "label": [0, 1, 1, 0]}, features=features)
+    datasets.DatasetDict({"train": split, "validation": split}).save_to_disk(str(tmp_path / "set"))
+    dm = ImageCaptionDataModule(str(tmp_path / "set"), text_column="caption_0",
+                                captions_column=["caption_0", "caption_1"])
+    dm.setup("fit")
+    assert dm.dataset("train").references == [["a b", "a b two"], ["c d"], ["e f", "e f two"], ["g h", "g h two"]]
+    labels = ImageCaptionDataModule(str(tmp_path / "set"), text_column="label", captions_column=None)
+    labels.setup("fit")
+    assert labels.dataset("validation").texts == ["zero", "one", "one", "zero"]
+    with pytest.raises(DataError, match=r"no column\(s\) \['caption_9'\] of --data.captions_column"):
+        ImageCaptionDataModule(str(tmp_path / "set"), text_column="caption_0",
+                               captions_column=["caption_0", "caption_9"]).setup("fit")
