@@ -204,6 +204,20 @@ def test_a_hugging_face_text_model_can_be_the_text_encoder(tmp_path: Path) -> No
         PretrainedTextEncoder(str(path), output_dim=8, vocab_size=500)
 
 
+def test_a_frozen_pretrained_text_encoder_trains_one_step_unchanged(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    path = tmp_path / "tiny-bert"
+    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(path)
+    dm = tiny_images()
+    dm.setup("fit")  # a 27-word vocabulary: ids within the model's 50
+    gan = gan_for(dm, text_encoder=str(path))
+    bert, projection = _snapshot(gan.text_encoder.model), _snapshot(gan.text_encoder.proj)
+    tiny_trainer(tmp_path).fit(gan, dm)
+    assert not _changed(bert, gan.text_encoder.model) and _changed(projection, gan.text_encoder.proj)
+
+
 # ---------------------------------------------------------------------- audio back to sound
 def test_griffin_lim_turns_log_mel_back_into_the_same_sound() -> None:
     features = LogMel(normalize="none")
