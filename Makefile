@@ -74,7 +74,7 @@ test-all: install  ## the suite including slow tests
 	WANDB_MODE=offline $(VENV)/bin/pytest -q --runslow
 
 lint: install  ## ruff
-	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples
+	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
 
 bench: bench-captions bench-speech bench-gan bench-overhead bench-matrix  ## every benchmark (about 3 hours); figures go to benchmarks/RESULTS.md
 

@@ -27,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
 from multimodal_kit.data.resumable import EpochShuffle, ResumableLoader, global_seed
-from multimodal_kit.data.sources import load_source, resolve_splits
+from multimodal_kit.data.sources import load_source, resolve_splits, split_by_column
 from multimodal_kit.data.text import encode_texts, load_tokenizer, special_ids, token_counts, train_tokenizer
 from multimodal_kit.utils import rank_zero_info
 
@@ -63,7 +63,7 @@ class PairDataset(Dataset):
         self.split = split
         self.module = module
         self.random_text = random_text
-        self.texts: list[str] = column(split, module.text_column)
+        self.texts: list[str] = module.texts(split)
         self.references: list[list[str]] = module.references(split)
         self.ids: list[str] = module.ids(split)
         self.media = media
@@ -168,6 +168,8 @@ class PairDataModule(LightningDataModule, ABC):
         test_split: the source's test split.
         val_fraction: share of train used for validation when the source has no validation split.
         split_seed: seed of that carving.
+        split_column: a column naming each row's split (e.g. ``split`` with ``train``/``val``/``test``, as hub copies
+            of Karpathy's splits have): the source's splits are pooled and divided by it, then named as above.
         embedded_options: options of the embedded generator, e.g. ``{"num_train": 2000}``.
         tokenizer: a HF tokenizer's hub name or local path; default: train one on the training texts.
         tokenizer_kind: ``word`` or ``bpe``, for a trained tokenizer.
@@ -210,6 +212,7 @@ class PairDataModule(LightningDataModule, ABC):
         test_split: str | None = "test",
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        split_column: str | None = None,
         embedded_options: dict[str, Any] | None = None,
         tokenizer: str | None = None,
         tokenizer_kind: Literal["word", "bpe"] = "word",
@@ -313,6 +316,8 @@ class PairDataModule(LightningDataModule, ABC):
                            f"(--data.bad_rows skip):\n{listing(lines)}")
             self.report["metadata"] = {split: [p.to_dict() for p in problems]
                                        for split, problems in self._skipped_lines.items()}
+        if hp.split_column:
+            raw = split_by_column(raw, hp.split_column, self.source)
         splits = resolve_splits(raw, train_split=hp.train_split, validation_split=hp.validation_split,
                                 test_split=hp.test_split, val_fraction=hp.val_fraction, seed=hp.split_seed,
                                 source=self.source)
@@ -356,7 +361,7 @@ class PairDataModule(LightningDataModule, ABC):
         if hp.tokenizer:
             return load_tokenizer(hp.tokenizer, trust_remote_code=hp.trust_remote_code)
         train = self.splits["train"]
-        texts = column(train, self.text_column)
+        texts = self.texts(train)
         if self.captions_column:
             texts += [c for refs in self.references(train) for c in refs]
         texts = [str(t) for t in texts if t]  # empty texts are bad rows, named by the checks
@@ -383,10 +388,14 @@ class PairDataModule(LightningDataModule, ABC):
         return special_ids(self.tokenizer).eos
 
     # ----------------------------------------------------------------- row helpers
+    def texts(self, split: datasets.Dataset) -> list[str]:
+        """Every row's target text: the text column, or the first entry where it holds a list of captions."""
+        return [t[0] if isinstance(t, list) and t else t for t in column(split, self.text_column)]
+
     def references(self, split: datasets.Dataset) -> list[list[str]]:
         """Every row's reference texts: its captions column (a list; a single string is one reference), else its
         text."""
-        texts = column(split, self.text_column)
+        texts = self.texts(split)
         if not self.captions_column:
             return [[t] for t in texts]
         if isinstance(self.captions_column, list | tuple):  # one reference per column; empty cells skipped
@@ -471,7 +480,7 @@ class PairDataModule(LightningDataModule, ABC):
         """Per bad row, what is wrong with its texts: empty, or more tokens than ``max_text_length`` (for the
         training split also every reference, which ``train_text: random`` trains on)."""
         problems: dict[int, list[str]] = {}
-        texts = column(split, self.text_column)
+        texts = self.texts(split)
         references = self.references(split)
         lengths = token_counts(self.tokenizer, [str(t or "") for t in texts])
         longest = self.max_text_length

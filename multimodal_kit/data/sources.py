@@ -155,6 +155,19 @@ def _as_dict(loaded: Any, source: str) -> datasets.DatasetDict:
     raise ConfigError(f"--data.source={source!r}: expected a dataset with named splits, got {type(loaded).__name__}.")
 
 
+def split_by_column(dataset: datasets.DatasetDict, column: str, source: str) -> datasets.DatasetDict:
+    """Pool the splits of ``dataset`` and divide the rows by the value of ``column`` (``--data.split_column``)."""
+    pooled = datasets.concatenate_datasets(list(dataset.values())) if len(dataset) > 1 else next(iter(dataset.values()))
+    if column not in pooled.column_names:
+        raise ConfigError(f"--data.split_column={column!r}: {source!r} has no such column; its columns are "
+                          f"{pooled.column_names}.")
+    values = pooled.with_format("arrow")[column].to_pylist()
+    rows: dict[str, list[int]] = {}
+    for i, value in enumerate(values):
+        rows.setdefault(str(value), []).append(i)
+    return datasets.DatasetDict({name: pooled.select(indices) for name, indices in rows.items()})
+
+
 def resolve_splits(dataset: datasets.DatasetDict, *, train_split: str, validation_split: str | None,
                    test_split: str | None, val_fraction: float, seed: int, source: str) -> dict[str, datasets.Dataset]:
     """Map the source's split names onto ``train``/``validation``/``test``.

@@ -95,3 +95,23 @@ def test_references_from_several_columns_and_labels_as_text(tmp_path) -> None:
     with pytest.raises(DataError, match=r"no column\(s\) \['caption_9'\] of --data.captions_column"):
         ImageCaptionDataModule(str(tmp_path / "set"), text_column="caption_0",
                                captions_column=["caption_0", "caption_9"]).setup("fit")
+
+
+def test_splits_from_a_column(tmp_path) -> None:
+    """Hub copies of Karpathy's splits (e.g. Flickr30k) keep every row in one split and name it in a column."""
+    import datasets
+    from PIL import Image
+
+    names = ["train", "train", "val", "test", "train", "test"]
+    split = datasets.Dataset.from_dict(
+        {"image": [Image.new("RGB", (8, 8))] * 6, "caption": [[f"c {i}", f"d {i}"] for i in range(6)],
+         "split": names}, features=datasets.Features({"image": datasets.Image(), "split": datasets.Value("string"),
+                                                     "caption": [datasets.Value("string")]}))
+    datasets.DatasetDict({"test": split}).save_to_disk(str(tmp_path / "set"))
+    dm = ImageCaptionDataModule(str(tmp_path / "set"), split_column="split", text_column="caption",
+                                captions_column="caption", train_text="random")
+    assert {name: len(s) for name, s in dm.splits.items()} == {"train": 3, "validation": 1, "test": 2}
+    dm.setup("fit")
+    assert dm.dataset("validation").texts == ["c 2"] and dm.dataset("validation").references == [["c 2", "d 2"]]
+    with pytest.raises(ConfigError, match="--data.split_column='part'"):
+        ImageCaptionDataModule(str(tmp_path / "set"), split_column="part").splits  # noqa: B018
