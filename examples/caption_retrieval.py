@@ -1,9 +1,10 @@
 """A new task in one file: image–text retrieval with the cross-modal attention captioner.
 
 ``CaptionRetrieval`` subclasses :class:`~multimodal_kit.methods.CrossModalAttention` and changes only what is new:
-it trains exactly like the captioner, and at validation and test time it also ranks, for each image of a batch,
-every caption of that batch by how likely the captioner finds it (length-normalized log-probability), scored by
-Recall@K (torchmetrics' ``RetrievalRecall``; a caption counts as relevant when it is one of the image's
+it trains exactly like the captioner, and at validation and test time it also ranks, for each caption of a batch,
+every image of that batch by how likely the captioner finds the caption given the image (length-normalized
+log-probability; ranking images for a caption cancels the caption's own prior, which would otherwise dominate),
+scored by Recall@K (torchmetrics' ``RetrievalRecall``; an image counts as relevant when the caption is one of its
 references). Run it by import path::
 
     python -m multimodal_kit fit -c examples/caption_retrieval.yaml
@@ -25,11 +26,11 @@ from multimodal_kit.methods import CrossModalAttention
 
 
 class CaptionRetrieval(CrossModalAttention):
-    """A captioner that also retrieves captions: Recall@K of each image's captions among a batch's captions.
+    """A captioner that also retrieves images: Recall@K of each caption's image among a batch's images.
 
     Args:
         recall_at: the K of each ``val/recall@K`` and ``test/recall@K``; the gallery is one evaluation batch
-            (``--data.init_args.eval_batch_size`` captions).
+            (``--data.init_args.eval_batch_size`` images).
         **kwargs: the options of :class:`~multimodal_kit.methods.CrossModalAttention`.
     """
 
@@ -63,8 +64,8 @@ class CaptionRetrieval(CrossModalAttention):
         scores = self.pair_scores(batch)  # (B, B)
         texts = [canonical_text(tokenizer, t) for t in batch["text"]]
         refs = [{canonical_text(tokenizer, r) for r in rs} for rs in batch["references"]]
-        relevant = torch.tensor([[t in r for t in texts] for r in refs], device=scores.device)  # (B, B)
-        queries = torch.arange(len(texts), device=scores.device).unsqueeze(1).expand_as(scores)
+        relevant = torch.tensor([[t in r for t in texts] for r in refs], device=scores.device)  # (B images, B)
+        queries = torch.arange(len(texts), device=scores.device).unsqueeze(0).expand_as(scores)  # caption j
         metrics = self.val_retrieval if stage == "val" else self.test_retrieval
         # as per-token probabilities (> 0): torchmetrics 1.9's RetrievalRecall ranks negative scores below its zero
         # padding and reports 0 for log-probabilities
