@@ -56,3 +56,18 @@ def test_runs_are_grouped_and_tagged_by_experiment(tmp_path: Path) -> None:
     assert settings["group"] == "Seq2Seq-ImageCaption"
     assert settings["tags"] == ["Seq2Seq", "ImageCaptionDataModule", "shapes"]
     assert cli.trainer.logger._log_model is False  # offline: checkpoints stay in the run directory
+
+
+def test_checkpoints_become_artifacts_only_when_logging_online(monkeypatch) -> None:
+    from multimodal_kit.cli import wandb_online
+
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert wandb_online()
+    for mode in ("offline", "disabled"):
+        monkeypatch.setenv("WANDB_MODE", mode)
+        assert not wandb_online()
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.delenv("WANDB_API_KEY")
+    monkeypatch.setenv("NETRC", "/nonexistent")
+    assert not wandb_online()
