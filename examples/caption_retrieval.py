@@ -45,6 +45,12 @@ class CaptionRetrieval(CrossModalAttention):
         self.val_retrieval = MetricCollection(recalls, prefix="val/")
         self.test_retrieval = self.val_retrieval.clone(prefix="test/")
 
+    def on_validation_epoch_start(self) -> None:
+        self._queries_seen = 0
+
+    def on_test_epoch_start(self) -> None:
+        self._queries_seen = 0
+
     def pair_scores(self, batch: dict[str, Any]) -> torch.Tensor:
         """(B, B): mean log-probability of caption j given image i, for every pair of the batch."""
         tokens = batch["tokens"]  # (B, L)
@@ -65,7 +71,11 @@ class CaptionRetrieval(CrossModalAttention):
         texts = [canonical_text(tokenizer, t) for t in batch["text"]]
         refs = [{canonical_text(tokenizer, r) for r in rs} for rs in batch["references"]]
         relevant = torch.tensor([[t in r for t in texts] for r in refs], device=scores.device)  # (B images, B)
-        queries = torch.arange(len(texts), device=scores.device).unsqueeze(0).expand_as(scores)  # caption j
+        # one query per caption of the epoch: numbered across batches (and processes), or torchmetrics would pool
+        # caption j of every batch into one query
+        first = self._queries_seen + self.global_rank * 10**9
+        self._queries_seen += len(texts)
+        queries = (first + torch.arange(len(texts), device=scores.device)).unsqueeze(0).expand_as(scores)
         metrics = self.val_retrieval if stage == "val" else self.test_retrieval
         # as per-token probabilities (> 0): torchmetrics 1.9's RetrievalRecall ranks negative scores below its zero
         # padding and reports 0 for log-probabilities
