@@ -52,6 +52,16 @@ def wandb_has_credentials() -> bool:
         return False
 
 
+def class_name(spec: Any) -> str:
+    """The short class name of a ``class_path``/``init_args`` config section."""
+    return str(spec.class_path).rsplit(".", 1)[-1]
+
+
+def experiment_name(config: Any) -> str:
+    """``<Method>-<Data>`` (e.g. ``Seq2Seq-ImageCaption``): run directory names and W&B groups."""
+    return f"{class_name(config.model)}-{class_name(config.data).replace('DataModule', '')}"
+
+
 def latest_run(root: Path, name: str) -> Path | None:
     """The newest ``root/<name>-<time>`` run directory holding a checkpoint to resume (``last.ckpt`` or
     ``interrupted.ckpt``), or ``None``."""
@@ -176,8 +186,7 @@ class MultimodalCLI(LightningCLI):
         if ckpt and Path(ckpt).is_file():
             parent = Path(ckpt).resolve().parent
             return parent.parent if parent.name == "checkpoints" else parent
-        short = lambda spec: str(spec.class_path).rsplit(".", 1)[-1].replace("DataModule", "")  # noqa: E731
-        name = f"{short(config.model)}-{short(config.data)}"
+        name = experiment_name(config)
         if ckpt == "last" and self.subcommand == "fit":
             latest = latest_run(Path("runs"), name)
             if latest is not None:
@@ -223,9 +232,9 @@ class MultimodalCLI(LightningCLI):
     def _wandb_grouping(self, init_args: Any, config: Any) -> None:
         """Group W&B runs by experiment (``<Method>-<Data>``) and tag them with the method, the data module and the
         source, unless the config sets ``group``/``tags``; a sweep's runs are grouped by W&B itself."""
-        method, data = (str(spec.class_path).rsplit(".", 1)[-1] for spec in (config.model, config.data))
+        method, data = class_name(config.model), class_name(config.data)
         if not init_args.get("group") and not os.environ.get("WANDB_SWEEP_ID"):
-            init_args.group = f"{method}-{data.replace('DataModule', '')}"
+            init_args.group = experiment_name(config)
         if not init_args.get("tags"):
             source = str(config.data.init_args.get("source") or "")
             init_args.tags = [method, data] + ([Path(source).name or source] if source else [])

@@ -668,13 +668,12 @@ class PairDataModule(LightningDataModule, ABC):
         unk = self.tokenizer.unk_token_id
         if unk is not None:
             rows = self.tokenizer(prompts.prompts, add_special_tokens=False)["input_ids"]
-            bad = [f"line {i + 1}: {text!r}" for i, (text, row) in enumerate(zip(prompts.prompts, rows, strict=True))
-                   if unk in row]
+            bad = [Problem(f"line {i + 1}", repr(text))
+                   for i, (text, row) in enumerate(zip(prompts.prompts, rows, strict=True)) if unk in row]
             if bad:
-                listed = "\n  ".join(bad[:20])
                 raise DataError(f"{path}: {len(bad)} prompt(s) hold words the model never saw in training "
-                                f"(they would become {self.tokenizer.unk_token}):\n  {listed}\nUse words of the "
-                                "training texts.")
+                                f"(they would become {self.tokenizer.unk_token}):\n{listing(bad)}\nUse words of "
+                                "the training texts.")
         return prompts
 
     def predict_files(self) -> list[Path]:
