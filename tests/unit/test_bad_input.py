@@ -178,3 +178,14 @@ def test_bad_predict_inputs_are_named_up_front_or_skipped(templates, tmp_path, p
     with pytest.warns(UserWarning, match=f"(?s)Skipped 1 of 3 inputs .*broken{suffix}"):
         loader = module(pair, inputs, predict_path=str(inputs), bad_rows="skip").predict_dataloader()
     assert sorted(next(iter(loader))["id"]) == good
+
+
+def test_check_media_false_only_checks_that_files_exist(templates, tmp_path) -> None:
+    """For very large trusted sets: no decoding up front (a corrupt file passes the checks), missing files still
+    fail."""
+    root = folder(templates, "image", tmp_path)
+    victim_file(root).write_bytes(b"garbage")
+    module("image", root, check_media=False, preload=False).setup("fit")
+    victim_file(root).unlink()
+    with pytest.raises(DataError, match=rf"row {VICTIM} \(.*\): media file not found"):
+        module("image", root, check_media=False, preload=False).setup("fit")

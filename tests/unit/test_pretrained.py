@@ -86,3 +86,16 @@ def test_a_waveform_encoder_on_log_mel_data_is_a_config_error(tmp_path: Path) ->
                                  attention_dim=16, encoder=PretrainedAudioEncoder(str(save_wav2vec2(tmp_path / "w"))))
     with pytest.raises(ConfigError, match="set --data.init_args.inputs waveform"):
         one_step(method, dm, tmp_path)
+
+
+def test_waveform_inputs_at_another_rate_or_with_spec_augment_are_config_errors(tmp_path: Path) -> None:
+    from multimodal_kit.data.audio import SpecAugment
+
+    with pytest.raises(ConfigError, match="remove spec_augment"):
+        TextAudioDataModule(embedded_options=TINY_SPOKEN, inputs="waveform", spec_augment=SpecAugment())
+    dm = TextAudioDataModule(embedded_options=TINY_SPOKEN, batch_size=4, inputs="waveform", sample_rate=8_000)
+    dm.setup("fit")
+    method = CrossModalAttention(vocab_size=dm.vocab_size, modality="audio", embed_dim=16, hidden_dim=16,
+                                 attention_dim=16, encoder=PretrainedAudioEncoder(str(save_wav2vec2(tmp_path / "w"))))
+    with pytest.raises(ConfigError, match="trained on 16000 Hz audio: set --data.init_args.sample_rate 16000"):
+        one_step(method, dm, tmp_path)

@@ -25,7 +25,8 @@ from multimodal_kit.data.text import (
 )
 from multimodal_kit.data.text_audio import TextAudioDataModule
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so CI's verdict does not depend on the draw
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 CORPUS = ["a red circle left of a blue square", "one two three", "the big green triangle", "zero five nine"]
 TOKENIZERS = {kind: train_tokenizer(CORPUS, kind=kind) for kind in ("word", "bpe")}
 texts = st.lists(st.text(max_size=80), min_size=1, max_size=8)
@@ -47,7 +48,9 @@ def test_any_text_encodes_as_bos_words_eos_then_padding(kind: str, batch: list[s
     assert len(decoded) == len(batch) and all(isinstance(t, str) for t in decoded)
     for text, back in zip(batch, decoded, strict=True):
         canonical = canonical_text(tokenizer, text)
-        if kind == "word" and all(word in tokenizer.get_vocab() for word in canonical.split()):
+        # the tokenizer's words, joined by single spaces (str.split would also split on control characters such
+        # as \x1f, which the tokenizer keeps as a word of its own)
+        if kind == "word" and all(word in tokenizer.get_vocab() for word in canonical.split(" ")):
             assert canonical_text(tokenizer, back) == canonical  # known words survive the round trip
 
 
