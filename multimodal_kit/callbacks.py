@@ -1,4 +1,11 @@
-"""Callbacks: media logging that works with any logger or none, and the prediction writer."""
+"""Callbacks: media logging that works with any logger or none, and the prediction writer.
+
+Experiment files list the media callbacks under ``trainer.callbacks`` (replace or drop them there). They need a
+data module with a ``codec`` (every :class:`~multimodal_kit.data.base.PairDataModule`) and a method with the
+public hook each names: ``generate(batch)`` returning a search result with ``attention`` for
+:class:`AttentionMaps`, ``generate(tokens, lengths, noise)`` and ``noise(n, generator)`` for
+:class:`GeneratedSamples`; :class:`ValidationSamples` reads the ``predictions`` a validation step returns.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
-from multimodal_kit.data.base import PairCollator, PairDataModule
+from multimodal_kit.presenters import presenter_for
 from multimodal_kit.utils import rank_zero_info
 from multimodal_kit.visualize import captioned_grid, stack_vertically
 
@@ -59,25 +66,31 @@ class ValidationSamples(Callback):
                                "prediction": outputs["predictions"][i]})
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if (trainer.sanity_checking or not trainer.is_global_zero or not self._rows
-                or not isinstance(datamodule, PairDataModule)):
+        codec = media_codec(trainer)
+        if trainer.sanity_checking or not trainer.is_global_zero or not self._rows or codec is None:
             return
         rows, epoch = self._rows, trainer.current_epoch
+        presenter = presenter_for(codec)
+        dataset = trainer.datamodule.dataset("validation")
+        indices = [dataset.index_of(r["id"]) for r in rows]
         for logger in wandb_loggers(trainer):
             logger.log_table(
                 key="val/samples",
-                columns=["id", datamodule.media_key, "references", "prediction"],
-                data=[[r["id"], datamodule.wandb_media("validation", r["id"]), "\n".join(r["references"]),
-                       r["prediction"]] for r in rows],
+                columns=["id", codec.media, "references", "prediction"],
+                data=[[r["id"], presenter.wandb_item(dataset, i), "\n".join(r["references"]), r["prediction"]]
+                      for r, i in zip(rows, indices, strict=True)],
                 step=trainer.global_step,
             )
-        dataset = datamodule.dataset("validation")
-        pictures = [datamodule.preview(dataset.media_at(dataset.index_of(r["id"]))) for r in rows]
+        pictures = [presenter.picture(dataset.media_at(i)) for i in indices]
         out = run_dir_of(trainer) / "media" / "val_samples"
         out.mkdir(parents=True, exist_ok=True)
         captions = [f"pred: {r['prediction']}\nref: {r['references'][0]}" for r in rows]
         captioned_grid(pictures, captions).save(out / f"epoch_{epoch:03d}.png")
+
+
+def media_codec(trainer: Trainer) -> Any:
+    """The data module's media codec, or ``None`` (no data module, or one of another kind)."""
+    return getattr(trainer.datamodule, "codec", None) if trainer.datamodule is not None else None
 
 
 class AttentionMaps(Callback):
@@ -93,23 +106,24 @@ class AttentionMaps(Callback):
         self.num_items = num_items
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if trainer.sanity_checking or not trainer.is_global_zero or not isinstance(datamodule, PairDataModule):
+        codec = media_codec(trainer)
+        if trainer.sanity_checking or not trainer.is_global_zero or codec is None:
             return
         from multimodal_kit.data.text import token_words
 
+        datamodule = trainer.datamodule
         dataset = datamodule.dataset("validation")
         items = [dataset[i] for i in range(min(self.num_items, len(dataset)))]
-        batch = trainer.strategy.batch_to_device(PairCollator(datamodule)(items), pl_module.device)
+        batch = trainer.strategy.batch_to_device(datamodule.collator()(items), pl_module.device)
         result = pl_module.generate(batch)
         if result.attention is None:
             return
+        presenter = presenter_for(codec)
         rows = []
         for k, item in enumerate(items):
             n = int(result.lengths[k])
             words = token_words(pl_module.tokenizer, result.tokens[k, :n])
-            rows.append(datamodule.attention_picture(item[datamodule.media_key], words,
-                                                     result.attention[k, :n].float().cpu()))
+            rows.append(presenter.attention_picture(item[codec.media], words, result.attention[k, :n].float().cpu()))
         sheet = stack_vertically(rows)
         out = run_dir_of(trainer) / "media" / "attention"
         out.mkdir(parents=True, exist_ok=True)
@@ -134,38 +148,36 @@ class GeneratedSamples(Callback):
         self.num_prompts = num_prompts
         self.seed = seed
 
-    def prompts(self, datamodule: PairDataModule) -> list[str]:
+    def prompts(self, datamodule: Any) -> list[str]:
         texts = datamodule.dataset("validation").texts
         return list(dict.fromkeys(texts))[: self.num_prompts]
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if trainer.sanity_checking or not trainer.is_global_zero or not isinstance(datamodule, PairDataModule):
+        codec = media_codec(trainer)
+        if trainer.sanity_checking or not trainer.is_global_zero or codec is None:
             return
         from multimodal_kit.data.text import encode_texts
 
+        datamodule = trainer.datamodule
         prompts = self.prompts(datamodule)
         tokens, lengths = encode_texts(datamodule.tokenizer, prompts)
         noise = pl_module.noise(len(prompts), generator=torch.Generator().manual_seed(self.seed))
-        media = datamodule.unbatch_media(pl_module.generate(tokens.to(pl_module.device), lengths, noise))
-        values = datamodule.media_values(media)
+        media = codec.uncollate(pl_module.generate(tokens.to(pl_module.device), lengths, noise))
+        values = codec.to_values(media)
+        presenter = presenter_for(codec)
         epoch = trainer.current_epoch
         out = run_dir_of(trainer) / "media" / "generated"
-        out.mkdir(parents=True, exist_ok=True)
-        grid = captioned_grid([datamodule.preview(m) for m in media], prompts)
+        grid = captioned_grid([presenter.picture(m) for m in media], prompts)
+        files = out / f"epoch_{epoch:03d}"
+        files.mkdir(parents=True, exist_ok=True)
         grid.save(out / f"epoch_{epoch:03d}.png")
-        if datamodule.media_key != "image":
-            clips = out / f"epoch_{epoch:03d}"
-            clips.mkdir(exist_ok=True)
-            for k, (prompt, value) in enumerate(zip(prompts, values, strict=True)):
-                datamodule.save_media(value, clips / f"{k}_{slug(prompt)}")
+        for k, (prompt, value) in enumerate(zip(prompts, values, strict=True)):
+            codec.save(value, files / f"{k}_{slug(prompt)}")
         for logger in wandb_loggers(trainer):
-            if datamodule.media_key == "image":
-                logger.log_image(key="val/generated", images=[grid], step=trainer.global_step)
-            else:
-                logger.log_table(key="val/generated", columns=["prompt", datamodule.media_key],
-                                 data=[[p, datamodule.wandb_value(v, p)] for p, v in zip(prompts, values, strict=True)],
-                                 step=trainer.global_step)
+            logger.log_image(key="val/generated_grid", images=[grid], step=trainer.global_step)
+            logger.log_table(key="val/generated", columns=["prompt", codec.media],
+                             data=[[p, presenter.wandb_value(v, p)] for p, v in zip(prompts, values, strict=True)],
+                             step=trainer.global_step)
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -186,23 +198,23 @@ class PredictionWriter(BasePredictionWriter):
         self.output_dir = Path(output_dir)
         self.attention_maps = attention_maps
 
-    def _attention_png(self, datamodule: Any, record: dict[str, Any]) -> str | None:
+    def _attention_png(self, codec: Any, record: dict[str, Any]) -> str | None:
         words, weights = record.pop("_words", None), record.pop("_attention", None)
-        if not self.attention_maps or weights is None or not isinstance(datamodule, PairDataModule):
+        if not self.attention_maps or weights is None or codec is None:
             return None
-        media = datamodule.load_media_file(Path(record["input"]))
+        media = codec.load_file(Path(record["input"]))
         path = self.output_dir / "attention" / f"{Path(str(record['id'])).stem}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        datamodule.attention_picture(media, words, weights).save(path)
+        presenter_for(codec).attention_picture(media, words, weights).save(path)
         return str(path)
 
-    def _media_file(self, datamodule: Any, record: dict[str, Any]) -> str | None:
+    def _media_file(self, codec: Any, record: dict[str, Any]) -> str | None:
         value = record.pop("_media", None)
         if value is None:
             return None
         folder = self.output_dir / "media"
         folder.mkdir(parents=True, exist_ok=True)
-        return str(datamodule.save_media(value, folder / Path(str(record["id"])).stem))
+        return str(codec.save(value, folder / Path(str(record["id"])).stem))
 
     def _part(self, trainer: Trainer) -> Path:
         name = "predictions.jsonl" if trainer.world_size == 1 else f"predictions.rank{trainer.global_rank}.jsonl"
@@ -219,10 +231,10 @@ class PredictionWriter(BasePredictionWriter):
             for record, index in zip(prediction, indices, strict=True):
                 if index is not None:
                     record["_index"] = int(index)  # the input position, to put the parts back in order
-                png = self._attention_png(trainer.datamodule, record)
+                png = self._attention_png(media_codec(trainer), record)
                 if png is not None:
                     record["attention_map"] = png
-                media = self._media_file(trainer.datamodule, record)
+                media = self._media_file(media_codec(trainer), record)
                 if media is not None:
                     record["file"] = media
                 f.write(json.dumps(record) + "\n")

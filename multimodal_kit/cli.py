@@ -158,7 +158,7 @@ class MultimodalCLI(LightningCLI):
                                  "as <output_dir>/attention/<id>.png.")
         for name in ("vocab_size", "pad_id", "bos_id", "eos_id"):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
-        parser.link_arguments("data.media_key", "model.init_args.modality", apply_on="instantiate")
+        parser.link_arguments("data.media", "model.init_args.modality", apply_on="instantiate")
         parser.link_arguments("data", "model.init_args.image_size", apply_on="instantiate",
                               compute_fn=_image_size)
         parser.link_arguments("data", "model.init_args.n_mels", apply_on="instantiate",

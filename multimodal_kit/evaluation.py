@@ -58,7 +58,8 @@ class CycleEvaluator:
         self.method.requires_grad_(False)
         # no data is read: splits and tokenizer load lazily; it only turns media into the evaluator's features
         self.datamodule = _import(data["class_path"])(**data["init_args"])
-        self.media_key: str = self.datamodule.media_key
+        self.codec = self.datamodule.codec
+        self.media: str = self.codec.media
         self.path = path
 
     def to(self, device: torch.device) -> CycleEvaluator:
@@ -67,9 +68,8 @@ class CycleEvaluator:
 
     def batch(self, values: list[Any]) -> dict[str, Any]:
         """Media values (PIL images / ``{"array", "sampling_rate"}``) → the evaluator's input batch."""
-        dm = self.datamodule
-        media = [dm.load_media(value, f"generated {i}") for i, value in enumerate(values)]
-        batch = dm.collate_media(media)
+        media = [self.codec.load(value, f"generated {i}") for i, value in enumerate(values)]
+        batch = self.codec.collate(media)
         return {k: v.to(self.method.device) for k, v in batch.items()}
 
     @torch.no_grad()

@@ -1,12 +1,21 @@
-"""Image preprocessing in one place: PIL image → resized uint8 tensor (per item) → normalized float (per batch)."""
+"""Images in one place: PIL image → resized uint8 tensor (per item) → normalized float (per batch), and the
+image :class:`~multimodal_kit.data.codec.MediaCodec`."""
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import datasets
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+
+from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.problems import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -41,3 +50,83 @@ class ImageTransform:
         """Normalized float (B, 3, S, S) → uint8 (B, 3, S, S), for display."""
         pixels = (images.detach().float().cpu() * self.std + self.mean).clamp(0, 1)
         return (pixels * 255).round().to(torch.uint8)
+
+
+class ImageCodec(MediaCodec):
+    """Images: a value → uint8 (3, S, S) per item; a batch's ``image`` is float (B, 3, S, S), normalized.
+
+    Args:
+        image_size: images are resized to ``image_size`` × ``image_size``.
+        mean: normalization mean per channel (0–1 scale).
+        std: normalization standard deviation per channel (0–1 scale).
+        max_image_pixels: larger images (width × height) are bad rows: decoding one would take gigabytes.
+        media_column: the column name used in messages.
+    """
+
+    media = "image"
+    extensions = IMAGE_EXTENSIONS
+
+    def __init__(self, image_size: int = 64, mean: Sequence[float] = (0.5, 0.5, 0.5),
+                 std: Sequence[float] = (0.5, 0.5, 0.5), max_image_pixels: int = 40_000_000,
+                 media_column: str = "image") -> None:
+        self.image_size = image_size
+        self.max_image_pixels = max_image_pixels
+        self.media_column = media_column
+        self.transform = ImageTransform(image_size, mean, std)
+
+    def feature(self) -> datasets.Image:
+        return datasets.Image()
+
+    def load(self, value: Any, row_id: str) -> torch.Tensor:
+        """``{bytes, path}`` (or a path, or a PIL image) → uint8 (3, S, S)."""
+        if isinstance(value, Image.Image):
+            return self.transform.to_uint8(value)
+        if isinstance(value, dict) and value.get("bytes") is not None:
+            return self.decode(io.BytesIO(value["bytes"]), row_id)
+        if isinstance(value, dict) and value.get("path"):
+            return self.decode(value["path"], row_id)
+        if isinstance(value, str | Path):
+            return self.decode(value, row_id)
+        raise DataError(f"{row_id}: column {self.media_column!r} holds {type(value).__name__}, not an image; "
+                        "set --data.media_column to the image column.")
+
+    def decode(self, source: str | Path | io.BytesIO, name: str) -> torch.Tensor:
+        """Decode one image file or blob → uint8 (3, S, S); a :class:`DataError` naming ``name`` if it is not a
+        readable image, is truncated, or has more than ``max_image_pixels`` pixels."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+                with Image.open(source) as image:
+                    width, height = image.size
+                    if width * height > self.max_image_pixels:
+                        raise DataError(f"{name}: a {width}×{height} image, more than --data.max_image_pixels="
+                                        f"{self.max_image_pixels}; downscale it or raise the limit.")
+                    image.load()
+                    return self.transform.to_uint8(image)
+        except DataError:
+            raise
+        except Image.DecompressionBombError as error:
+            raise DataError(f"{name}: an image too large to decode safely ({error}); downscale it.") from error
+        except FileNotFoundError as error:
+            raise DataError(f"{name}: image file not found: {source}") from error
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            what = "truncated image" if "truncated" in str(error) else "not a readable image"
+            raise DataError(f"{name}: {what} ({error}); re-save or re-download it, or remove the row.") from error
+
+    def nbytes(self) -> int:
+        return 3 * self.image_size * self.image_size
+
+    def collate(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"image": self.transform.normalize(torch.stack(items))}
+
+    def uncollate(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """``image`` (B, 3, S, S), normalized → uint8 (3, S, S) per item."""
+        return list(self.transform.denormalize(batch["image"]))
+
+    def to_values(self, items: list[torch.Tensor]) -> list[Image.Image]:
+        return [Image.fromarray(item.permute(1, 2, 0).cpu().numpy()) for item in items]
+
+    def save(self, value: Image.Image, stem: Path) -> Path:
+        path = stem.with_suffix(".png")
+        value.save(path)
+        return path

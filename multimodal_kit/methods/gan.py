@@ -203,11 +203,11 @@ class ConditionalGAN(MultimodalMethod):
         dataset = datamodule.dataset("train")
         n = min(len(dataset), STATS_ITEMS)
         items = [dataset.media_at(i) for i in range(n)]
-        padded = self._fit_frames(**datamodule.collate_media(items))  # (n, max_frames, n_mels)
+        padded = self._fit_frames(**datamodule.codec.collate(items))  # (n, max_frames, n_mels)
         self.feature_mean.copy_(padded.mean(dim=(0, 1)))
         self.feature_std.copy_(padded.std(dim=(0, 1)).clamp(min=1e-3))
         self.stats_ready.fill_(True)
-        too_long = sum(item.shape[0] > self.hparams.max_frames for item in dataset.media or items)
+        too_long = sum(item.shape[0] > self.hparams.max_frames for item in dataset.preloaded or items)
         if too_long:
             rank_zero_info(f"ConditionalGAN: {too_long} training clip(s) are longer than --model.max_frames="
                            f"{self.hparams.max_frames} and are cut to it; raise max_frames to keep them whole.")
@@ -220,8 +220,8 @@ class ConditionalGAN(MultimodalMethod):
             return
         if self.evaluator is None:
             self.evaluator = CycleEvaluator(path)
-            if self.evaluator.media_key != self.hparams.modality:
-                raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media_key}, but this GAN generates "
+            if self.evaluator.media != self.hparams.modality:
+                raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media}, but this GAN generates "
                                  f"{self.hparams.modality}.")
             dim = self.evaluator.feature_dim()
             modality = self.hparams.modality
@@ -294,8 +294,8 @@ class ConditionalGAN(MultimodalMethod):
 
     def media_values(self, media: dict[str, torch.Tensor]) -> list[Any]:
         """Media entries of a batch → values the data module saves and evaluators read (PIL / waveforms)."""
-        datamodule = self.trainer.datamodule
-        return datamodule.media_values(datamodule.unbatch_media(media))
+        codec = self.trainer.datamodule.codec
+        return codec.to_values(codec.uncollate(media))
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:

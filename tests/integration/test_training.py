@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from multimodal_kit.data.base import PairCollator, PairDataModule
+from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.image_caption import ImageCaptionDataModule
 from multimodal_kit.data.text import decode_tokens
 from multimodal_kit.data.text_audio import TextAudioDataModule
@@ -46,7 +46,7 @@ def test_overfitting_one_batch_drives_the_loss_near_zero(data, method, options) 
     assert float(trainer.callback_metrics["train/loss"]) < 0.05
 
     # and free-running decoding then reproduces the memorized texts (overfit_batches reads unshuffled)
-    batch = next(iter(DataLoader(dm.dataset("train"), batch_size=8, collate_fn=PairCollator(dm))))
+    batch = next(iter(DataLoader(dm.dataset("train"), batch_size=8, collate_fn=dm.collator())))
     model.eval()
     assert model(batch) == batch["text"]
     assert decode_tokens(dm.tokenizer, model.generate(batch, beam_size=3).tokens) == batch["text"]  # beam search too

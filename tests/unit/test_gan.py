@@ -44,7 +44,7 @@ def tiny_audio() -> TextAudioDataModule:
 
 def gan_for(dm: ImageCaptionDataModule | TextAudioDataModule, **kwargs: object) -> ConditionalGAN:
     options = dict(vocab_size=dm.vocab_size, pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id,
-                   modality=dm.media_key, image_size=getattr(dm, "image_size", 64), n_mels=getattr(dm, "n_mels", 64),
+                   modality=dm.media, image_size=getattr(dm, "image_size", 64), n_mels=getattr(dm, "n_mels", 64),
                    max_frames=32)
     return ConditionalGAN(**(options | TINY_GAN | kwargs))
 
@@ -155,7 +155,7 @@ def test_one_manual_step_updates_both_networks(tmp_path: Path, make_data) -> Non
     assert _changed(text, gan.text_encoder) and _changed(ema, gan.generator_ema)
     # the fixed prompts were rendered at the end of validation
     assert (tmp_path / "media" / "generated" / "epoch_000.png").stat().st_size > 0
-    if dm.media_key == "audio":
+    if dm.media == "audio":
         assert len(list((tmp_path / "media" / "generated" / "epoch_000").glob("*.wav"))) >= 1
         assert bool(gan.stats_ready) and gan.feature_std.shape == (16,)
 
@@ -247,7 +247,7 @@ def test_evaluation_noise_and_sound_of_an_item_do_not_depend_on_its_batch() -> N
     from multimodal_kit.data.text_audio import TextAudioDataModule
 
     data = TextAudioDataModule(source="spoken", normalize="none")
-    assert np.array_equal(data.media_values(clips)[1]["array"], data.media_values(clips[1:])[0]["array"])
+    assert np.array_equal(data.codec.to_values(clips)[1]["array"], data.codec.to_values(clips[1:])[0]["array"])
 
 
 def test_audio_round_trip_ends_each_clip_where_its_sound_ends() -> None:

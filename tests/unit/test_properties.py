@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from multimodal_kit.data.audio import AudioDecodeError, LogMel, SpecAugment, load_waveform
-from multimodal_kit.data.base import PairCollator
 from multimodal_kit.data.image_caption import ImageCaptionDataModule
 from multimodal_kit.data.text import (
     canonical_text,
@@ -67,7 +66,7 @@ def test_collate_pads_audio_and_text_to_the_longest_item(frames: list[int], data
     batch_texts = data.draw(st.lists(st.text(max_size=40), min_size=len(frames), max_size=len(frames)))
     items = [{"audio": torch.randn(n, 16) + 3, "text": t, "references": [t], "id": str(i)}
              for i, (n, t) in enumerate(zip(frames, batch_texts, strict=True))]
-    batch = PairCollator(module)(items)
+    batch = module.collator()(items)
     assert batch["audio"].shape == (len(frames), max(frames), 16)
     assert batch["audio_lengths"].tolist() == frames
     for item, features, n in zip(items, batch["audio"], frames, strict=True):
@@ -82,10 +81,10 @@ def test_collate_normalizes_images_and_back(count: int, size: int, seed: int) ->
     module = ImageCaptionDataModule(image_size=size)
     images = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
               for _ in range(count)]
-    batch = module.collate_media(images)["image"]
+    batch = module.codec.collate(images)["image"]
     assert batch.shape == (count, 3, size, size) and batch.dtype == torch.float32
     assert batch.min() >= -1 and batch.max() <= 1  # mean 0.5, std 0.5
-    assert all(torch.equal(a, b) for a, b in zip(module.unbatch_media({"image": batch}), images, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(module.codec.uncollate({"image": batch}), images, strict=True))
 
 
 def wav_bytes(samples: np.ndarray, rate: int) -> bytes:

@@ -122,12 +122,12 @@ def test_decoded_array_values_are_mixed_and_resampled() -> None:
     dm = TextAudioDataModule(embedded_options=TINY_SPOKEN)
     tone = np.sin(np.arange(8_000) / 8_000 * 2 * np.pi * 200).astype(np.float32)
     for array in (np.stack([tone, tone]), np.stack([tone, tone], 1), tone):
-        wave = dm.waveform({"array": array, "sampling_rate": 8_000}, "row 0")
+        wave = dm.codec.waveform({"array": array, "sampling_rate": 8_000}, "row 0")
         assert wave.shape == (16_000,) and float(wave.abs().max()) == pytest.approx(1.0, abs=0.02)
 
 
 def test_lengths_for_grouping_read_from_headers_match_the_features() -> None:
     preloaded = TextAudioDataModule(embedded_options=TINY_SPOKEN, preload=True)
     lazy = TextAudioDataModule(embedded_options=TINY_SPOKEN, preload=False)
-    assert lazy.dataset("train").media is None
+    assert lazy.dataset("train").preloaded is None
     assert lazy.item_lengths(lazy.dataset("train")) == preloaded.item_lengths(preloaded.dataset("train"))

@@ -1,0 +1,159 @@
+"""Row checks before training: every text field and every media file of a split, checked once.
+
+:func:`check_split` returns a :class:`SplitCheck` (the bad rows and why, the conversions worth knowing, and the
+decoded media when asked to keep them); :func:`settle` applies ``--data.bad_rows`` to it: one
+:class:`~multimodal_kit.data.problems.DataError` naming every bad row, or the rows to keep. :class:`DataReport`
+collects what was found for ``<run_dir>/data_report.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.fields import Rows, media_files
+from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
+from multimodal_kit.data.text import token_counts
+
+REPORT_NAME = "data_report.json"  # in the run directory: every bad row found, skipped or not
+
+
+@dataclass
+class SplitCheck:
+    """What checking one split found.
+
+    Attributes:
+        problems: per bad row index, what is wrong with it.
+        notes: conversions worth knowing (stereo mixed down, resampled), one per file.
+        media: every row's decoded item tensor when kept (a placeholder where the row is bad), else ``None``.
+    """
+
+    problems: dict[int, list[str]] = field(default_factory=dict)
+    notes: list[Problem] = field(default_factory=list)
+    media: list[torch.Tensor] | None = None
+
+    def listed(self, ids: list[str]) -> list[Problem]:
+        return [Problem(f"row {i} ({ids[i]})", "; ".join(self.problems[i])) for i in sorted(self.problems)]
+
+
+def _longest(tokenizer: PreTrainedTokenizerBase, groups: list[list[Any]]) -> list[int]:
+    """The most tokens of any text in each group (BOS and EOS included), counted in one tokenizer call."""
+    flat = token_counts(tokenizer, [str(t or "") for group in groups for t in group])
+    ends = list(itertools.accumulate(len(g) for g in groups))
+    return [max(flat[end - len(g):end], default=0) for g, end in zip(groups, ends, strict=True)]
+
+
+def text_problems(rows: Rows, tokenizer: PreTrainedTokenizerBase, max_length: int, check_references: bool,
+                  columns: dict[str, str]) -> dict[int, list[str]]:
+    """Per bad row, what is wrong with its texts: an empty one, or more tokens than ``max_length`` — the
+    target text, every further text field, and (``check_references``: the training split when references are
+    drawn as targets) every reference. ``columns`` names each field's column for the messages."""
+    problems: dict[int, list[str]] = {}
+    texts = {"text": rows.texts, **{k: rows.fields[k] for k in columns if k not in ("text", "references")}}
+    for name, values in texts.items():
+        lengths = _longest(tokenizer, [[v] for v in values])
+        for i, (value, n) in enumerate(zip(values, lengths, strict=True)):
+            if value is None or not str(value).strip():
+                problems.setdefault(i, []).append(f"empty text in column {columns[name]!r}")
+            elif n > max_length:
+                problems.setdefault(i, []).append(f"{n} tokens, more than --data.max_text_length={max_length}"
+                                                  + ("" if name == "text" else f" in column {columns[name]!r}"))
+    if columns.get("references") is None:  # the text is the only reference: checked above
+        return problems
+    ref_lengths = _longest(tokenizer, rows.references) if check_references else None
+    for i, refs in enumerate(rows.references):
+        if any(r is None or not str(r).strip() for r in refs):
+            problems.setdefault(i, []).append(f"an empty reference in column {columns['references']!r}")
+        elif ref_lengths is not None and ref_lengths[i] > max_length and i not in problems:
+            problems.setdefault(i, []).append(f"a reference of {ref_lengths[i]} tokens in column "
+                                              f"{columns['references']!r}, more than --data.max_text_length="
+                                              f"{max_length}")
+    return problems
+
+
+def media_problems(split: datasets.Dataset, media_column: str, ids: list[str], codec: MediaCodec, decode: bool,
+                   keep: bool) -> SplitCheck:
+    """Check every row's medium: the file exists and, with ``decode``, loads (:meth:`MediaCodec.load`); with
+    ``keep``, return the decoded tensors too. ``split`` holds the media column undecoded."""
+    from tqdm.auto import tqdm
+
+    found = SplitCheck(media=[] if keep else None)
+    paths = media_files(split, media_column)
+    values = iter(split.select_columns([media_column])) if decode else itertools.repeat({media_column: None})
+    rows = tqdm(range(len(split)), desc="checking media" if decode else "checking files", leave=False,
+                unit="item", disable=len(split) < 2000)
+    for i in rows:
+        tensor = torch.empty(0)
+        value = next(values)[media_column]
+        if paths[i] is not None and not Path(paths[i]).is_file():
+            found.problems[i] = [f"media file not found: {paths[i]}"]
+        elif decode:
+            try:
+                tensor = codec.load(value, ids[i])
+                note = codec.conversion_note(value)
+                if note:
+                    found.notes.append(Problem(f"row {i} ({ids[i]})", note))
+            except DataError as error:
+                found.problems[i] = [str(error).removeprefix(f"{ids[i]}: ")]
+            except Exception as error:  # a decoder may raise anything on a bad file: name it, do not crash
+                found.problems[i] = [f"cannot be loaded ({type(error).__name__}: {error})"]
+        if found.media is not None:
+            found.media.append(tensor)
+    return found
+
+
+def settle(found: SplitCheck, ids: list[str], subject: str, bad_rows: Literal["fail", "skip"],
+           report: Path | None) -> list[int] | None:
+    """Apply ``--data.bad_rows`` to what a check found: ``None`` when every row is good; the rows to keep with
+    ``skip``; a :class:`DataError` naming every bad row with ``fail`` (or when every row is bad)."""
+    if not found.problems:
+        return None
+    listed = found.listed(ids)
+    where = f" All of them are listed in {report}." if report else ""
+    if bad_rows == "fail":
+        raise problems_error(listed, subject, "Fix the files or the metadata (or raise --data.max_text_length / "
+                             "--data.max_seconds / --data.max_image_pixels for long or large ones), or pass "
+                             f"--data.bad_rows skip to leave these rows out.{where}")
+    if len(found.problems) == len(ids):
+        raise problems_error(listed, subject, "Every row is bad; nothing is left to train on.")
+    from lightning.pytorch.utilities import rank_zero_warn
+
+    rank_zero_warn(f"Skipped {len(listed)} of {len(ids)} rows of {subject} (--data.bad_rows skip):\n"
+                   f"{listing(listed)}{where}")
+    return [i for i in range(len(ids)) if i not in found.problems]
+
+
+class DataReport:
+    """What the checks found, per split (and unreadable metadata lines), for ``<run_dir>/data_report.json``."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, Any] = {}
+
+    def add_split(self, name: str, rows: int, found: SplitCheck, ids: list[str], skipped: bool) -> None:
+        self.parts[name] = {"rows": rows, "bad": [p.to_dict() for p in found.listed(ids)],
+                            "skipped": len(found.problems) if skipped else 0,
+                            "converted": [p.to_dict() for p in found.notes]}
+
+    def add_metadata(self, skipped: dict[str, list[Problem]]) -> None:
+        self.parts["metadata"] = {split: [p.to_dict() for p in problems] for split, problems in skipped.items()}
+
+    def write(self, directory: Path | None, is_global_zero: bool) -> Path | None:
+        """Write the report into ``directory`` (rank zero; only when something was found); return its path, or
+        ``None`` without a directory or with nothing to report."""
+        found = "metadata" in self.parts or any(part.get("bad") or part.get("converted")
+                                                 for part in self.parts.values())
+        if not found or directory is None:
+            return None
+        path = directory / REPORT_NAME
+        if is_global_zero:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.parts, indent=1) + "\n")
+        return path

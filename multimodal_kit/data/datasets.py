@@ -1,0 +1,150 @@
+"""Torch datasets of a split, of ``predict`` files and of prompts, and the one collator that builds the batch.
+
+Items are dicts of fields: the medium's tensor under its name (``image``/``audio``), ``text``, ``references``,
+``id``, each further text or label field a task declares, and ``input`` for predictions. :class:`PairCollator`
+turns a list of them into the batch dict of the batch contract, whatever fields they carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.fields import Rows
+from multimodal_kit.data.problems import DataError
+from multimodal_kit.data.text import encode_texts
+
+
+class PairDataset(Dataset):
+    """One split as items (see the module docstring).
+
+    Args:
+        media: the split's media column, undecoded (``{bytes, path}``), decoded by ``codec`` on access; unused
+            where ``preloaded`` holds every item's tensor already.
+        rows: the split's other fields (:func:`~multimodal_kit.data.fields.read_rows`).
+        codec: the medium's codec.
+        random_text: pick a random reference as the item's ``text`` each time it is read (training).
+        preloaded: every item's media tensor, decoded once up front, or ``None``.
+    """
+
+    def __init__(self, media: datasets.Dataset, rows: Rows, codec: MediaCodec, random_text: bool = False,
+                 preloaded: list[torch.Tensor] | None = None) -> None:
+        if len(media) != len(rows) or (preloaded is not None and len(preloaded) != len(rows)):
+            raise ValueError(f"{len(media)} media rows, {len(rows)} rows of fields and "
+                             f"{None if preloaded is None else len(preloaded)} preloaded items")
+        self.media = media
+        self.rows = rows
+        self.codec = codec
+        self.random_text = random_text
+        self.preloaded = preloaded
+        self._index: dict[str, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def texts(self) -> list[str]:
+        return self.rows.texts
+
+    @property
+    def references(self) -> list[list[str]]:
+        return self.rows.references
+
+    @property
+    def ids(self) -> list[str]:
+        return self.rows.ids
+
+    def index_of(self, item_id: str) -> int:
+        """The position of the item with id ``item_id``."""
+        if self._index is None:
+            self._index = {item: i for i, item in enumerate(self.rows.ids)}
+        return self._index[item_id]
+
+    def value_at(self, index: int) -> Any:
+        """The undecoded media value of item ``index`` (``{bytes, path}``)."""
+        return self.media[index][self.media.column_names[0]]
+
+    def media_at(self, index: int) -> torch.Tensor:
+        """The media tensor of item ``index`` (what :meth:`MediaCodec.load` returns)."""
+        if self.preloaded is not None:
+            return self.preloaded[index]
+        return self.codec.load(self.value_at(index), self.rows.ids[index])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rows = self.rows
+        references = rows.references[index]
+        text = rows.texts[index]
+        if self.random_text and len(references) > 1:
+            text = references[int(torch.randint(len(references), ()).item())]
+        item = {self.codec.media: self.media_at(index), "text": text, "references": references, "id": rows.ids[index]}
+        return item | {name: values[index] for name, values in rows.fields.items()}
+
+
+class PredictFiles(Dataset):
+    """Media files given to ``predict`` (``--data.predict_path``): one item per file."""
+
+    def __init__(self, files: Sequence[Path], codec: MediaCodec) -> None:
+        self.files = list(files)
+        self.codec = codec
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path = self.files[index]
+        return {self.codec.media: self.codec.load_file(path), "id": path.name, "input": str(path)}
+
+
+class Prompts(Dataset):
+    """Text prompts given to ``predict`` for generation (``--data.predict_path prompts.txt``, one per line; blank
+    lines skipped): one item per prompt, ids ``prompt_000``, ``prompt_001``, …"""
+
+    def __init__(self, path: Path) -> None:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        self.prompts = [line for line in lines if line]
+        if not self.prompts:
+            raise DataError(f"{path}: no prompts; write one prompt per line.")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        text = self.prompts[index]
+        return {"text": text, "references": [text], "id": f"prompt_{index:03d}", "input": text}
+
+
+class PairCollator:
+    """Items → the batch dict: the medium batched by its codec; ``text`` → ``tokens``/``token_lengths`` and each
+    of ``text_fields`` → ``<field>_tokens``/``<field>_lengths`` (``BOS … EOS``, PAD-padded); every other field
+    (strings, references, labels) as a list.
+
+    Args:
+        codec: the medium's codec.
+        tokenizer: the data's tokenizer; ``None`` for items without text.
+        text_fields: the further text fields to tokenize.
+    """
+
+    def __init__(self, codec: MediaCodec, tokenizer: PreTrainedTokenizerBase | None, text_fields: Sequence[str] = ()) -> None:
+        self.codec = codec
+        self.tokenizer = tokenizer
+        self.text_fields = tuple(text_fields)
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        media = self.codec.media
+        batch: dict[str, Any] = self.codec.collate([item[media] for item in items]) if media in items[0] else {}
+        for key in items[0]:
+            if key != media:
+                batch[key] = [item[key] for item in items]
+        if "text" in batch and self.tokenizer is not None:
+            batch["tokens"], batch["token_lengths"] = encode_texts(self.tokenizer, batch["text"])
+        for name in self.text_fields:
+            if name in batch:
+                batch[f"{name}_tokens"], batch[f"{name}_lengths"] = encode_texts(self.tokenizer, batch[name])
+        return batch

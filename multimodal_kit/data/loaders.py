@@ -1,0 +1,42 @@
+"""DataLoaders of the data modules: training shuffled per (seed, epoch) and resumable mid-epoch, evaluation in
+order and sharded without repeats under DDP, prediction in order (Lightning shards it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset
+
+from multimodal_kit.data.resumable import EpochShuffle, ResumableLoader, global_seed
+
+
+def train_order(dataset: Dataset) -> EpochShuffle:
+    """The training order: a random permutation per epoch, drawn from the run's seed and the epoch alone."""
+    return EpochShuffle(dataset, seed=global_seed() or 0)
+
+
+def build_loader(dataset: Dataset, batch_size: int, collate_fn: Callable[[list[Any]], Any], num_workers: int,
+                 stage: str, world: tuple[int, int] = (1, 0), batch_sampler: BatchSampler | None = None) -> DataLoader:
+    """The loader of ``dataset`` for ``stage`` (``train``, ``evaluate`` or ``predict``).
+
+    Args:
+        world: (processes, this process's rank); evaluation splits are sharded over them so every item is seen
+            exactly once (Lightning's default ``DistributedSampler`` repeats items to even out the shards, which
+            would count them twice in the test metrics); ranks may get one batch more or less.
+        batch_sampler: training batches of its own (e.g. length-grouped), instead of shuffled ones.
+    """
+    if batch_sampler is not None:
+        batching: dict[str, Any] = {"batch_sampler": batch_sampler}
+    elif stage == "train":
+        batching = {"batch_size": batch_size, "sampler": train_order(dataset)}
+    elif stage == "evaluate" and world[0] > 1:
+        batching = {"batch_size": batch_size, "sampler": UnrepeatedDistributedSampler(
+            dataset, num_replicas=world[0], rank=world[1], shuffle=False)}
+    else:
+        batching = {"batch_size": batch_size, "shuffle": False}
+    return (ResumableLoader if stage == "train" else DataLoader)(
+        dataset, **batching, num_workers=num_workers, collate_fn=collate_fn, persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available())

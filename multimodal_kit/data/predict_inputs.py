@@ -1,0 +1,77 @@
+"""What ``predict`` reads (``--data.predict_path``): a media file, a directory of them, or a ``.txt`` file of
+prompts; each checked up front like training rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.datasets import PredictFiles, Prompts
+from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
+
+
+def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase],
+                   bad_rows: Literal["fail", "skip"]) -> Dataset:
+    """The dataset of ``predict_path``: prompts (a ``.txt`` file, checked against ``tokenizer()``), else media
+    files (which need no tokenizer)."""
+    if not predict_path:
+        raise DataError("predict needs inputs: pass --data.predict_path FILE_OR_DIRECTORY.")
+    path = Path(predict_path).expanduser()
+    if path.is_file() and path.suffix.lower() == ".txt":
+        return checked_prompts(path, tokenizer())
+    return PredictFiles(readable(media_files(predict_path, codec.extensions), codec, bad_rows, predict_path), codec)
+
+
+def media_files(predict_path: str, extensions: tuple[str, ...]) -> list[Path]:
+    """The files named by ``predict_path`` (a file, or every file with one of ``extensions`` in a directory)."""
+    path = Path(predict_path).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"--data.predict_path={predict_path!r}: no such file or directory.")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in extensions)
+    if not files:
+        raise DataError(f"--data.predict_path={predict_path!r} holds no media files ({', '.join(extensions)}).")
+    return files
+
+
+def readable(files: list[Path], codec: MediaCodec, bad_rows: Literal["fail", "skip"], predict_path: str
+             ) -> list[Path]:
+    """The files that load, each decoded once up front: a bad one fails with one message naming every bad file,
+    or is left out with ``--data.bad_rows skip`` (named in a warning)."""
+    problems = []
+    for path in files:
+        try:
+            codec.load_file(path)
+        except DataError as error:
+            problems.append(Problem(path.name, str(error).removeprefix(f"{path}: ")))
+    if problems and (bad_rows == "fail" or len(problems) == len(files)):
+        raise problems_error(problems, f"--data.predict_path={predict_path!r}",
+                             "Fix or remove these files" + (", or pass --data.bad_rows skip to leave them out."
+                                                            if bad_rows == "fail" else "."))
+    if problems:
+        rank_zero_warn(f"Skipped {len(problems)} of {len(files)} inputs of --data.predict_path (--data.bad_rows "
+                       f"skip):\n{listing(problems)}")
+    bad = {p.where for p in problems}
+    return [path for path in files if path.name not in bad]
+
+
+def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
+    """The prompts of a text file, checked: every word must be known to the tokenizer."""
+    prompts = Prompts(path)
+    unk = tokenizer.unk_token_id
+    if unk is not None:
+        rows = tokenizer(prompts.prompts, add_special_tokens=False)["input_ids"]
+        bad = [Problem(f"line {i + 1}", repr(text))
+               for i, (text, row) in enumerate(zip(prompts.prompts, rows, strict=True)) if unk in row]
+        if bad:
+            raise DataError(f"{path}: {len(bad)} prompt(s) hold words the model never saw in training "
+                            f"(they would become {tokenizer.unk_token}):\n{listing(bad)}\nUse words of "
+                            "the training texts.")
+    return prompts
