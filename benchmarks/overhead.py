@@ -218,7 +218,7 @@ def measure(experiment: str, args: argparse.Namespace, out: Path) -> list[dict[s
     model, datamodule, config = build(experiment, extra)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    if _is_gan(model) and model.hparams.modality == "audio":
+    if _is_gan(model) and model.hparams.media == "audio":
         model._estimate_feature_statistics(datamodule)  # what the GAN's setup does before training audio
     model.tokenizer = datamodule.tokenizer
     samples_per_s_loader, batches = loader_rate(datamodule, args.warmup + args.steps)

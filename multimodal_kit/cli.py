@@ -28,7 +28,8 @@ import multimodal_kit.data.image_caption  # noqa: F401  (registers the data modu
 import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
 from multimodal_kit.callbacks import PredictionWriter
-from multimodal_kit.checkpoints import checkpoint_config
+from multimodal_kit.checkpoints import DATA_LINKS, DataAttribute, checkpoint_config
+from multimodal_kit.compat import KeepsCheckpointConfig, wandb_started
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
@@ -83,15 +84,6 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return None
 
 
-# link functions at module level: the parser travels with the config callback into ddp_spawn workers (pickled)
-def _image_size(data: Any) -> int:
-    return getattr(data, "image_size", 64)
-
-
-def _n_mels(data: Any) -> int:
-    return getattr(data, "n_mels", 64)
-
-
 class RunConfig(SaveConfigCallback):
     """Saves the resolved config into the run directory (``config.yaml`` for fit, ``config_<stage>.yaml``
     otherwise, overwriting) and sends it whole to W&B."""
@@ -123,7 +115,7 @@ class KitArgumentParser(LightningArgumentParser):
         self.exit(2)
 
 
-class MultimodalCLI(LightningCLI):
+class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
     """The kit's ``LightningCLI``: data→model links, run directory, W&B defaults, checkpoint-only evaluation."""
 
     def __init__(self, args: ArgsType = None, run: bool = True) -> None:
@@ -156,13 +148,9 @@ class MultimodalCLI(LightningCLI):
         parser.add_argument("--attention_maps", type=bool, default=False,
                             help="predict, attention methods: also draw each word's attention over its input, "
                                  "as <output_dir>/attention/<id>.png.")
-        for name in ("vocab_size", "pad_id", "bos_id", "eos_id"):
-            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
-        parser.link_arguments("data.media", "model.init_args.modality", apply_on="instantiate")
-        parser.link_arguments("data", "model.init_args.image_size", apply_on="instantiate",
-                              compute_fn=_image_size)
-        parser.link_arguments("data", "model.init_args.n_mels", apply_on="instantiate",
-                              compute_fn=_n_mels)
+        for target, attribute in DATA_LINKS.items():
+            parser.link_arguments("data", f"model.init_args.{target}", apply_on="instantiate",
+                                  compute_fn=DataAttribute(attribute))
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         given = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
@@ -172,9 +160,6 @@ class MultimodalCLI(LightningCLI):
                 # the checkpoint's own config goes first, so every flag and config file the user gives wins
                 args = [given[0], "--config", json.dumps(checkpoint_config(ckpt)), *given[1:]]
         super().parse_arguments(parser, args)
-
-    def _parse_ckpt_path(self) -> None:
-        """Replaced by :meth:`parse_arguments`, which restores data and tokenizer too, not only the model."""
 
     # ------------------------------------------------------------------ run directory, logger, callbacks
     def _run_dir(self, config: Any) -> Path:
@@ -296,7 +281,7 @@ class MultimodalCLI(LightningCLI):
             lines.append(f"Last checkpoint: {last}")
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger):
-                lines.append(f"W&B run files: {logger.experiment.dir if logger._experiment else self.run_dir}")
+                lines.append(f"W&B run files: {logger.experiment.dir if wandb_started(logger) else self.run_dir}")
         rank_zero_info("\n".join(lines))
         self._finish_wandb()
 
@@ -311,7 +296,7 @@ class MultimodalCLI(LightningCLI):
     def _finish_wandb(self) -> None:
         """Close the subcommand's W&B run (writes its summary), so one command is one W&B run."""
         for logger in self.trainer.loggers:
-            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            if isinstance(logger, WandbLogger) and wandb_started(logger):
                 logger.experiment.finish()
 
     @rank_zero_only

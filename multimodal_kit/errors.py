@@ -57,10 +57,10 @@ def condense_parser_error(message: str) -> str:
 def did_you_mean(name: str, class_path: str) -> str:
     """`` (did you mean 'x'?)`` for the closest arguments of ``class_path``'s ``__init__`` and those of the base
     classes it forwards ``**kwargs`` to; ``""`` if none is close."""
-    from jsonargparse._util import import_object
+    from multimodal_kit.utils import import_class
 
     try:
-        cls = import_object(class_path)
+        cls = import_class(class_path)
     except (ImportError, ValueError, AttributeError):
         return ""
     accepted: list[str] = []

@@ -8,7 +8,6 @@ why the real test media are scored by the same evaluator too (``test/real_cycle_
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,7 @@ from multimodal_kit.data.text import canonical_text, decode_tokens
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.audio_encoders import masked_mean
 from multimodal_kit.models.encoders import output_dim
-
-
-def _import(class_path: str) -> type:
-    module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+from multimodal_kit.utils import import_class
 
 
 class CycleEvaluator:
@@ -40,8 +35,6 @@ class CycleEvaluator:
     """
 
     def __init__(self, checkpoint: str | Path) -> None:
-        from multimodal_kit.methods.text_generation import TextGenerationMethod
-
         path = Path(checkpoint).expanduser()
         if not path.is_file():
             raise ConfigError(f"evaluator checkpoint {str(path)!r} not found: train a captioner or speech "
@@ -50,14 +43,16 @@ class CycleEvaluator:
         state = load_checkpoint(path)
         model = class_spec(state.get("hyper_parameters", {}))
         data = class_spec(state.get("datamodule_hyper_parameters", {}))
-        model_class = _import(model["class_path"]) if model else None
-        if not (isinstance(model_class, type) and issubclass(model_class, TextGenerationMethod)) or data is None:
+        model_class = import_class(model["class_path"]) if model else None
+        # a text generator of the kit: reads media (encode_source) and writes text (generate → tokens)
+        reads_media = all(callable(getattr(model_class, name, None)) for name in ("encode_source", "generate"))
+        if not (isinstance(model_class, type) and reads_media) or data is None:
             raise ConfigError(f"{path}: not a checkpoint of a kit text generator (Seq2Seq, CrossModalAttention) "
                              "written by `mmkit fit`; an evaluator must read media and write text.")
         self.method = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
         self.method.requires_grad_(False)
         # no data is read: splits and tokenizer load lazily; it only turns media into the evaluator's features
-        self.datamodule = _import(data["class_path"])(**data["init_args"])
+        self.datamodule = import_class(data["class_path"])(**data["init_args"])
         self.codec = self.datamodule.codec
         self.media: str = self.codec.media
         self.path = path

@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from multimodal_kit.compat import request_graceful_stop, wandb_started
 from multimodal_kit.utils import rank_zero_info
 
 INTERRUPTED = "interrupted"  # checkpoints/interrupted.ckpt
@@ -51,7 +52,7 @@ class ResumableInterrupt(OnExceptionCheckpoint):
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 raise KeyboardInterrupt
             self.signum = signal.SIGINT
-            trainer._signal_connector.received_sigterm = True  # Lightning's own stop at the next step boundary
+            request_graceful_stop(trainer)  # Lightning's own stop at the next step boundary
             rank_zero_info("\nInterrupted: finishing this step and saving a checkpoint to resume from "
                            "(Ctrl-C again to stop at once).")
 
@@ -63,7 +64,7 @@ class ResumableInterrupt(OnExceptionCheckpoint):
         super().on_exception(trainer, pl_module, exception)
         exception.code = 128 + int(self.signum)
         for logger in trainer.loggers:  # close the W&B run now, so the resumed fit can log into it again
-            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            if isinstance(logger, WandbLogger) and wandb_started(logger):
                 logger.experiment.finish(exit_code=exception.code)
         rank_zero_info(f"Stopped by {signal.Signals(self.signum).name} at epoch {trainer.current_epoch}, step "
                        f"{trainer.global_step}; saved {self.ckpt_path}. Resume with the same command plus "

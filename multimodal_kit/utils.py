@@ -1,7 +1,8 @@
-"""Small helpers shared across the kit: cache location and rank-zero console output."""
+"""Small helpers shared across the kit: cache location, rank-zero console output, classes by import path."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -16,3 +17,11 @@ def cache_root() -> Path:
 def rank_zero_info(message: str) -> None:
     """Print ``message`` once (rank zero only) through Lightning's logger."""
     _rank_zero_info(message)
+
+
+def import_class(path: str) -> type:
+    """The class (or any object) at a dotted import path, ``package.module.Name``."""
+    module, _, name = path.rpartition(".")
+    if not module:
+        raise ImportError(f"{path!r} is not a dotted import path (package.module.Name)")
+    return getattr(importlib.import_module(module), name)

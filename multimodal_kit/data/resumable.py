@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler, Sampler
 
+from multimodal_kit.compat import index_sampler
+
 
 def seed_of(*parts: int) -> int:
     """A 32-bit seed mixed from integers (the same in every process and Python run)."""
@@ -111,7 +113,7 @@ class ResumableLoader(DataLoader):
 
     @property
     def _index_sampler(self) -> Any:
-        batches = super()._index_sampler
+        batches = index_sampler(self)
         skip = getattr(self, "_skip", 0)
         return _SkipBatches(batches, skip) if skip else batches
 

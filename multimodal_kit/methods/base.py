@@ -7,40 +7,60 @@ checkpoint alone is enough to test or predict.
 
 from __future__ import annotations
 
-import inspect
+import warnings
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 from lightning.pytorch import LightningModule
-from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
-from lightning.pytorch.utilities.parsing import collect_init_args
-from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.text import tokenizer_from_dict, tokenizer_to_dict
 
+PLAIN = (str, int, float, bool, list, tuple, dict, type(None))  # what a checkpoint's hyperparameters may hold
+
 
 class MultimodalMethod(LightningModule, ABC):
     """Base of the kit's methods: hyperparameters, the model/loss/metric hooks, the tokenizer in checkpoints.
-    A subclass's ``__init__`` takes its own arguments and calls ``super().__init__()`` last."""
 
+    A method names its direction with :attr:`source` and :attr:`target`: the fields it reads and the field it
+    produces, ``"media"`` standing for the pair's medium (``image``/``audio``, the ``media`` argument the CLI
+    links from the data). A subclass's ``__init__`` takes its own arguments, hands those that may be objects rather
+    than plain data (an encoder, an attention class, an optimizer factory) to :meth:`give`, and calls
+    ``super().__init__()`` last.
+    """
+
+    #: the fields the method reads, and the one it produces ("media": the pair's medium)
+    source: ClassVar[tuple[str, ...]] = ("media",)
+    target: ClassVar[str] = "text"
     #: the metric that picks the best checkpoint, and whether higher is better
-    checkpoint_monitor: tuple[str, str] = ("val/loss", "min")
+    checkpoint_monitor: tuple[str | None, str] = ("val/loss", "min")
 
     def __init__(self) -> None:
         super().__init__()
-        # Modules and classes passed in Python are not hyperparameters (they would be pickled into checkpoints,
-        # which then need unsafe loading); pass them again to load_from_checkpoint. From the CLI they arrive as
-        # class_path/init_args dicts, which are plain data and rebuild them on load.
-        ignore: list[str] = []
-        if _given_hyperparameters.get() is None:
-            for local in collect_init_args(inspect.currentframe(), [], classes=(MultimodalMethod,)):
-                ignore += [name for name, value in local.items() if isinstance(value, nn.Module) or callable(value)]
-        self.save_hyperparameters(ignore=ignore)
+        with warnings.catch_warnings():  # objects given in Python are dropped from the hyperparameters below
+            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
+            self.save_hyperparameters()
+        for name in self.given_objects:
+            if not isinstance(self.hparams.get(name), PLAIN):
+                del self.hparams[name]
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.configure_models()
         self.configure_losses()
         self.configure_metrics()
+        vars(self).pop("_given_objects", None)  # configure_models registered what it uses
+
+    @property
+    def given_objects(self) -> dict[str, Any]:
+        """The arguments handed to :meth:`give`, by name (for :meth:`configure_models`)."""
+        return vars(self).get("_given_objects", {})
+
+    def give(self, **objects: Any) -> None:
+        """Keep constructor arguments that may be objects rather than plain data for :meth:`configure_models`;
+        call it before ``super().__init__()``. Given in Python they are not hyperparameters (they would be pickled
+        into checkpoints, which then need unsafe loading): pass them again to ``load_from_checkpoint``. From the
+        CLI they arrive as ``class_path``/``init_args`` dicts, plain data that rebuilds them on load. They wait in
+        the instance dict, unregistered: ``nn.Module`` refuses module attributes before its own ``__init__``."""
+        vars(self).setdefault("_given_objects", {}).update(objects)
 
     # ------------------------------------------------------------------ hooks a method overrides
     @abstractmethod

@@ -42,14 +42,13 @@ class CrossModalAttention(TextGenerationMethod):
                  embed_dim: int = 256, hidden_dim: int = 256, attention_dim: int = 256, gate: bool = True,
                  doubly_stochastic: float = 0.0, d_model: int = 256, num_heads: int = 4, num_layers: int = 2,
                  ff_dim: int = 512, dropout: float = 0.1, **kwargs: Any) -> None:
-        object.__setattr__(self, "_given_attention", attention)
+        self.give(attention=attention)
         super().__init__(**kwargs)
-        object.__delattr__(self, "_given_attention")
 
     def configure_models(self) -> None:
         hp = self.hparams
         self.encoder, dim = self.build_encoder()
-        attention = self._given_attention
+        attention = self.given_objects["attention"]
         if attention == "multihead":
             self.decoder = TransformerAttentionDecoder(hp.vocab_size, dim, d_model=hp.d_model,
                                                        num_heads=hp.num_heads, num_layers=hp.num_layers,
@@ -64,11 +63,6 @@ class CrossModalAttention(TextGenerationMethod):
         self.decoder = RecurrentAttentionDecoder(hp.vocab_size, dim, module, embed_dim=hp.embed_dim,
                                                  hidden_dim=hp.hidden_dim, dropout=hp.dropout, gate=hp.gate,
                                                  pad_id=hp.pad_id)
-
-    def configure_callbacks(self) -> list:
-        from multimodal_kit.callbacks import AttentionMaps
-
-        return [*super().configure_callbacks(), AttentionMaps()]
 
     # ------------------------------------------------------------------ encoder and decoder steps
     def encode(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -9,20 +9,20 @@ media back (``*/cycle_*``) and its features give the Fréchet distance (``*/fid`
 
 from __future__ import annotations
 
-import math
 import zlib
 from typing import Any, Literal
 
 import torch
 from lightning.pytorch.cli import OptimizerCallable
-from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from multimodal_kit.compat import ddp_finds_unused_parameters, logs_this_step
+from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.metrics import ExactMatch, text_metrics
+from multimodal_kit.metrics import ExactMatch, monitor_of, text_metrics
 from multimodal_kit.models.gan import (
     ConvGenerator,
     PretrainedTextEncoder,
@@ -36,12 +36,9 @@ from multimodal_kit.models.gan_losses import (
     matching_aware_penalty,
     mismatched_texts,
 )
+from multimodal_kit.models.gan_spaces import media_space
 from multimodal_kit.utils import rank_zero_info
 
-SILENCE = math.log(1e-6)  # the raw log-mel value of digital silence (see LogMel)
-#: a frame whose mean log-mel, averaged over 5 frames, stays below this is silence: the quietest real `spoken`
-#: frame averages -12.94; generated silence -13.8 ± 0.4 per frame
-SILENT_FRAME = SILENCE + 0.9
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
 
 
@@ -66,7 +63,7 @@ class ConditionalGAN(MultimodalMethod):
         pad_id: padding id (linked).
         bos_id: start-of-sequence id (linked).
         eos_id: end-of-sequence id (linked).
-        modality: what is generated, ``image`` or ``audio`` (linked).
+        media: the pair's medium, what is generated here: ``image`` or ``audio`` (linked).
         image_size: the generated image's side (linked).
         n_mels: mel bands of generated spectrograms (linked).
         max_frames: frames of a generated spectrogram (16 times a power of two; 128 = 1.28 s at 100 frames/s).
@@ -99,7 +96,7 @@ class ConditionalGAN(MultimodalMethod):
         pad_id: int = 0,
         bos_id: int = 1,
         eos_id: int = 2,
-        modality: Literal["image", "audio"] = "image",
+        media: Literal["image", "audio"] = "image",
         image_size: int = 64,
         n_mels: int = 64,
         max_frames: int = 128,
@@ -123,11 +120,13 @@ class ConditionalGAN(MultimodalMethod):
         if vocab_size <= 0:
             raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
                              "`vocab_size=datamodule.vocab_size`.")
+        self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d)
         super().__init__()
         self.automatic_optimization = False
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
         self.evaluator: CycleEvaluator | None = None
+        self.codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
 
     # ------------------------------------------------------------------ models
     def configure_models(self) -> None:
@@ -138,38 +137,31 @@ class ConditionalGAN(MultimodalMethod):
                                                                  trust_remote_code=hp.trust_remote_code)
         else:
             self.text_encoder = TextEncoder(hp.vocab_size, hp.pad_id, output_dim=hp.cond_dim)
-        if hp.modality == "image":
-            channels, size, dims, edge, activation = 3, hp.image_size, 2, 4, "tanh"
-        elif hp.modality == "audio":
-            channels, size, dims, edge, activation = hp.n_mels, hp.max_frames, 1, 8, "none"
-        else:
-            raise ConfigError(f"ConditionalGAN generates 'image' or 'audio', not {hp.modality!r}")
-        self.generator = ConvGenerator(hp.noise_dim, hp.cond_dim, channels, size, spatial_dims=dims, start=edge,
-                                       width=hp.generator_width, output_activation=activation)
-        self.discriminator = ProjectionDiscriminator(channels, hp.cond_dim, size, spatial_dims=dims, end=edge,
+        # what the networks see of the medium (standardized log-mel for audio), and the way back
+        self.space = media_space(hp.media, image_size=hp.image_size, n_mels=hp.n_mels, max_frames=hp.max_frames)
+        space = self.space
+        self.generator = ConvGenerator(hp.noise_dim, hp.cond_dim, space.channels, space.size,
+                                       spatial_dims=space.spatial_dims, start=space.edge, width=hp.generator_width,
+                                       output_activation=space.activation)
+        self.discriminator = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size,
+                                                     spatial_dims=space.spatial_dims, end=space.edge,
                                                      width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
         self.generator_ema: AveragedModel | None = None
         if hp.ema_decay is not None:
             self.generator_ema = AveragedModel(self.generator, avg_fn=EMAWithWarmup(hp.ema_decay), use_buffers=True)
             self.generator_ema.requires_grad_(False)
-        # audio is generated in standardized log-mel space: per-band statistics of the training data
-        self.register_buffer("feature_mean", torch.zeros(channels if hp.modality == "audio" else 0))
-        self.register_buffer("feature_std", torch.ones(channels if hp.modality == "audio" else 0))
-        self.register_buffer("stats_ready", torch.tensor(hp.modality != "audio"))
 
     @property
     def checkpoint_monitor(self) -> tuple[str | None, str]:
         """Best checkpoint by the evaluator's reading of generated samples; without an evaluator, the latest."""
         if not self.hparams.evaluator:
             return (None, "min")
-        return ("val/cycle_wer", "min") if self.hparams.modality == "audio" else ("val/cycle_bleu4", "max")
+        return monitor_of(self.hparams.media, "cycle_")
 
     def configure_callbacks(self) -> list:
-        """Generated samples for fixed prompts each validation epoch; refuses Trainer options that manual
-        optimization cannot honour (checked here because Lightning attaches model callbacks before it validates
-        the loop configuration, so this message comes first)."""
-        from multimodal_kit.callbacks import GeneratedSamples
-
+        """No callbacks of its own (experiment files list the media callbacks); refuses Trainer options that
+        manual optimization cannot honour (checked here because Lightning asks for model callbacks before it
+        validates the loop configuration, so this message comes first)."""
         trainer = self._trainer
         if trainer is not None and trainer.gradient_clip_val:
             raise ConfigError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot clip its "
@@ -177,24 +169,26 @@ class ConditionalGAN(MultimodalMethod):
         if trainer is not None and trainer.accumulate_grad_batches != 1:
             raise ConfigError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot accumulate "
                              "gradients: remove --trainer.accumulate_grad_batches (raise --data.batch_size instead).")
-        return [GeneratedSamples()]
+        return []
 
     # ------------------------------------------------------------------ setup: DDP, evaluator, audio statistics
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        strategy = self.trainer.strategy
-        if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
+        if stage == "fit" and not ddp_finds_unused_parameters(self.trainer.strategy):
             # each of the two backward passes leaves the other network's parameters without gradients; DDP must
             # be told to look for them or it fails with "Expected to have finished reduction in the prior iteration"
-            strategy._ddp_kwargs["find_unused_parameters"] = True
+            raise ConfigError("ConditionalGAN steps its generator and discriminator in turn, so DDP must look for "
+                              "unused parameters: use --trainer.strategy ddp_find_unused_parameters_true (or "
+                              "ddp_spawn_find_unused_parameters_true; -c experiments/presets/ddp_gan.yaml).")
         datamodule = getattr(self.trainer, "datamodule", None)
-        if self.hparams.modality == "audio" and datamodule is not None:
+        self.codec = getattr(datamodule, "codec", self.codec)
+        if self.hparams.media == "audio" and datamodule is not None:
             if getattr(datamodule, "inputs", "log_mel") != "log_mel":
                 raise ConfigError("ConditionalGAN generates log-mel frames: use --data.inputs log_mel.")
             if getattr(datamodule, "features", None) is not None and datamodule.features.normalize != "none":
                 raise ConfigError("ConditionalGAN on audio needs raw log-mel features (per-utterance normalized ones "
                                  "cannot become sound again): set --data.normalize none.")
-            if stage == "fit" and not bool(self.stats_ready):
+            if stage == "fit" and not self.space.ready:
                 self._estimate_feature_statistics(datamodule)
         if stage in ("fit", "validate", "test"):
             self._load_evaluator(stage)
@@ -203,10 +197,7 @@ class ConditionalGAN(MultimodalMethod):
         dataset = datamodule.dataset("train")
         n = min(len(dataset), STATS_ITEMS)
         items = [dataset.media_at(i) for i in range(n)]
-        padded = self._fit_frames(**datamodule.codec.collate(items))  # (n, max_frames, n_mels)
-        self.feature_mean.copy_(padded.mean(dim=(0, 1)))
-        self.feature_std.copy_(padded.std(dim=(0, 1)).clamp(min=1e-3))
-        self.stats_ready.fill_(True)
+        self.space.estimate(datamodule.codec.collate(items))
         too_long = sum(item.shape[0] > self.hparams.max_frames for item in dataset.preloaded or items)
         if too_long:
             rank_zero_info(f"ConditionalGAN: {too_long} training clip(s) are longer than --model.max_frames="
@@ -220,11 +211,11 @@ class ConditionalGAN(MultimodalMethod):
             return
         if self.evaluator is None:
             self.evaluator = CycleEvaluator(path)
-            if self.evaluator.media != self.hparams.modality:
+            if self.evaluator.media != self.hparams.media:
                 raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media}, but this GAN generates "
-                                 f"{self.hparams.modality}.")
+                                 f"{self.hparams.media}.")
             dim = self.evaluator.feature_dim()
-            modality = self.hparams.modality
+            modality = self.hparams.media
             self.val_fid = frechet_distance(dim)
             self.val_cycle = text_metrics(modality, "val", full=False, name="cycle_")
             self.val_cycle.add_metrics({"exact_match": ExactMatch()})  # single words: the word accuracy
@@ -234,36 +225,13 @@ class ConditionalGAN(MultimodalMethod):
             rank_zero_info(f"ConditionalGAN: evaluator {path} reads the generated {modality}.")
 
     # ------------------------------------------------------------------ data space ↔ model space
-    def _fit_frames(self, audio: torch.Tensor, audio_lengths: torch.Tensor) -> torch.Tensor:
-        """Raw log-mel (B, T, n_mels) with true lengths (B,) → (B, max_frames, n_mels): cut, or padded with
-        silence (past each item's length)."""
-        max_frames = self.hparams.max_frames
-        frames = torch.arange(max_frames, device=audio.device)
-        audio = nn.functional.pad(audio[:, :max_frames], (0, 0, 0, max(0, max_frames - audio.shape[1])))
-        return torch.where((frames[None, :] < audio_lengths.to(audio.device)[:, None])[..., None], audio, SILENCE)
-
     def to_model(self, batch: dict[str, Any]) -> torch.Tensor:
-        """The batch's media → what D sees: images as they are; audio (B, T, n_mels) padded/cut to
-        ``max_frames``, standardized per band, as (B, n_mels, max_frames)."""
-        if self.hparams.modality == "image":
-            return batch["image"]
-        audio = self._fit_frames(batch["audio"], batch["audio_lengths"])
-        return ((audio - self.feature_mean) / self.feature_std).transpose(1, 2)
+        """The batch's media → what D sees (:mod:`~multimodal_kit.models.gan_spaces`)."""
+        return self.space.to_model(batch)
 
     def from_model(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Generated samples → the media entries of a batch (what the data module's ``unbatch_media`` reads);
-        audio as raw log-mel (B, max_frames, n_mels) with ``audio_lengths`` up to the last non-silent frame."""
-        if self.hparams.modality == "image":
-            return {"image": samples}
-        audio = samples.transpose(1, 2) * self.feature_std + self.feature_mean  # (B, T, n_mels)
-        # the clip ends at its last non-silent frame: real clips are padded with silence to max_frames, so the
-        # generator learns to end words in silence; what trails is cut (as it would be from the real clip)
-        level = nn.functional.avg_pool1d(audio.mean(-1, keepdim=True).transpose(1, 2), 5, stride=1, padding=2,
-                                         count_include_pad=False).squeeze(1)  # (B, T): mean level, 5-frame average
-        loud = level > SILENT_FRAME  # (B, T)
-        last = audio.shape[1] - loud.flip(1).float().argmax(1)  # one past the last loud frame
-        lengths = torch.where(loud.any(1), last, torch.ones_like(last))
-        return {"audio": audio, "audio_lengths": lengths}
+        """Generated samples → the media entries of a batch (what the data's codec ``uncollate`` s)."""
+        return self.space.from_model(samples)
 
     # ------------------------------------------------------------------ inference
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -293,9 +261,11 @@ class ConditionalGAN(MultimodalMethod):
         return self.generate(batch["tokens"], batch["token_lengths"])
 
     def media_values(self, media: dict[str, torch.Tensor]) -> list[Any]:
-        """Media entries of a batch → values the data module saves and evaluators read (PIL / waveforms)."""
-        codec = self.trainer.datamodule.codec
-        return codec.to_values(codec.uncollate(media))
+        """Media entries of a batch → values the data's codec saves and evaluators read (PIL / waveforms)."""
+        if self.codec is None:
+            raise ConfigError("ConditionalGAN turns generated media into images or sound with the data's codec: "
+                              "give the Trainer a data module of the kit, or set `model.codec`.")
+        return self.codec.to_values(self.codec.uncollate(media))
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -355,7 +325,7 @@ class ConditionalGAN(MultimodalMethod):
                       batch_size=n)
         # D's mean scores go to the logger only: computed and logged on the steps it writes (each self.log costs
         # about a third of a millisecond, a few % of a small GAN's step; Lightning's own callbacks ask the same)
-        if self.trainer._logger_connector.should_update_logs:
+        if logs_this_step(self.trainer):
             self.log_dict({"train/d_real": d_real.detach().mean(), "train/d_wrong": d_wrong.detach().mean(),
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
 

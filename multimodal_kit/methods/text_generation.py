@@ -16,9 +16,9 @@ from torchmetrics import MeanMetric
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.metrics import text_metrics
-from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder, length_mask
-from multimodal_kit.models.encoders import ConvImageEncoder, as_sequence, output_dim
+from multimodal_kit.metrics import monitor_of, text_metrics
+from multimodal_kit.models.encoders import as_sequence, default_encoder, example_input, output_dim
+from multimodal_kit.models.masking import length_mask
 from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
 
 
@@ -30,7 +30,7 @@ class TextGenerationMethod(MultimodalMethod):
         pad_id: padding id (linked).
         bos_id: start-of-sequence id (linked).
         eos_id: end-of-sequence id (linked).
-        modality: the batch key of the input medium, ``image`` or ``audio`` (linked).
+        media: the pair's medium, the source here: ``image`` or ``audio`` (linked).
         image_size: input image side, for encoders that need an example input (linked).
         n_mels: mel bands of audio features (linked).
         encoder: the source encoder. Images: any ``nn.Module`` mapping (B, 3, H, W) to (B, N, D), (B, C, H, W)
@@ -54,7 +54,7 @@ class TextGenerationMethod(MultimodalMethod):
         pad_id: int = 0,
         bos_id: int = 1,
         eos_id: int = 2,
-        modality: Literal["image", "audio"] = "image",
+        media: Literal["image", "audio"] = "image",
         image_size: int = 64,
         n_mels: int = 64,
         encoder: nn.Module | None = None,
@@ -70,17 +70,14 @@ class TextGenerationMethod(MultimodalMethod):
         if vocab_size <= 0:
             raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
                              "`vocab_size=datamodule.vocab_size`.")
-        # nn.Module refuses module attributes before its __init__; keep the given encoder aside until
-        # configure_models() (called from the base __init__) registers it
-        object.__setattr__(self, "_given_encoder", encoder)
+        self.give(encoder=encoder)
         super().__init__()
-        object.__delattr__(self, "_given_encoder")
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
         datamodule = getattr(self.trainer, "datamodule", None)
-        wants = getattr(self.encoder, "input_kind", "log_mel")
-        gives = getattr(datamodule, "inputs", wants) if self.hparams.modality == "audio" else wants
+        wants = getattr(self.encoder, "inputs", "log_mel")
+        gives = getattr(datamodule, "inputs", wants) if self.hparams.media == "audio" else wants
         if gives != wants:
             raise ConfigError(f"{type(self.encoder).__name__} reads audio as {wants}, but the data module gives "
                               f"{gives}: set --data.init_args.inputs {wants}.")
@@ -92,31 +89,24 @@ class TextGenerationMethod(MultimodalMethod):
     @property
     def checkpoint_monitor(self) -> tuple[str, str]:
         """Best checkpoint: highest validation BLEU-4 for captions, lowest validation WER for speech."""
-        return ("val/wer", "min") if self.hparams.modality == "audio" else ("val/bleu4", "max")
+        return monitor_of(self.hparams.media)
 
     # ------------------------------------------------------------------ models
     def build_encoder(self) -> tuple[nn.Module, int]:
         """The source encoder and its feature size D."""
         hp = self.hparams
-        if self._given_encoder is not None:
-            encoder = self._given_encoder
-        elif hp.modality == "image":
-            encoder = ConvImageEncoder()
-        elif hp.modality == "audio":
-            encoder = ConvLSTMAudioEncoder(hp.n_mels)
-        else:
-            raise ConfigError(f"no default encoder for modality {hp.modality!r}; pass --model.encoder")
-        reads = getattr(encoder, "modality", hp.modality)  # the kit's encoders say which input they read
+        encoder = self.given_objects.get("encoder") or default_encoder(hp.media, n_mels=hp.n_mels)
+        reads = getattr(encoder, "media", hp.media)  # the kit's encoders say which medium they read
         try:
-            if reads != hp.modality:
+            if reads != hp.media:
                 raise ValueError(f"it reads {reads}")
             return encoder, output_dim(encoder, *self.example_source(encoder))
         except (RuntimeError, TypeError, ValueError) as error:
             example = ", ".join(str(tuple(x.shape)) for x in self.example_source(encoder))
             raise ConfigError(
-                f"--model.init_args.encoder {type(encoder).__name__} cannot read this data's {hp.modality} input "
-                f"(shapes {example}): {error}. The data module gives {hp.modality}; use an {hp.modality} encoder "
-                f"(default: {'ConvLSTMAudioEncoder' if hp.modality == 'audio' else 'ConvImageEncoder'})."
+                f"--model.init_args.encoder {type(encoder).__name__} cannot read this data's {hp.media} input "
+                f"(shapes {example}): {error}. The data module gives {hp.media}; use an {hp.media} encoder "
+                f"(default: {type(default_encoder(hp.media)).__name__})."
             ) from error
 
     def example_source(self, encoder: nn.Module | None = None) -> tuple[torch.Tensor, ...]:
@@ -125,21 +115,19 @@ class TextGenerationMethod(MultimodalMethod):
         encoder = encoder if encoder is not None else getattr(self, "encoder", None)
         if hasattr(encoder, "example_input"):
             return tuple(encoder.example_input())
-        if self.hparams.modality == "audio":
-            return torch.zeros(1, 64, self.hparams.n_mels), torch.tensor([64])
-        return (torch.zeros(1, 3, self.hparams.image_size, self.hparams.image_size),)
+        return example_input(self.hparams.media, image_size=self.hparams.image_size, n_mels=self.hparams.n_mels)
 
     def encode_source(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's source → encoder features (B, N, D) and their validity mask (B, N) (audio: frames past
         each item's length are padding)."""
-        source = batch[self.hparams.modality]
-        lengths = batch.get(f"{self.hparams.modality}_lengths")
+        source = batch[self.hparams.media]
+        lengths = batch.get(f"{self.hparams.media}_lengths")
         if lengths is None:
             features = as_sequence(self.encoder(source))
             return features, torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
         output = self.encoder(source, lengths)
         if not (isinstance(output, tuple) and len(output) == 2):
-            raise TypeError(f"an {self.hparams.modality} encoder must return (features (B, N, D), lengths (B,)); "
+            raise TypeError(f"an {self.hparams.media} encoder must return (features (B, N, D), lengths (B,)); "
                             f"{type(self.encoder).__name__} returned {type(output).__name__}")
         features, lengths = output
         return features, length_mask(lengths.to(features.device), features.shape[1])
@@ -149,18 +137,12 @@ class TextGenerationMethod(MultimodalMethod):
                                            label_smoothing=self.hparams.label_smoothing)
 
     def configure_metrics(self) -> None:
-        self.val_metrics = text_metrics(self.hparams.modality, "val", full=False)
-        self.test_metrics = text_metrics(self.hparams.modality, "test", full=True)
+        self.val_metrics = text_metrics(self.hparams.media, "val", full=False)
+        self.test_metrics = text_metrics(self.hparams.media, "test", full=True)
         # the evaluation loss per target token over the whole split, reduced by torchmetrics across processes:
         # independent of batching and sharding (Lightning's own sync_dist mean floors its integer batch-size
         # count when ranks hold unequal shares, Lightning-AI/pytorch-lightning#21859)
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
-
-    def configure_callbacks(self) -> list:
-        """A validation table/grid of a few items with references and predictions, every validation epoch."""
-        from multimodal_kit.callbacks import ValidationSamples
-
-        return [ValidationSamples()]
 
     # ------------------------------------------------------------------ what a method implements
     @abstractmethod
@@ -201,7 +183,7 @@ class TextGenerationMethod(MultimodalMethod):
         beam_size = beam_size or hp.beam_size
         memory = self.encode(batch) if memory is None else memory
         state = self.initial_state(memory)
-        n = batch[hp.modality].shape[0]
+        n = batch[hp.media].shape[0]
 
         def step(tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
             logits, state, attn = self.decode_step(tokens, state)

@@ -49,7 +49,7 @@ class ConvLSTMAudioEncoder(nn.Module):
         dropout: dropout between layers.
     """
 
-    modality = "audio"  # the input it reads
+    media = "audio"  # the input it reads
 
     def __init__(self, n_mels: int = 64, conv_channels: int = 32, hidden_dim: int = 128, num_layers: int = 2,
                  pyramid_layers: int = 1, dropout: float = 0.1) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from multimodal_kit.errors import ConfigError
+
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
@@ -31,7 +33,7 @@ class ConvImageEncoder(nn.Module):
         in_channels: image channels.
     """
 
-    modality = "image"  # the input it reads
+    media = "image"  # the input it reads
 
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 256), in_channels: int = 3) -> None:
         super().__init__()
@@ -74,3 +76,21 @@ def output_dim(encoder: nn.Module, *example: torch.Tensor) -> int:
     dim = as_sequence(output[0] if isinstance(output, tuple) else output).shape[-1]
     encoder.train(was_training)
     return int(dim)
+
+
+def default_encoder(media: str, n_mels: int = 64) -> nn.Module:
+    """The kit's default encoder of ``media``: :class:`ConvImageEncoder` for images,
+    :class:`~multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder` for log-mel audio."""
+    from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder
+
+    defaults = {"image": ConvImageEncoder, "audio": lambda: ConvLSTMAudioEncoder(n_mels)}
+    if media not in defaults:
+        raise ConfigError(f"no default encoder for {media!r}; pass --model.init_args.encoder")
+    return defaults[media]()
+
+
+def example_input(media: str, image_size: int = 64, n_mels: int = 64) -> tuple[torch.Tensor, ...]:
+    """The inputs of one encoder call on a one-item batch of ``media`` (images; log-mel frames and lengths)."""
+    examples = {"image": lambda: (torch.zeros(1, 3, image_size, image_size),),
+                "audio": lambda: (torch.zeros(1, 64, n_mels), torch.tensor([64]))}
+    return examples[media]()

@@ -1,7 +1,7 @@
 """Pretrained encoders from ``transformers``, by hub name or local path, as drop-in source encoders.
 
 Each takes what the kit's data modules give — normalized images (B, 3, S, S); raw waveforms (B, N) with their
-lengths (``--data.init_args.features waveform``) — and applies the model's own preprocessing itself: the image
+lengths (``--data.init_args.inputs waveform``) — and applies the model's own preprocessing itself: the image
 processor's resolution and mean/std, the feature extractor's normalization or log-mel front end. So naming the model
 once in the YAML is enough. Frozen by default (``trainable: false``): the weights keep their values and the
 backbone stays in eval mode (batch-norm statistics included); the method's ``encoder_lr`` sets a separate learning
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multimodal_kit.compat import feature_lengths
 from multimodal_kit.errors import ConfigError
 
 #: checkpoints of two-tower models whose vision tower is loaded alone
@@ -69,7 +70,7 @@ class PretrainedImageEncoder(FrozenUnlessTrainable):
         trust_remote_code: run Python code shipped with the model.
     """
 
-    modality = "image"
+    media = "image"
 
     def __init__(self, name_or_path: str, output: Literal["regions", "pooled"] = "regions", trainable: bool = False,
                  input_mean: Sequence[float] = (0.5, 0.5, 0.5), input_std: Sequence[float] = (0.5, 0.5, 0.5),
@@ -111,7 +112,7 @@ class PretrainedImageEncoder(FrozenUnlessTrainable):
 
 class PretrainedAudioEncoder(FrozenUnlessTrainable):
     """A ``transformers`` speech encoder (wav2vec 2.0, HuBERT, WavLM, Whisper's encoder, …): raw waveforms (B, N) and
-    their lengths (B,) → frames (B, T, D) and frame lengths (B,). Needs ``--data.init_args.features waveform`` at
+    their lengths (B,) → frames (B, T, D) and frame lengths (B,). Needs ``--data.init_args.inputs waveform`` at
     the model's sampling rate (16 kHz for all of these).
 
     Whisper's log-mel front end (its feature extractor, 30-second windows) runs inside; wav2vec-style models get
@@ -123,8 +124,8 @@ class PretrainedAudioEncoder(FrozenUnlessTrainable):
         trust_remote_code: run Python code shipped with the model.
     """
 
-    modality = "audio"
-    input_kind = "waveform"  # what the data module must give (``--data.init_args.features``)
+    media = "audio"
+    inputs = "waveform"  # what the data module must give (``--data.init_args.inputs``)
 
     def __init__(self, name_or_path: str, trainable: bool = False, trust_remote_code: bool = False) -> None:
         super().__init__()
@@ -158,7 +159,7 @@ class PretrainedAudioEncoder(FrozenUnlessTrainable):
         if getattr(self.extractor, "return_attention_mask", False):
             kwargs["attention_mask"] = valid.long()
         frames = self.backbone(input_values=audio, **kwargs).last_hidden_state  # (B, T, D)
-        out_lengths = self.backbone._get_feat_extract_output_lengths(lengths).clamp(max=frames.shape[1])
+        out_lengths = feature_lengths(self.backbone, lengths).clamp(max=frames.shape[1])
         return frames, out_lengths.long()
 
     def _whisper(self, audio: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

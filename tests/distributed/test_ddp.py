@@ -97,10 +97,12 @@ def test_seq2seq_on_speech_fits_and_tests_the_same_on_two_processes(tmp_path: Pa
 
 def test_gan_fits_and_tests_the_same_on_two_processes(tmp_path: Path, captioner: Path) -> None:
     """Two optimizers stepping in turn leave each network without gradients in the other's backward pass (DDP's
-    "Expected to have finished reduction" failure, which the GAN avoids itself); evaluation noise is fixed per
-    item, so the generated test media do not depend on the process that draws them."""
+    "Expected to have finished reduction" failure, avoided by the strategy that finds unused parameters, as
+    presets/ddp_gan.yaml sets); evaluation noise is fixed per item, so the generated test media do not depend on the
+    process that draws them."""
     state = fit(tmp_path, "gan_image_caption", *TINY_GAN_ARGS, *SHAPES, "--data.init_args.image_size", "16",
-                "--model.init_args.evaluator", str(captioner / "checkpoints" / "last.ckpt"), *QUIET)
+                "--model.init_args.evaluator", str(captioner / "checkpoints" / "last.ckpt"), *QUIET,
+                "--trainer.strategy", "ddp_spawn_find_unused_parameters_true")
     assert state["global_step"] == 6  # 3 batches × (one D step + one G step), taken in both processes
     assert (tmp_path / "media" / "generated" / "epoch_000.png").is_file()
     metrics = assert_same_metrics(tmp_path)

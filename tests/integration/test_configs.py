@@ -35,7 +35,7 @@ def test_config_parses_and_instantiates(path: Path, tmp_path: Path, capsys, monk
         kind = encoder["class_path"].rsplit(".", 1)[-1]
         encoder["init_args"]["name_or_path"] = str(TINY[kind](tmp_path / kind))
     modality = "audio" if data["class_path"].endswith("TextAudioDataModule") else "image"
-    model["init_args"].update(vocab_size=40, pad_id=0, bos_id=1, eos_id=2, modality=modality,
+    model["init_args"].update(vocab_size=40, pad_id=0, bos_id=1, eos_id=2, media=modality,
                               image_size=data["init_args"].get("image_size", 64),
                               n_mels=data["init_args"].get("n_mels", 64))
     parser = ArgumentParser(exit_on_error=False)

@@ -21,7 +21,7 @@ def tiny_data(name: str) -> tuple[PairDataModule, dict]:
     if name == "shapes":
         return ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8, train_text="first"), {}
     dm = TextAudioDataModule(embedded_options=TINY_SPOKEN, batch_size=8)
-    return dm, {"modality": "audio", "n_mels": dm.n_mels,
+    return dm, {"media": "audio", "n_mels": dm.n_mels,
                 "encoder": ConvLSTMAudioEncoder(dm.n_mels, conv_channels=8, hidden_dim=32, dropout=0.0)}
 
 

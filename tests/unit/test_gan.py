@@ -11,6 +11,7 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 
+from multimodal_kit.callbacks import GeneratedSamples
 from multimodal_kit.data.audio import LogMel
 from multimodal_kit.data.image_caption import ImageCaptionDataModule
 from multimodal_kit.data.text_audio import TextAudioDataModule
@@ -44,7 +45,7 @@ def tiny_audio() -> TextAudioDataModule:
 
 def gan_for(dm: ImageCaptionDataModule | TextAudioDataModule, **kwargs: object) -> ConditionalGAN:
     options = dict(vocab_size=dm.vocab_size, pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id,
-                   modality=dm.media, image_size=getattr(dm, "image_size", 64), n_mels=getattr(dm, "n_mels", 64),
+                   media=dm.media, image_size=getattr(dm, "image_size", 64), n_mels=getattr(dm, "n_mels", 64),
                    max_frames=32)
     return ConditionalGAN(**(options | TINY_GAN | kwargs))
 
@@ -150,14 +151,14 @@ def test_one_manual_step_updates_both_networks(tmp_path: Path, make_data) -> Non
     gan = gan_for(dm, clip_grad_norm=1.0, gradient_penalty=2.0)
     generator, discriminator, text = _snapshot(gan.generator), _snapshot(gan.discriminator), _snapshot(gan.text_encoder)
     ema = _snapshot(gan.generator_ema)
-    tiny_trainer(tmp_path).fit(gan, dm)  # one batch: one D step and one G step
+    tiny_trainer(tmp_path, callbacks=[GeneratedSamples()]).fit(gan, dm)  # one batch: one D step and one G step
     assert _changed(generator, gan.generator) and _changed(discriminator, gan.discriminator)
     assert _changed(text, gan.text_encoder) and _changed(ema, gan.generator_ema)
     # the fixed prompts were rendered at the end of validation
     assert (tmp_path / "media" / "generated" / "epoch_000.png").stat().st_size > 0
     if dm.media == "audio":
         assert len(list((tmp_path / "media" / "generated" / "epoch_000").glob("*.wav"))) >= 1
-        assert bool(gan.stats_ready) and gan.feature_std.shape == (16,)
+        assert bool(gan.space.stats_ready) and gan.space.feature_std.shape == (16,)
 
 
 def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path: Path) -> None:
@@ -251,7 +252,7 @@ def test_evaluation_noise_and_sound_of_an_item_do_not_depend_on_its_batch() -> N
 
 
 def test_audio_round_trip_ends_each_clip_where_its_sound_ends() -> None:
-    gan = ConditionalGAN(vocab_size=10, modality="audio", n_mels=4, max_frames=32, **TINY_GAN)
+    gan = ConditionalGAN(vocab_size=10, media="audio", n_mels=4, max_frames=32, **TINY_GAN)
     lengths = torch.tensor([20, 30])
     audio = torch.full((2, 30, 4), -5.0)  # loud frames (a real `spoken` frame averages far above -12.9)
     back = gan.from_model(gan.to_model({"audio": audio, "audio_lengths": lengths}))
@@ -293,3 +294,10 @@ def test_an_evaluator_must_be_a_text_generator_checkpoint(tmp_path: Path) -> Non
                                                               "ImageCaptionDataModule"}}, gan)
     with pytest.raises(ValueError, match="not a checkpoint of a kit text generator"):
         CycleEvaluator(gan)
+
+
+def test_a_gan_fit_under_ddp_without_unused_parameter_search_is_refused_with_the_fix() -> None:
+    gan = ConditionalGAN(vocab_size=10, image_size=16, **TINY_GAN)
+    gan.trainer = Trainer(accelerator="cpu", strategy="ddp", devices=1, logger=False, enable_checkpointing=False)
+    with pytest.raises(ConfigError, match="ddp_find_unused_parameters_true"):
+        gan.setup("fit")

@@ -74,7 +74,7 @@ def test_pretrained_audio_encoder_reads_waveforms_trains_and_stays_frozen(tmp_pa
     assert frames.shape[:2] == (4, int(lengths.max())) and frames.shape[2] == encoder.out_dim
     assert (lengths <= frames.shape[1]).all() and (lengths > 0).all()
     method = CrossModalAttention(vocab_size=dm.vocab_size, pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id,
-                                 modality="audio", encoder=encoder, embed_dim=16, hidden_dim=16, attention_dim=16)
+                                 media="audio", encoder=encoder, embed_dim=16, hidden_dim=16, attention_dim=16)
     before, after = one_step(method, dm, tmp_path)
     assert not changed(before, after)
 
@@ -82,7 +82,7 @@ def test_pretrained_audio_encoder_reads_waveforms_trains_and_stays_frozen(tmp_pa
 def test_a_waveform_encoder_on_log_mel_data_is_a_config_error(tmp_path: Path) -> None:
     dm = TextAudioDataModule(embedded_options=TINY_SPOKEN, batch_size=4)
     dm.setup("fit")
-    method = CrossModalAttention(vocab_size=dm.vocab_size, modality="audio", embed_dim=16, hidden_dim=16,
+    method = CrossModalAttention(vocab_size=dm.vocab_size, media="audio", embed_dim=16, hidden_dim=16,
                                  attention_dim=16, encoder=PretrainedAudioEncoder(str(save_wav2vec2(tmp_path / "w"))))
     with pytest.raises(ConfigError, match="set --data.init_args.inputs waveform"):
         one_step(method, dm, tmp_path)
@@ -95,7 +95,7 @@ def test_waveform_inputs_at_another_rate_or_with_spec_augment_are_config_errors(
         TextAudioDataModule(embedded_options=TINY_SPOKEN, inputs="waveform", spec_augment=SpecAugment())
     dm = TextAudioDataModule(embedded_options=TINY_SPOKEN, batch_size=4, inputs="waveform", sample_rate=8_000)
     dm.setup("fit")
-    method = CrossModalAttention(vocab_size=dm.vocab_size, modality="audio", embed_dim=16, hidden_dim=16,
+    method = CrossModalAttention(vocab_size=dm.vocab_size, media="audio", embed_dim=16, hidden_dim=16,
                                  attention_dim=16, encoder=PretrainedAudioEncoder(str(save_wav2vec2(tmp_path / "w"))))
     with pytest.raises(ConfigError, match="trained on 16000 Hz audio: set --data.init_args.sample_rate 16000"):
         one_step(method, dm, tmp_path)
