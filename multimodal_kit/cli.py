@@ -89,6 +89,7 @@ class RunConfig(SaveConfigCallback):
     otherwise, overwriting) and sends it whole to W&B."""
 
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        stage = getattr(stage, "value", stage)  # Lightning passes its TrainerFn enum here, whose str() is its repr
         self.config_filename = "config.yaml" if stage == "fit" else f"config_{stage}.yaml"
         super().setup(trainer, pl_module, stage)
 

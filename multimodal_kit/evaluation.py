@@ -18,8 +18,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from multimodal_kit.checkpoints import class_spec, load_checkpoint
 from multimodal_kit.data.text import canonical_text, decode_tokens
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.models.audio_encoders import masked_mean
 from multimodal_kit.models.encoders import output_dim
+from multimodal_kit.models.masking import masked_mean
 from multimodal_kit.utils import import_class
 
 

@@ -18,18 +18,21 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def captioned_grid(images: Sequence[Image.Image], captions: Sequence[str], columns: int = 4, cell: int = 160,
-                   text_lines: int = 4) -> Image.Image:
-    """A grid of images, each scaled to ``cell`` pixels wide, with its (wrapped) caption below it."""
+                   text_lines: int | None = None) -> Image.Image:
+    """A grid of images, each scaled to ``cell`` pixels wide, with its (wrapped) caption below it; ``text_lines``
+    caps the lines under each image (default: as many as the longest caption needs)."""
     font = ImageFont.load_default(size=11)
     line_height = 13
+    wrapped = [[ln for part in caption.split("\n") for ln in textwrap.wrap(part, width=cell // 6) or [""]]
+               for caption in captions]
+    text_lines = text_lines if text_lines is not None else max((len(w) for w in wrapped), default=1)
     rows = (len(images) + columns - 1) // columns
     height = cell + text_lines * line_height + 6
     grid = Image.new("RGB", (columns * cell, max(rows, 1) * height), "white")
     draw = ImageDraw.Draw(grid)
-    for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
+    for i, (image, lines) in enumerate(zip(images, wrapped, strict=True)):
         x, y = (i % columns) * cell, (i // columns) * height
         grid.paste(image.convert("RGB").resize((cell - 4, cell - 4), Image.NEAREST), (x + 2, y + 2))
-        lines = [ln for part in caption.split("\n") for ln in textwrap.wrap(part, width=cell // 6) or [""]]
         for j, line in enumerate(lines[:text_lines]):
             draw.text((x + 3, y + cell + 2 + j * line_height), line, fill="black", font=font)
     return grid

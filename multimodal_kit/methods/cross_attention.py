@@ -85,15 +85,15 @@ class CrossModalAttention(TextGenerationMethod):
         return self.teacher_forced(memory, inputs)[0]
 
     def loss(self, batch: dict[str, Any], memory: State | None = None) -> torch.Tensor:
-        """Cross-entropy plus, for the recurrent decoder, the doubly stochastic attention penalty."""
+        """Cross-entropy plus, in training and for the recurrent decoder, the doubly stochastic attention penalty
+        (validation and test report the per-token cross-entropy alone, as every method does)."""
         tokens = batch["tokens"]
         memory = self.encode(batch) if memory is None else memory
         logits, weights = self.teacher_forced(memory, tokens[:, :-1])
         loss = self.token_loss(logits, tokens)
-        if self.hparams.doubly_stochastic > 0 and isinstance(self.decoder, RecurrentAttentionDecoder):
+        if self.training and self.hparams.doubly_stochastic > 0 and isinstance(self.decoder, RecurrentAttentionDecoder):
             steps = tokens[:, 1:] != self.hparams.pad_id  # (B, T): real output steps
             penalty = doubly_stochastic_penalty(weights, steps, memory["mask"])
-            if self.training:
-                self.log("train/attention_penalty", penalty, batch_size=len(tokens))
+            self.log("train/attention_penalty", penalty, batch_size=len(tokens))
             loss = loss + self.hparams.doubly_stochastic * penalty
         return loss

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from multimodal_kit.methods.text_generation import TextGenerationMethod
-from multimodal_kit.models.audio_encoders import masked_mean
 from multimodal_kit.models.decoders import LSTMDecoder
+from multimodal_kit.models.masking import masked_mean
 from multimodal_kit.models.search import State
 
 

@@ -8,8 +8,8 @@ import math
 import torch
 from torch import nn
 
-#: decoder state for search: batch-first tensors, reordered together by beam search
-State = dict[str, torch.Tensor]
+from multimodal_kit.models.masking import masked_mean
+from multimodal_kit.models.search import State
 
 
 class RecurrentAttentionDecoder(nn.Module):
@@ -44,7 +44,7 @@ class RecurrentAttentionDecoder(nn.Module):
 
     def initial_state(self, memory: torch.Tensor, mask: torch.Tensor) -> State:
         """memory (B, N, K), mask (B, N) → state with h, c (B, H) from the mean of the valid memory."""
-        mean = (memory * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)  # (B, K)
+        mean = masked_mean(memory, mask)  # (B, K)
         return {"h": torch.tanh(self.init_h(mean)), "c": torch.tanh(self.init_c(mean)), "memory": memory,
                 "mask": mask, "prepared": self.attention.prepare(memory)}
 

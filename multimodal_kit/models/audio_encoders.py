@@ -1,8 +1,8 @@
 """Audio encoders: log-mel frames (B, T, n_mels) with lengths → frame features (B, T', D) with lengths.
 
 An audio encoder takes ``(features, lengths)`` and returns ``(sequence, lengths)``; positions at or beyond an
-item's length are padding, which every consumer masks (:func:`length_mask`). Seq2Seq pools the valid frames
-(:func:`masked_mean`), attention attends over them.
+item's length are padding, which every consumer masks (:mod:`multimodal_kit.models.masking`). Seq2Seq pools the
+valid frames, attention attends over them.
 """
 
 from __future__ import annotations
@@ -12,18 +12,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from multimodal_kit.errors import ConfigError
+from multimodal_kit.models.masking import length_mask
 from multimodal_kit.models.rnn import run_fp32
-
-
-def length_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
-    """lengths (B,) → bool (B, max_length), True at valid positions."""
-    return torch.arange(max_length, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
-
-
-def masked_mean(sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """sequence (B, N, D), mask (B, N) → the mean of the valid positions (B, D)."""
-    weights = mask.unsqueeze(-1).to(sequence.dtype)
-    return (sequence * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 def conv_output_length(lengths: torch.Tensor, stride: int = 2, kernel: int = 3, padding: int = 1) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils import spectral_norm as apply_spectral_norm
 
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.models.audio_encoders import length_mask, masked_mean
+from multimodal_kit.models.masking import length_mask, masked_mean
 
 
 class TextEncoder(nn.Module):

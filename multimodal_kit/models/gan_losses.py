@@ -13,14 +13,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from multimodal_kit.models.masking import masked_mean
+
 LossKind = Literal["bce", "hinge"]
-
-
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    if mask is None:
-        return values.mean()
-    mask = mask.to(values.dtype)
-    return (values * mask).sum() / mask.sum().clamp(min=1)
 
 
 def discriminator_loss(real: torch.Tensor, wrong: torch.Tensor, fake: torch.Tensor, kind: LossKind,
@@ -40,7 +35,7 @@ def discriminator_loss(real: torch.Tensor, wrong: torch.Tensor, fake: torch.Tens
         fake_term = F.relu(1 + fake).mean()
     else:
         raise ValueError(f"unknown GAN loss {kind!r}; use 'bce' or 'hinge'")
-    return real_term + 0.5 * (_masked_mean(wrong_terms, wrong_mask) + fake_term)
+    return real_term + 0.5 * (masked_mean(wrong_terms[None], None if wrong_mask is None else wrong_mask[None])[0] + fake_term)
 
 
 def generator_loss(fake: torch.Tensor, kind: LossKind) -> torch.Tensor:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+#: a decoder state: a tensor or a tuple/list/dict of tensors, batch first (the one definition the kit uses)
 State = Any
 StepFn = Callable[[torch.Tensor, State], tuple[torch.Tensor, State, "torch.Tensor | None"]]
 

@@ -63,6 +63,7 @@ def test_fit_test_predict_from_checkpoint_alone(tmp_path: Path) -> None:
     assert set(metrics) == {"test/loss", "test/bleu1", "test/bleu2", "test/bleu3", "test/bleu4", "test/cider",
                             "test/exact_match"}
     assert all(isinstance(v, float) for v in metrics.values())
+    assert (run / "config_test.yaml").is_file() and not list(run.glob("config_TrainerFn*"))  # the stage's name
 
     # predict: a directory of images → predictions.jsonl, from the checkpoint alone
     images = write_imagefolder(tmp_path / "imgs", {"train": 3})

@@ -69,7 +69,7 @@ def test_length_grouped_batches_cover_every_item_once_in_random_order() -> None:
     spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
     assert spread < 0.5 * (max(lengths) - min(lengths))
     firsts = [min(lengths[i] for i in b) for b in batches[:4]]
-    assert firsts != sorted(firsts) or firsts != sorted(firsts, reverse=True)  # batches are not in length order
+    assert firsts != sorted(firsts) and firsts != sorted(firsts, reverse=True)  # batches are not in length order
 
 
 def test_sort_by_length_reduces_padding() -> None:

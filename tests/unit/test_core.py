@@ -1,0 +1,106 @@
+"""The modular core: a task's fields travel from columns to the batch; each piece works alone; the defects found
+on the way stay fixed."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import torch
+from PIL import Image
+
+from multimodal_kit.data.datasets import PairCollator
+from multimodal_kit.data.image import ImageCodec
+from multimodal_kit.data.image_caption import ImageCaptionDataModule
+from multimodal_kit.data.text import train_tokenizer
+from multimodal_kit.methods import CrossModalAttention
+from multimodal_kit.models.masking import length_mask, masked_mean
+from multimodal_kit.visualize import captioned_grid
+
+
+def question_folder(root, with_captions_in_validation: bool = True):  # noqa: ANN001, ANN201
+    """An imagefolder whose rows carry a question, an answer and a family besides the caption."""
+    for split, n in (("train", 6), ("validation", 3)):
+        folder = root / split
+        folder.mkdir(parents=True)
+        rows = []
+        for i in range(n):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(folder / f"{split}_{i}.png")
+            row = {"file_name": f"{split}_{i}.png", "text": f"a red square {i}", "question": f"what colour is {i}",
+                   "answer": "red", "family": "colour"}
+            if split == "train" or with_captions_in_validation:
+                row["captions"] = [row["text"], f"one red square {i}"]
+            if split == "train":
+                row["id"] = f"item-{i}"
+            rows.append(row)
+        (folder / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return root
+
+
+def test_a_tasks_text_and_label_fields_reach_the_batch_and_the_tokenizer(tmp_path) -> None:
+    dm = ImageCaptionDataModule(str(question_folder(tmp_path / "qa")), image_size=8, batch_size=6,
+                                text_fields={"question": "question", "answer": "answer"},
+                                label_fields={"family": "family"})
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert {"question_tokens", "question_lengths", "answer_tokens", "answer_lengths", "family"} <= set(batch)
+    assert batch["family"] == ["colour"] * 6 and batch["question"][0].startswith("what colour is")
+    assert "what" in dm.tokenizer.get_vocab()  # the trained tokenizer learnt the question's words
+    for row, n in zip(batch["question_tokens"], batch["question_lengths"].tolist(), strict=True):
+        assert row[0] == dm.bos_id and row[n - 1] == dm.eos_id and n == 6  # BOS what colour is <i> EOS
+
+
+def test_columns_one_split_lacks_change_nothing_for_the_others(tmp_path) -> None:
+    """validation has no captions and no id column: train keeps its references and ids (the columns were once
+    switched off for every split by the first split that lacked them)."""
+    dm = ImageCaptionDataModule(str(question_folder(tmp_path / "qa", with_captions_in_validation=False)),
+                                image_size=8)
+    dm.setup("fit")
+    assert dm.fields.captions_column == "captions" and dm.fields.id_column is None
+    train, validation = dm.dataset("train"), dm.dataset("validation")
+    assert all(len(refs) == 2 for refs in train.references) and train.ids[0] == "item-0"
+    assert all(len(refs) == 1 for refs in validation.references) and validation.ids[0] == "validation_0.png"
+
+
+def test_the_collator_batches_any_fields_without_a_data_module() -> None:
+    codec = ImageCodec(image_size=4)
+    tokenizer = train_tokenizer(["is it red", "yes no"])
+    items = [{"image": torch.zeros(3, 4, 4, dtype=torch.uint8), "text": "yes", "references": ["yes"], "id": "a",
+              "question": "is it red", "speaker": 3},
+             {"image": torch.full((3, 4, 4), 255, dtype=torch.uint8), "text": "no", "references": ["no"], "id": "b",
+              "question": "red", "speaker": 5}]
+    batch = PairCollator(codec, tokenizer, text_fields=("question",))(items)
+    assert batch["image"].shape == (2, 3, 4, 4) and batch["speaker"] == [3, 5]
+    assert batch["question_lengths"].tolist() == [5, 3] and batch["token_lengths"].tolist() == [3, 3]
+    assert [torch.equal(a, b) for a, b in zip(codec.uncollate(batch), [i["image"] for i in items], strict=True)] == [
+        True, True]
+
+
+def test_validation_loss_is_the_per_token_loss_without_the_attention_penalty() -> None:
+    torch.manual_seed(0)
+    method = CrossModalAttention(vocab_size=12, image_size=16, embed_dim=8, hidden_dim=8, attention_dim=8,
+                                 doubly_stochastic=5.0)
+    batch = {"image": torch.randn(3, 3, 16, 16), "tokens": torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0], [1, 4, 2, 0]])}
+    method.eval()
+    with torch.no_grad():
+        memory = method.encode(batch)
+        per_token = method.token_loss(method.teacher_forced_logits(memory, batch["tokens"][:, :-1]), batch["tokens"])
+        assert torch.allclose(method.loss(batch), per_token)
+        method.train()
+        assert method.loss(batch) > per_token + 1e-3  # training adds the penalty
+
+
+def test_masked_mean_and_length_mask_by_hand() -> None:
+    mask = length_mask(torch.tensor([1, 3]), 3)
+    assert mask.tolist() == [[True, False, False], [True, True, True]]
+    values = torch.tensor([[[2.0], [10.0], [10.0]], [[1.0], [2.0], [6.0]]])
+    assert masked_mean(values, mask).tolist() == [[2.0], [3.0]]
+    assert masked_mean(torch.tensor([[1.0, 5.0]]), torch.tensor([[False, False]])).tolist() == [0.0]
+
+
+def test_a_grid_shows_every_line_of_a_wrapped_prediction_and_reference() -> None:
+    long = "pred: a small red circle to the left of a large blue square\nref: a large blue square right of a circle"
+    short = captioned_grid([Image.new("RGB", (8, 8))], ["pred: a circle\nref: a circle"], cell=160)
+    tall = captioned_grid([Image.new("RGB", (8, 8))], [long], cell=160)
+    lines = sum(len(textwrap.wrap(part, width=160 // 6)) for part in long.split("\n"))
+    assert lines == 5 and tall.height - short.height == 13 * (lines - 2)  # 13 pixels a line: nothing cut
