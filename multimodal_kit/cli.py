@@ -8,19 +8,15 @@ data modules are named by short class name (``--model Seq2Seq``) or import path.
 from __future__ import annotations
 
 import json
-import netrc
 import os
-import secrets
-import string
 import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -35,22 +31,18 @@ from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
 from multimodal_kit.interruption import ResumableInterrupt
 from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.run_logging import (
+    WANDB_ID_FILE,
+    RunConfig,
+    wandb_grouping,
+    wandb_offline_without_credentials,
+    wandb_online,
+    wandb_run_id,
+)
 from multimodal_kit.utils import rank_zero_info
 
 RUN_DIR_ENV = "MMKIT_RUN_DIR"  # hands the run directory to DDP worker processes, which re-run the command
 EVAL_SUBCOMMANDS = ("validate", "test", "predict")
-WANDB_ID_FILE = "wandb_run_id"  # in the run directory: the W&B run a resumed fit logs into again
-
-
-def wandb_has_credentials() -> bool:
-    """Whether W&B can log online: an API key in the environment or in ``~/.netrc`` (``wandb login``)."""
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].split("/")[0]
-    try:
-        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
 
 
 def class_name(spec: Any) -> str:
@@ -70,11 +62,6 @@ def latest_run(root: Path, name: str) -> Path | None:
     return next((run.absolute() for run in runs if any((run / "checkpoints").glob("*.ckpt"))), None)
 
 
-def wandb_online() -> bool:
-    """Whether W&B will log online: credentials, and ``WANDB_MODE`` neither ``offline`` nor ``disabled``."""
-    return wandb_has_credentials() and os.environ.get("WANDB_MODE", "online") not in ("offline", "dryrun", "disabled")
-
-
 def _flag_value(args: list[str], flag: str) -> str | None:
     for i, arg in enumerate(args):
         if arg == flag and i + 1 < len(args):
@@ -82,24 +69,6 @@ def _flag_value(args: list[str], flag: str) -> str | None:
         if arg.startswith(flag + "="):
             return arg.split("=", 1)[1]
     return None
-
-
-class RunConfig(SaveConfigCallback):
-    """Saves the resolved config into the run directory (``config.yaml`` for fit, ``config_<stage>.yaml``
-    otherwise, overwriting) and sends it whole to W&B."""
-
-    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
-        stage = getattr(stage, "value", stage)  # Lightning passes its TrainerFn enum here, whose str() is its repr
-        self.config_filename = "config.yaml" if stage == "fit" else f"config_{stage}.yaml"
-        super().setup(trainer, pl_module, stage)
-
-    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
-        if stage == "predict":
-            return
-        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.experiment.config.update({"cli": config}, allow_val_change=True)
 
 
 class KitArgumentParser(LightningArgumentParser):
@@ -199,38 +168,11 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             if "save_dir" in init_args and init_args.save_dir in (None, ".", "lightning_logs"):
                 init_args.save_dir = str(self.run_dir)
             if str(logger.class_path).endswith("WandbLogger"):
-                self._wandb_mode(init_args)
-                self._wandb_run_id(init_args, config)
-                self._wandb_grouping(init_args, config)
-
-    def _wandb_run_id(self, init_args: Any, config: Any) -> None:
-        """One W&B run per run directory: a fit gets a run id kept in ``<run_dir>/wandb_run_id``; a fit that
-        resumes a checkpoint (``--ckpt_path``) logs into the run of that id again."""
-        if self.subcommand != "fit" or init_args.get("id"):
-            return
-        stored = self.run_dir / WANDB_ID_FILE
-        if config.get("ckpt_path") and stored.is_file():
-            init_args.id = stored.read_text().strip()  # WandbLogger resumes a run of a known id ("allow")
-            rank_zero_info(f"W&B: resuming run {init_args.id} of {self.run_dir}")
-        else:  # W&B's own run ids: 8 characters of [a-z0-9]
-            init_args.id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-
-    def _wandb_grouping(self, init_args: Any, config: Any) -> None:
-        """Group W&B runs by experiment (``<Method>-<Data>``) and tag them with the method, the data module and the
-        source, unless the config sets ``group``/``tags``; a sweep's runs are grouped by W&B itself."""
-        method, data = class_name(config.model), class_name(config.data)
-        if not init_args.get("group") and not os.environ.get("WANDB_SWEEP_ID"):
-            init_args.group = experiment_name(config)
-        if not init_args.get("tags"):
-            source = str(config.data.init_args.get("source") or "")
-            init_args.tags = [method, data] + ([Path(source).name or source] if source else [])
-
-    def _wandb_mode(self, init_args: Any) -> None:
-        if os.environ.get("WANDB_MODE") or init_args.get("offline") or wandb_has_credentials():
-            return
-        os.environ["WANDB_MODE"] = "offline"
-        rank_zero_info(f"W&B: no credentials found (WANDB_API_KEY or `wandb login`), so logging offline into "
-                       f"{self.run_dir}/wandb; upload later with `wandb sync {self.run_dir}/wandb/offline-run-*`.")
+                wandb_offline_without_credentials(init_args, self.run_dir)
+                if self.subcommand == "fit":
+                    wandb_run_id(init_args, self.run_dir, resuming=bool(config.get("ckpt_path")))
+                wandb_grouping(init_args, config, class_name(config.model), class_name(config.data),
+                               experiment_name(config))
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self._get(self.config_init, "trainer")

@@ -20,11 +20,13 @@ from torch.optim.swa_utils import AveragedModel
 from multimodal_kit.compat import ddp_finds_unused_parameters, logs_this_step
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
+from multimodal_kit.evaluation import CycleEvaluator
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.metrics import ExactMatch, monitor_of, text_metrics
+from multimodal_kit.methods.gan_scoring import CycleScoring
+from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.gan import (
     ConvGenerator,
+    EMAWithWarmup,
     PretrainedTextEncoder,
     ProjectionDiscriminator,
     TextEncoder,
@@ -42,20 +44,7 @@ from multimodal_kit.utils import rank_zero_info
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
 
 
-class EMAWithWarmup:
-    """An ``avg_fn`` for ``AveragedModel``: an exponential moving average whose decay grows as
-    ``min(decay, (1 + n) / (10 + n))`` with the update count n, so short runs are not dominated by the first
-    weights (TensorFlow's ``ExponentialMovingAverage(num_updates=…)``). A class, so it pickles for ``ddp_spawn``."""
-
-    def __init__(self, decay: float) -> None:
-        self.decay = decay
-
-    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        d = min(self.decay, (1 + float(num_averaged)) / (10 + float(num_averaged)))
-        return averaged * d + current * (1 - d)
-
-
-class ConditionalGAN(MultimodalMethod):
+class ConditionalGAN(CycleScoring, MultimodalMethod):
     """A text-conditional GAN for images (B, 3, S, S) or log-mel spectrograms (B, n_mels, max_frames).
 
     Args:
@@ -203,27 +192,6 @@ class ConditionalGAN(MultimodalMethod):
             rank_zero_info(f"ConditionalGAN: {too_long} training clip(s) are longer than --model.max_frames="
                            f"{self.hparams.max_frames} and are cut to it; raise max_frames to keep them whole.")
 
-    def _load_evaluator(self, stage: str) -> None:
-        path = self.hparams.evaluator
-        if not path:
-            rank_zero_info("ConditionalGAN: no evaluator checkpoint (--model.evaluator), so */fid and */cycle_* are "
-                           "skipped; train a captioner or speech recognizer of the kit and pass its checkpoint.")
-            return
-        if self.evaluator is None:
-            self.evaluator = CycleEvaluator(path)
-            if self.evaluator.media != self.hparams.media:
-                raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media}, but this GAN generates "
-                                 f"{self.hparams.media}.")
-            dim = self.evaluator.feature_dim()
-            modality = self.hparams.media
-            self.val_fid = frechet_distance(dim)
-            self.val_cycle = text_metrics(modality, "val", full=False, name="cycle_")
-            self.val_cycle.add_metrics({"exact_match": ExactMatch()})  # single words: the word accuracy
-            self.test_fid = frechet_distance(dim)
-            self.test_cycle = text_metrics(modality, "test", full=True, name="cycle_")
-            self.test_real_cycle = text_metrics(modality, "test", full=True, name="real_cycle_")
-            rank_zero_info(f"ConditionalGAN: evaluator {path} reads the generated {modality}.")
-
     # ------------------------------------------------------------------ data space ↔ model space
     def to_model(self, batch: dict[str, Any]) -> torch.Tensor:
         """The batch's media → what D sees (:mod:`~multimodal_kit.models.gan_spaces`)."""
@@ -328,38 +296,6 @@ class ConditionalGAN(MultimodalMethod):
         if logs_this_step(self.trainer):
             self.log_dict({"train/d_real": d_real.detach().mean(), "train/d_wrong": d_wrong.detach().mean(),
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
-
-    # ------------------------------------------------------------------ evaluation
-    def _score(self, batch: dict[str, Any], fid: Any, cycle: Any, real_cycle: Any | None) -> None:
-        """The evaluator reads generated (and, for ``real_cycle``, real) media; both feed the FID."""
-        assert self.evaluator is not None
-        evaluator = self.evaluator.to(self.device)
-        references = [[evaluator.canonical(r) for r in refs] for refs in batch["references"]]
-        fake = evaluator.batch(self.media_values(self.generate(batch["tokens"], batch["token_lengths"],
-                                                               self.item_noise(batch["id"]))))
-        real = evaluator.batch(self.media_values(self.from_model(self.to_model(batch))))
-        fid.update(evaluator.features(real), real=True)
-        fid.update(evaluator.features(fake), real=False)
-        cycle.update(evaluator.read(fake), references)
-        if real_cycle is not None:
-            real_cycle.update(evaluator.read(real), references)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        if self.evaluator is None:
-            return
-        self._score(batch, self.val_fid, self.val_cycle, None)
-        n = len(batch["tokens"])
-        self.log_dict(self.val_cycle, prog_bar=True, batch_size=n)
-        self.log("val/fid", self.val_fid, prog_bar=True, batch_size=n)
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        if self.evaluator is None:
-            return
-        self._score(batch, self.test_fid, self.test_cycle, self.test_real_cycle)
-        n = len(batch["tokens"])
-        self.log_dict(self.test_cycle, batch_size=n)
-        self.log_dict(self.test_real_cycle, batch_size=n)
-        self.log("test/fid", self.test_fid, batch_size=n)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """One record per prompt: ``id``, ``input`` (the prompt) and ``_media`` (the generated value), which the

@@ -207,3 +207,16 @@ class ProjectionDiscriminator(nn.Module):
 def trainable_parameters(modules: Sequence[nn.Module]) -> list[nn.Parameter]:
     """The parameters of ``modules`` that require gradients (frozen pretrained parts are left out)."""
     return [p for module in modules for p in module.parameters() if p.requires_grad]
+
+
+class EMAWithWarmup:
+    """An ``avg_fn`` for ``AveragedModel``: an exponential moving average whose decay grows as
+    ``min(decay, (1 + n) / (10 + n))`` with the update count n, so short runs are not dominated by the first
+    weights (TensorFlow's ``ExponentialMovingAverage(num_updates=…)``). A class, so it pickles for ``ddp_spawn``."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = min(self.decay, (1 + float(num_averaged)) / (10 + float(num_averaged)))
+        return averaged * d + current * (1 - d)

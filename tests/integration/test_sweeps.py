@@ -59,7 +59,7 @@ def test_runs_are_grouped_and_tagged_by_experiment(tmp_path: Path) -> None:
 
 
 def test_checkpoints_become_artifacts_only_when_logging_online(monkeypatch) -> None:
-    from multimodal_kit.cli import wandb_online
+    from multimodal_kit.run_logging import wandb_online
 
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
     monkeypatch.delenv("WANDB_MODE", raising=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder, length_mask, masked_mean
+from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder
+from multimodal_kit.models.masking import length_mask, masked_mean
 
 
 @pytest.mark.parametrize("pyramid_layers", [0, 1])

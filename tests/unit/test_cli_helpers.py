@@ -1,6 +1,6 @@
 import pytest
 
-from multimodal_kit.cli import wandb_has_credentials
+from multimodal_kit.run_logging import wandb_has_credentials
 
 
 def test_wandb_credentials_from_env_or_netrc(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -264,7 +264,7 @@ def test_audio_round_trip_ends_each_clip_where_its_sound_ends() -> None:
 
 
 def test_ema_warms_up_before_reaching_its_decay() -> None:
-    from multimodal_kit.methods.gan import EMAWithWarmup
+    from multimodal_kit.models.gan import EMAWithWarmup
 
     average = EMAWithWarmup(0.999)
     # first update: decay min(0.999, 1/10) = 0.1 → 0.1·0 + 0.9·1; after 10,000 updates the decay is 0.999
