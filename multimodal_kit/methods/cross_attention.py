@@ -14,14 +14,15 @@ from multimodal_kit.models.attention import ATTENTION_KINDS, doubly_stochastic_p
 from multimodal_kit.models.attention_decoders import RecurrentAttentionDecoder, TransformerAttentionDecoder
 from multimodal_kit.models.search import State
 
-AttentionKind = Literal["additive", "dot", "general", "multihead"]
+AttentionKind = Literal["additive", "location", "dot", "general", "multihead"]
 
 
 class CrossModalAttention(TextGenerationMethod):
     """Encoder → feature sequence (B, N, D) → a decoder that attends over it for every token.
 
     Args:
-        attention: ``additive`` (Bahdanau / Show-Attend-Tell), ``dot`` or ``general`` (Luong) with an LSTM decoder;
+        attention: ``additive`` (Bahdanau / Show-Attend-Tell), ``location`` (location-sensitive: also sees its
+            previous and cumulative weights, Tacotron 2), ``dot`` or ``general`` (Luong) with an LSTM decoder;
             ``multihead`` for a transformer decoder with cross-attention; or a class path of your own attention
             module (``(query_dim, key_dim, ...)`` constructor, see :mod:`multimodal_kit.models.attention`).
         embed_dim: word embedding size (recurrent decoder).
@@ -56,8 +57,8 @@ class CrossModalAttention(TextGenerationMethod):
             return
         if isinstance(attention, str):
             kind = ATTENTION_KINDS[attention]
-            module = kind(hp.hidden_dim, dim, hp.attention_dim) if attention == "additive" else kind(hp.hidden_dim,
-                                                                                                     dim)
+            sized = attention in ("additive", "location")
+            module = kind(hp.hidden_dim, dim, hp.attention_dim) if sized else kind(hp.hidden_dim, dim)
         else:
             module = attention(hp.hidden_dim, dim)
         self.decoder = RecurrentAttentionDecoder(hp.vocab_size, dim, module, embed_dim=hp.embed_dim,

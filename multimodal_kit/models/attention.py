@@ -2,9 +2,11 @@
 
 Every module here maps a query (B, Q) and a memory of keys (B, N, K) with a validity mask (B, N) to a context
 vector (B, K) and weights (B, N) that are non-negative and sum to 1 over the valid positions. Keys can be
-projected once per sequence (:meth:`prepare`) and reused at every decoding step. A user's own attention module
-fits the recurrent decoder when it has the same ``prepare``/``forward`` signature and ``(query_dim, key_dim)``
-as its first constructor arguments.
+projected once per sequence (:meth:`prepare`) and reused at every decoding step. The decoder also hands each
+module its ``history`` (B, 2, N): the previous step's weights and their running sum, which location-sensitive
+attention reads (the others ignore it). A user's own attention module fits the recurrent decoder when it has the
+same ``prepare``/``forward(query, keys, prepared, mask, history=None)`` signature and ``(query_dim, key_dim)`` as
+its first constructor arguments.
 """
 
 from __future__ import annotations
@@ -39,12 +41,43 @@ class AdditiveAttention(nn.Module):
         """keys (B, N, K) → projected keys (B, N, A), computed once per sequence."""
         return self.key(keys)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, prepared: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, prepared: torch.Tensor, mask: torch.Tensor,
+                history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """query (B, Q), keys (B, N, K), prepared (B, N, A), mask (B, N) → context (B, K), weights (B, N)."""
-        scores = self.score(torch.tanh(prepared + self.query(query).unsqueeze(1))).squeeze(-1)  # (B, N)
+        scores = self.score(torch.tanh(prepared + self.query(query).unsqueeze(1) + self.location_term(history))
+                            ).squeeze(-1)  # (B, N)
         weights = masked_softmax(scores, mask)
         return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights
+
+    def location_term(self, history: torch.Tensor | None) -> torch.Tensor | float:
+        """What the attention history adds to the scores' hidden layer: nothing here."""
+        return 0.0
+
+
+class LocationSensitiveAttention(AdditiveAttention):
+    """Additive attention that also sees where it looked (Chorowski et al. 2015; Tacotron 2): the previous
+    weights and their running sum, convolved over the positions, join the score's hidden layer — so attention
+    can move forward monotonically (speech synthesis, long inputs).
+
+    Args:
+        query_dim: decoder state size Q.
+        key_dim: memory feature size K.
+        attention_dim: size of the hidden layer of the scoring MLP.
+        filters: location features per position.
+        kernel_size: the convolution's width over the positions (odd).
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, attention_dim: int = 128, filters: int = 32,
+                 kernel_size: int = 31) -> None:
+        super().__init__(query_dim, key_dim, attention_dim)
+        self.location_conv = nn.Conv1d(2, filters, kernel_size, padding=kernel_size // 2, bias=False)
+        self.location = nn.Linear(filters, attention_dim, bias=False)
+
+    def location_term(self, history: torch.Tensor | None) -> torch.Tensor | float:
+        """history (B, 2, N) → (B, N, A); nothing before the first step."""
+        if history is None:
+            return 0.0
+        return self.location(self.location_conv(history).transpose(1, 2))
 
 
 class DotAttention(nn.Module):
@@ -64,8 +97,8 @@ class DotAttention(nn.Module):
     def prepare(self, keys: torch.Tensor) -> torch.Tensor:
         return keys
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, prepared: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, prepared: torch.Tensor, mask: torch.Tensor,
+                history: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         scores = torch.bmm(prepared, query.unsqueeze(-1)).squeeze(-1) * self.scale  # (B, N)
         weights = masked_softmax(scores, mask)
         return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights
@@ -85,6 +118,7 @@ class GeneralAttention(DotAttention):
 
 ATTENTION_KINDS: dict[str, type[nn.Module]] = {
     "additive": AdditiveAttention,
+    "location": LocationSensitiveAttention,
     "dot": DotAttention,
     "general": GeneralAttention,
 }

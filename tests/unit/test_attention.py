@@ -91,3 +91,37 @@ def test_beam_of_one_equals_greedy_with_attention(decoder_kind) -> None:
     assert greedy.attention.shape[:2] == greedy.tokens.shape and greedy.attention.shape[2] == N
     wide = beam_search(step, state, batch_size=B, bos=1, eos=2, max_length=9, beam_size=3)
     assert wide.attention.shape == (B, wide.tokens.shape[1], N)
+
+
+def test_location_sensitive_attention_sees_where_it_looked_and_the_decoder_keeps_its_history() -> None:
+    from multimodal_kit.models.attention import LocationSensitiveAttention
+    from multimodal_kit.models.attention_decoders import RecurrentAttentionDecoder
+
+    torch.manual_seed(0)
+    attention = LocationSensitiveAttention(8, 6, attention_dim=8, filters=4, kernel_size=3)
+    keys, mask = torch.randn(2, 5, 6), torch.tensor([[True] * 5, [True, True, True, False, False]])
+    query, prepared = torch.randn(2, 8), attention.prepare(keys)
+    fresh = attention(query, keys, prepared, mask)[1]
+    looked = torch.zeros(2, 2, 5)
+    looked[:, :, 0] = 1.0  # it looked at position 0 before
+    moved = attention(query, keys, prepared, mask, history=looked)[1]
+    assert not torch.allclose(fresh, moved) and torch.allclose(moved.sum(1), torch.ones(2))
+    assert (moved[1, 3:] == 0).all()  # padding still gets no weight
+    decoder = RecurrentAttentionDecoder(10, 6, attention, embed_dim=4, hidden_dim=8)
+    state = decoder.initial_state(keys, mask)
+    for token in (1, 4, 5):
+        _, state, _ = decoder.step(torch.full((2,), token), state)
+    assert torch.allclose(state["cumulative"].sum(1), torch.full((2,), 3.0))  # three steps of weights summing to 1
+
+
+def test_cross_modal_attention_with_location_attention_trains_and_decodes() -> None:
+    from multimodal_kit.methods import CrossModalAttention
+
+    method = CrossModalAttention(vocab_size=12, image_size=32, attention="location", embed_dim=8, hidden_dim=8,
+                                 attention_dim=8)  # 32×32 images: 2×2 = 4 regions to choose between
+    batch = {"image": torch.randn(2, 3, 32, 32), "tokens": torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0]])}
+    method.loss(batch).backward()
+    assert method.decoder.attention.location_conv.weight.grad.abs().sum() > 0
+    for beam in (1, 3):
+        result = method.generate(batch, beam_size=beam, max_length=5)
+        assert result.tokens.shape[0] == 2 and result.attention.shape[:2] == result.tokens.shape
