@@ -20,7 +20,6 @@ from torch.optim.swa_utils import AveragedModel
 from multimodal_kit.compat import ddp_finds_unused_parameters, logs_this_step
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.evaluation import CycleEvaluator
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.gan_scoring import CycleScoring
 from multimodal_kit.metrics import monitor_of
@@ -114,7 +113,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         self.automatic_optimization = False
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
-        self.evaluator: CycleEvaluator | None = None
         self.codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
 
     # ------------------------------------------------------------------ models
