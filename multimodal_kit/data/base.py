@@ -65,7 +65,7 @@ class PairDataModule(LightningDataModule):
             of Karpathy's splits have): the source's splits are pooled and divided by it, then named as above.
         embedded_options: options of the embedded generator, e.g. ``{"num_train": 2000}``.
         tokenizer: a HF tokenizer's hub name or local path; default: train one on the training texts.
-        tokenizer_kind: ``word`` or ``bpe``, for a trained tokenizer.
+        tokenizer_kind: ``word``, ``bpe`` or ``char`` (speech synthesis), for a trained tokenizer.
         trust_remote_code: let a hub tokenizer run the Python code it ships (``auto_map``); off by default.
         min_word_count: words seen fewer times in training become ``<unk>`` (trained tokenizer).
         max_text_length: the most tokens (BOS and EOS included) a text may have; longer texts are bad rows.
@@ -107,7 +107,7 @@ class PairDataModule(LightningDataModule):
         split_column: str | None = None,
         embedded_options: dict[str, Any] | None = None,
         tokenizer: str | None = None,
-        tokenizer_kind: Literal["word", "bpe"] = "word",
+        tokenizer_kind: Literal["word", "bpe", "char"] = "word",
         trust_remote_code: bool = False,
         min_word_count: int = 1,
         max_text_length: int = 48,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from multimodal_kit.errors import ConfigError
@@ -32,13 +32,14 @@ class SpecialIds:
     eos: int
 
 
-def train_tokenizer(texts: Iterable[str], kind: Literal["word", "bpe"] = "word", vocab_size: int = 8000,
+def train_tokenizer(texts: Iterable[str], kind: Literal["word", "bpe", "char"] = "word", vocab_size: int = 8000,
                     min_frequency: int = 1) -> PreTrainedTokenizerFast:
     """Train a tokenizer on ``texts`` (lower-cased, split on whitespace and punctuation).
 
     Args:
         texts: the training captions or transcripts.
-        kind: ``word`` (one id per word; the default for small closed vocabularies) or ``bpe`` (sub-words).
+        kind: ``word`` (one id per word; the default for small closed vocabularies), ``bpe`` (sub-words) or
+            ``char`` (one id per character, the space included: what speech synthesis reads).
         vocab_size: the largest vocabulary (``bpe``; a cap for ``word``).
         min_frequency: words seen fewer times become ``<unk>``.
     """
@@ -52,10 +53,16 @@ def train_tokenizer(texts: Iterable[str], kind: Literal["word", "bpe"] = "word",
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                       special_tokens=list(SPECIAL_TOKENS), continuing_subword_prefix="##")
         backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    elif kind == "char":
+        backend = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=list(SPECIAL_TOKENS))
+        backend.decoder = decoders.Fuse()  # characters joined as they are (spaces are characters here)
     else:
-        raise ConfigError(f"tokenizer kind must be 'word' or 'bpe', got {kind!r}")
+        raise ConfigError(f"tokenizer kind must be 'word', 'bpe' or 'char', got {kind!r}")
     backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(), normalizers.Strip()])
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.pre_tokenizer = (pre_tokenizers.Split(Regex("."), behavior="isolated") if kind == "char"
+                             else pre_tokenizers.Whitespace())
     backend.train_from_iterator(texts, trainer=trainer)
     return wrap_tokenizer(backend)
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from multimodal_kit.methods.text_generation import TextGenerationMethod
-from multimodal_kit.models.attention import ATTENTION_KINDS, doubly_stochastic_penalty
+from multimodal_kit.models.attention import build_attention, doubly_stochastic_penalty
 from multimodal_kit.models.attention_decoders import RecurrentAttentionDecoder, TransformerAttentionDecoder
 from multimodal_kit.models.search import State
 
@@ -55,12 +55,7 @@ class CrossModalAttention(TextGenerationMethod):
                                                        num_heads=hp.num_heads, num_layers=hp.num_layers,
                                                        ff_dim=hp.ff_dim, dropout=hp.dropout, pad_id=hp.pad_id)
             return
-        if isinstance(attention, str):
-            kind = ATTENTION_KINDS[attention]
-            sized = attention in ("additive", "location")
-            module = kind(hp.hidden_dim, dim, hp.attention_dim) if sized else kind(hp.hidden_dim, dim)
-        else:
-            module = attention(hp.hidden_dim, dim)
+        module = build_attention(attention, hp.hidden_dim, dim, hp.attention_dim)
         self.decoder = RecurrentAttentionDecoder(hp.vocab_size, dim, module, embed_dim=hp.embed_dim,
                                                  hidden_dim=hp.hidden_dim, dropout=hp.dropout, gate=hp.gate,
                                                  pad_id=hp.pad_id)

@@ -18,10 +18,9 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from multimodal_kit.compat import ddp_finds_unused_parameters, logs_this_step
-from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.methods.gan_scoring import CycleScoring
+from multimodal_kit.methods.generated_media import CycleScoring, require_sound, training_items
 from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.gan import (
     ConvGenerator,
@@ -113,7 +112,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         self.automatic_optimization = False
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
-        self.codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
 
     # ------------------------------------------------------------------ models
     def configure_models(self) -> None:
@@ -170,22 +168,17 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         datamodule = getattr(self.trainer, "datamodule", None)
         self.codec = getattr(datamodule, "codec", self.codec)
         if self.hparams.media == "audio" and datamodule is not None:
-            if getattr(datamodule, "inputs", "log_mel") != "log_mel":
-                raise ConfigError("ConditionalGAN generates log-mel frames: use --data.inputs log_mel.")
-            if getattr(datamodule, "features", None) is not None and datamodule.features.normalize != "none":
-                raise ConfigError("ConditionalGAN on audio needs raw log-mel features (per-utterance normalized ones "
-                                 "cannot become sound again): set --data.normalize none.")
+            require_sound("ConditionalGAN", datamodule)
             if stage == "fit" and not self.space.ready:
                 self._estimate_feature_statistics(datamodule)
         if stage in ("fit", "validate", "test"):
             self._load_evaluator(stage)
 
     def _estimate_feature_statistics(self, datamodule: Any) -> None:
-        dataset = datamodule.dataset("train")
-        n = min(len(dataset), STATS_ITEMS)
-        items = [dataset.media_at(i) for i in range(n)]
+        items = training_items(datamodule, STATS_ITEMS)
         self.space.estimate(datamodule.codec.collate(items))
-        too_long = sum(item.shape[0] > self.hparams.max_frames for item in dataset.preloaded or items)
+        preloaded = datamodule.dataset("train").preloaded
+        too_long = sum(item.shape[0] > self.hparams.max_frames for item in preloaded or items)
         if too_long:
             rank_zero_info(f"ConditionalGAN: {too_long} training clip(s) are longer than --model.max_frames="
                            f"{self.hparams.max_frames} and are cut to it; raise max_frames to keep them whole.")
@@ -225,13 +218,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Inference: media for the batch's texts."""
         return self.generate(batch["tokens"], batch["token_lengths"])
-
-    def media_values(self, media: dict[str, torch.Tensor]) -> list[Any]:
-        """Media entries of a batch → values the data's codec saves and evaluators read (PIL / waveforms)."""
-        if self.codec is None:
-            raise ConfigError("ConditionalGAN turns generated media into images or sound with the data's codec: "
-                              "give the Trainer a data module of the kit, or set `model.codec`.")
-        return self.codec.to_values(self.codec.uncollate(media))
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:

@@ -11,6 +11,9 @@ its first constructor arguments.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -116,12 +119,70 @@ class GeneralAttention(DotAttention):
         return self.project(keys)  # (B, N, Q)
 
 
+def takes_history(attention: nn.Module) -> bool:
+    """Whether ``attention.forward`` takes the ``history`` of where it looked (older user modules need not)."""
+    return "history" in inspect.signature(attention.forward).parameters
+
+
+def attention_state(attention: nn.Module, memory: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The attention part of a decoder's state before the first step: memory (B, N, K), mask (B, N), the
+    prepared keys, and the previous and cumulative weights (B, N), zero."""
+    none = mask.new_zeros(mask.shape, dtype=memory.dtype)  # (B, N): no attention yet
+    return {"memory": memory, "mask": mask, "prepared": attention.prepare(memory), "weights": none,
+            "cumulative": none}
+
+
+def attend(attention: nn.Module, query: torch.Tensor, state: dict[str, torch.Tensor], with_history: bool
+           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One attention step of a decoder: query (B, Q) over the state's memory → context (B, K) and the state's
+    attention entries updated (``weights`` (B, N) and their running sum ``cumulative``)."""
+    extra = {"history": torch.stack([state["weights"], state["cumulative"]], 1)} if with_history else {}
+    context, weights = attention(query, state["memory"], state["prepared"], state["mask"], **extra)
+    return context, {"weights": weights, "cumulative": state["cumulative"] + weights}
+
+
 ATTENTION_KINDS: dict[str, type[nn.Module]] = {
     "additive": AdditiveAttention,
     "location": LocationSensitiveAttention,
     "dot": DotAttention,
     "general": GeneralAttention,
 }
+
+
+def build_attention(kind: str | Callable[[int, int], nn.Module], query_dim: int, key_dim: int,
+                    attention_dim: int = 256) -> nn.Module:
+    """An attention module by name (:data:`ATTENTION_KINDS`; ``additive`` and ``location`` get ``attention_dim``)
+    or from a user's class or factory called with ``(query_dim, key_dim)``."""
+    if not isinstance(kind, str):
+        return kind(query_dim, key_dim)
+    if kind not in ATTENTION_KINDS:
+        raise ConfigError(f"unknown attention {kind!r}: use one of {sorted(ATTENTION_KINDS)} or a class path")
+    if kind in ("additive", "location"):
+        return ATTENTION_KINDS[kind](query_dim, key_dim, attention_dim)
+    return ATTENTION_KINDS[kind](query_dim, key_dim)
+
+
+def alignment_ok(weights: torch.Tensor, steps: torch.Tensor, source_lengths: torch.Tensor,
+                 stopped: torch.Tensor, slack: int = 1) -> torch.Tensor:
+    """Whether each free-running alignment is healthy: the most attended source position never moves back by
+    more than ``slack`` over the decoder's steps, it reaches the source's last two positions (the last token
+    and EOS), and the decoder stopped by itself.
+
+    Args:
+        weights: attention (B, S, N) over S decoder steps.
+        steps: (B,) the steps each item ran.
+        source_lengths: (B,) valid source positions.
+        stopped: (B,) whether the stop token fired.
+
+    Returns:
+        bool (B,).
+    """
+    position = weights.float().argmax(-1)  # (B, S)
+    running = torch.arange(weights.shape[1], device=weights.device)[None, :] < steps[:, None]  # (B, S)
+    furthest = torch.where(running, position, -1).cummax(1).values  # (B, S)
+    monotonic = ((position >= furthest - slack) | ~running).all(1)
+    complete = furthest[:, -1] >= source_lengths.to(weights.device) - 2
+    return monotonic & complete & stopped
 
 
 def doubly_stochastic_penalty(weights: torch.Tensor, step_mask: torch.Tensor,

@@ -3,12 +3,12 @@ transformer decoder with cross-attention. Both return attention weights per outp
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
 from torch import nn
 
+from multimodal_kit.models.attention import attend, attention_state, takes_history
 from multimodal_kit.models.masking import masked_mean
 from multimodal_kit.models.search import State
 
@@ -36,7 +36,7 @@ class RecurrentAttentionDecoder(nn.Module):
         super().__init__()
         self.attention = attention
         # where it looked so far is handed to attention modules that take it (older user modules need not)
-        self.gives_history = "history" in inspect.signature(attention.forward).parameters
+        self.gives_history = takes_history(attention)
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.init_h = nn.Linear(memory_dim, hidden_dim)
         self.init_c = nn.Linear(memory_dim, hidden_dim)
@@ -48,21 +48,18 @@ class RecurrentAttentionDecoder(nn.Module):
     def initial_state(self, memory: torch.Tensor, mask: torch.Tensor) -> State:
         """memory (B, N, K), mask (B, N) → state with h, c (B, H) from the mean of the valid memory."""
         mean = masked_mean(memory, mask)  # (B, K)
-        none = mask.new_zeros(mask.shape, dtype=memory.dtype)  # (B, N): no attention yet
-        return {"h": torch.tanh(self.init_h(mean)), "c": torch.tanh(self.init_c(mean)), "memory": memory,
-                "mask": mask, "prepared": self.attention.prepare(memory), "weights": none, "cumulative": none}
+        return {"h": torch.tanh(self.init_h(mean)), "c": torch.tanh(self.init_c(mean)),
+                **attention_state(self.attention, memory, mask)}
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor]:
         """tokens (B,) → logits (B, V), next state, attention weights (B, N)."""
-        extra = {"history": torch.stack([state["weights"], state["cumulative"]], 1)} if self.gives_history else {}
-        context, weights = self.attention(state["h"], state["memory"], state["prepared"], state["mask"], **extra)
+        context, looked = attend(self.attention, state["h"], state, self.gives_history)
         if self.gate is not None:
             context = torch.sigmoid(self.gate(state["h"])) * context  # (B, K)
         x = torch.cat([self.dropout(self.embed(tokens)), context], -1)  # (B, E + K)
         h, c = self.cell(x, (state["h"], state["c"]))  # (B, H) each
         logits = self.out(self.dropout(torch.cat([h, context], -1)))  # (B, V)
-        return logits, {**state, "h": h, "c": c, "weights": weights,
-                        "cumulative": state["cumulative"] + weights}, weights
+        return logits, {**state, "h": h, "c": c, **looked}, looked["weights"]
 
     def forward(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: tokens (B, T) → logits (B, T, V), attention (B, T, N)."""

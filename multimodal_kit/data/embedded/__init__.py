@@ -105,7 +105,9 @@ def load_embedded(name: str, options: dict[str, Any] | None = None, cache_dir: s
     """
     spec = EMBEDDED[name]
     config = embedded_config(name, options)
-    key = hashlib.sha1(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()[:12]
+    # options left at None are not part of the key, so adding an optional one keeps the sets cached before
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if v is not None}
+    key = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "datasets"
     target = root / name / key
     target.parent.mkdir(parents=True, exist_ok=True)

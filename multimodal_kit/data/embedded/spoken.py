@@ -4,7 +4,8 @@ Each utterance says 1–5 words from a small vocabulary (the ten digits and ten 
 Speaker variety comes from eSpeak NG's English accents and voice variants, speaking rate, pitch and pitch range,
 leading/trailing silence, loudness, and Gaussian noise at a random signal-to-noise ratio. The voices are split
 three ways: training voices, validation voices and test voices never heard in training, so the test split
-measures generalization to new speakers. ``single_word`` mode (one word per utterance) serves text → audio GANs.
+measures generalization to new speakers. ``single_word`` mode (one word per utterance) serves text → audio GANs;
+``voice`` mode (one fixed voice, rate and pitch, no noise, every split) serves speech synthesis.
 
 The set is a pure function of its :class:`SpokenConfig`: utterance ``i`` of split ``s`` is drawn from its own
 ``numpy`` generator seeded with ``(seed, s, i)``, which also seeds eSpeak NG's noise; each split is spoken in order
@@ -54,6 +55,9 @@ class SpokenConfig:
         snr_db: range of the signal-to-noise ratio of the added Gaussian noise, in dB.
         rate_wpm: range of the speaking rate in words per minute.
         seed: the seed every utterance is derived from.
+        voice: single-voice mode for speech synthesis: every utterance of every split is spoken by this eSpeak NG
+            voice (``accent+variant``, e.g. ``en-us+m3``) at a fixed rate, pitch and loudness, with 50 ms of
+            silence at each end and no noise; the splits differ only in their phrases. ``None``: many voices.
     """
 
     num_train: int = 6_000
@@ -68,6 +72,7 @@ class SpokenConfig:
     snr_db: tuple[float, float] = (10.0, 40.0)
     rate_wpm: tuple[int, int] = (130, 230)
     seed: int = 0
+    voice: str | None = None
     version: int = field(default=2)  # bump when the generator's output changes
 
     def __post_init__(self) -> None:
@@ -83,6 +88,8 @@ class SpokenConfig:
 
 def voices(config: SpokenConfig) -> dict[str, list[str]]:
     """The voices (``accent+variant``) of each split: disjoint sets of variants, each with its own accent."""
+    if config.voice is not None:
+        return {split: [config.voice] for split in SPLITS}
     rng = np.random.default_rng([config.seed, 7919])
     order = rng.permutation(len(VARIANTS))
     named = [f"{ACCENTS[rng.integers(len(ACCENTS))]}+{VARIANTS[i]}" for i in order]
@@ -102,9 +109,17 @@ def sample_utterance(config: SpokenConfig, split: str, index: int, split_voices:
     voice = split_voices[int(rng.integers(len(split_voices)))]
     rate = int(rng.integers(config.rate_wpm[0], config.rate_wpm[1] + 1))
     pitch, pitch_range = int(rng.integers(25, 76)), int(rng.integers(20, 81))
+    if config.voice is not None:  # one speaker, always the same way
+        rate, pitch, pitch_range = sum(config.rate_wpm) // 2, 50, 50
     speech = engine.synthesize(text, voice=voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
                                seed=int(rng.integers(2**31)))
     speech = resample(speech.astype(np.float32) / 32768.0, engine.sample_rate, config.sample_rate)
+    if config.voice is not None:
+        edge = np.zeros(config.sample_rate // 20, np.float32)
+        wave = np.concatenate([edge, speech, edge])
+        wave = wave * (0.7 / max(float(np.abs(wave).max()), 1e-6))
+        return {"text": text, "audio": _flac(wave, config.sample_rate), "voice": voice, "rate_wpm": rate,
+                "pitch": pitch, "snr_db": float("inf"), "seconds": len(wave) / config.sample_rate}
     lead, trail = (rng.uniform(0.0, 0.25, size=2) * config.sample_rate).astype(int)
     wave = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(trail, np.float32)])
     snr_db = float(rng.uniform(*config.snr_db))

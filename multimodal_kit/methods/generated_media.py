@@ -1,0 +1,116 @@
+"""What every method that generates media shares (the conditional GAN, speech synthesis): turning its output
+into values through the data's codec, the checks that generated audio can become sound, the training items that
+statistics are estimated from, and scoring with an evaluator the kit trained (:mod:`multimodal_kit.evaluation`):
+the evaluator reads generated media back into text (``*/cycle_*``; the real test media too,
+``test/real_cycle_*``, the ceiling) and its features give the Fréchet distance (``*/fid``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.errors import ConfigError
+from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
+from multimodal_kit.metrics import ExactMatch, text_metrics
+from multimodal_kit.utils import rank_zero_info
+
+
+def require_sound(method: str, datamodule: Any) -> None:
+    """Refuse audio data whose features cannot become sound again (``method`` names who asks)."""
+    if getattr(datamodule, "inputs", "log_mel") != "log_mel":
+        raise ConfigError(f"{method} generates log-mel frames: use --data.inputs log_mel.")
+    if getattr(datamodule, "features", None) is not None and datamodule.features.normalize != "none":
+        raise ConfigError(f"{method} on audio needs raw log-mel features (per-utterance normalized ones cannot "
+                          "become sound again): set --data.normalize none.")
+
+
+def training_items(datamodule: Any, limit: int) -> list[torch.Tensor]:
+    """The media tensors of the first ``limit`` training items (what feature statistics are estimated from)."""
+    dataset = datamodule.dataset("train")
+    return [dataset.media_at(i) for i in range(min(len(dataset), limit))]
+
+
+class CycleScoring:
+    """Validation and test scoring of a generator of media: a mixin for a ``LightningModule`` with
+    ``hparams.evaluator`` (a checkpoint path or ``None``) and ``hparams.media``, whose
+    :meth:`generated_media` and :meth:`real_media` give media entries of a batch (the GAN's defaults:
+    ``generate(tokens, lengths, item_noise(ids))`` and ``from_model(to_model(batch))``)."""
+
+    evaluator: CycleEvaluator | None = None
+    codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
+
+    def _load_evaluator(self, stage: str) -> None:
+        path, name = self.hparams.evaluator, type(self).__name__
+        if not path:
+            rank_zero_info(f"{name}: no evaluator checkpoint (--model.evaluator), so */fid and */cycle_* are "
+                           "skipped; train a captioner or speech recognizer of the kit and pass its checkpoint.")
+            return
+        if self.evaluator is None:
+            self.evaluator = CycleEvaluator(path)
+            if self.evaluator.media != self.hparams.media:
+                raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media}, but {name} generates "
+                                  f"{self.hparams.media}.")
+            dim = self.evaluator.feature_dim()
+            modality = self.hparams.media
+            self.val_fid = frechet_distance(dim)
+            self.val_cycle = text_metrics(modality, "val", full=False, name="cycle_")
+            self.val_cycle.add_metrics({"exact_match": ExactMatch()})  # single words: the word accuracy
+            self.test_fid = frechet_distance(dim)
+            self.test_cycle = text_metrics(modality, "test", full=True, name="cycle_")
+            self.test_real_cycle = text_metrics(modality, "test", full=True, name="real_cycle_")
+            rank_zero_info(f"{name}: evaluator {path} reads the generated {modality}.")
+
+    def media_values(self, media: dict[str, torch.Tensor]) -> list[Any]:
+        """Media entries of a batch → values the data's codec saves and evaluators read (PIL / waveforms)."""
+        if self.codec is None:
+            raise ConfigError(f"{type(self).__name__} turns generated media into images or sound with the data's "
+                              "codec: give the Trainer a data module of the kit, or set `model.codec`.")
+        return self.codec.to_values(self.codec.uncollate(media))
+
+    def generated_media(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The media generated for the batch's texts, fixed per item (media entries of a batch)."""
+        return self.generate(batch["tokens"], batch["token_lengths"], self.item_noise(batch["id"]))
+
+    def real_media(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The batch's real media as the generator could have made them (e.g. cut to its length)."""
+        return self.from_model(self.to_model(batch))
+
+    # ------------------------------------------------------------------ evaluation
+    def _score(self, batch: dict[str, Any], fid: Any, cycle: Any, real_cycle: Any | None,
+               generated: dict[str, torch.Tensor] | None = None) -> None:
+        """The evaluator reads generated (and, for ``real_cycle``, real) media; both feed the FID."""
+        assert self.evaluator is not None
+        evaluator = self.evaluator.to(self.device)
+        references = [[evaluator.canonical(r) for r in refs] for refs in batch["references"]]
+        fake = evaluator.batch(self.media_values(self.generated_media(batch) if generated is None else generated))
+        real = evaluator.batch(self.media_values(self.real_media(batch)))
+        fid.update(evaluator.features(real), real=True)
+        fid.update(evaluator.features(fake), real=False)
+        cycle.update(evaluator.read(fake), references)
+        if real_cycle is not None:
+            real_cycle.update(evaluator.read(real), references)
+
+    def score_cycle(self, batch: dict[str, Any], stage: str, generated: dict[str, torch.Tensor] | None = None
+                    ) -> None:
+        """Update and log the stage's cycle metrics and FID (nothing without an evaluator); ``generated``
+        reuses media already generated for this batch."""
+        if self.evaluator is None:
+            return
+        n = len(batch["tokens"])
+        if stage == "val":
+            self._score(batch, self.val_fid, self.val_cycle, None, generated)
+            self.log_dict(self.val_cycle, prog_bar=True, batch_size=n)
+            self.log("val/fid", self.val_fid, prog_bar=True, batch_size=n)
+            return
+        self._score(batch, self.test_fid, self.test_cycle, self.test_real_cycle, generated)
+        self.log_dict(self.test_cycle, batch_size=n)
+        self.log_dict(self.test_real_cycle, batch_size=n)
+        self.log("test/fid", self.test_fid, batch_size=n)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.score_cycle(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.score_cycle(batch, "test")
