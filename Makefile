@@ -19,11 +19,15 @@ EVALUATOR_TIME ?= 00:00:06:00
 GAN_ARGS ?=
 EVALUATOR_DATA_image_caption :=
 EVALUATOR_DATA_text_audio := --data.init_args.embedded_options '{"single_word": true}'
+# tts-cycle: which synthesizer (attention|seq2seq), and extra flags for its `mmkit fit`, e.g. TTS_ARGS='--trainer.max_time 00:00:05:00'
+TTS ?= attention
+TTS_ARGS ?=
+TTS_VOICE := --data.init_args.embedded_options '{"voice": "en-us+m3"}'
 # e.g. OVERHEAD_ARGS="--experiments gan_image_caption --steps 100"
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle test test-all lint bench bench-captions bench-speech bench-gan bench-overhead bench-matrix clean
+.PHONY: help install demo gan-cycle tts-cycle test test-all lint bench bench-captions bench-speech bench-gan bench-tts bench-overhead bench-matrix clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -67,6 +71,20 @@ gan-cycle: install  ## train an evaluator, then the GAN on it (PAIR=image_captio
 	echo "Cycle scores:      $$run/gan/test_metrics.json" && cat $$run/gan/test_metrics.json && \
 	echo "Generated samples: $$run/gan/media/generated/ (fixed prompts, every validation epoch)"
 
+tts-cycle: install  ## train a recognizer of the single voice, then a synthesizer it reads (TTS=attention|seq2seq); print the scores
+	@run=runs/tts-cycle-$(TTS)-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/mmkit fit -c experiments/attention_text_audio.yaml --run_dir $$run/evaluator \
+	  --trainer.max_time $(EVALUATOR_TIME) $(TTS_VOICE) && \
+	evaluator=$$(ls $$run/evaluator/checkpoints/epoch*.ckpt | head -n 1) && \
+	$(VENV)/bin/mmkit fit -c experiments/$(TTS)_speech_synthesis.yaml --run_dir $$run/tts \
+	  --model.init_args.evaluator $$evaluator $(TTS_ARGS) && \
+	best=$$(ls $$run/tts/checkpoints/epoch*.ckpt | head -n 1) && \
+	$(VENV)/bin/mmkit test --ckpt_path $$best --results_path $$run/tts/test_metrics.json && \
+	echo && echo "Evaluator:        $$evaluator" && echo "Synthesizer:      $$best" && \
+	echo "Scores:           $$run/tts/test_metrics.json" && cat $$run/tts/test_metrics.json && \
+	echo "Pictures, sound:  $$run/tts/media/synthesis/ (every validation epoch)" && \
+	echo "Speak:            mmkit predict --ckpt_path $$best --data.predict_path prompts.txt --output_dir out/"
+
 test: install  ## the default test suite (offline, CPU, a few minutes)
 	WANDB_MODE=offline $(VENV)/bin/pytest -q
 
@@ -76,7 +94,7 @@ test-all: install  ## the suite including slow tests
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
 
-bench: bench-captions bench-speech bench-gan bench-overhead bench-matrix  ## every benchmark (about 3 hours); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan bench-tts bench-overhead bench-matrix  ## every benchmark (about 4 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes, 10 minutes per variant (BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
@@ -86,6 +104,9 @@ bench-speech: install  ## speech recognition on spoken, 15 minutes per variant
 
 bench-gan: install  ## GAN text → image and text → audio, each with its evaluator (about 55 minutes)
 	WANDB_MODE=offline $(PY) benchmarks/gan_quality.py $(BENCH_ARGS)
+
+bench-tts: install  ## speech synthesis, attention vs Seq2Seq at 300k training samples each, read by a recognizer (~90 min; MMKIT_TTS_SAMPLES=… for less)
+	WANDB_MODE=offline $(PY) benchmarks/speech_synthesis.py $(BENCH_ARGS)
 
 bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs step rate, for the six experiments (~15 min)
 	WANDB_MODE=offline $(PY) benchmarks/overhead.py $(OVERHEAD_ARGS)
