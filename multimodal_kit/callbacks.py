@@ -42,7 +42,8 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
 
 
 class ValidationSamples(Callback):
-    """Each validation epoch: the first ``num_samples`` validation items with their references and prediction,
+    """Each validation epoch: the first ``num_samples`` validation items with their references and prediction
+    (and the task's further text fields, e.g. a question),
     as a W&B table (the input as an image, or as playable audio) when a ``WandbLogger`` is attached, and as a PNG
     grid (images; spectrograms for audio) under ``<run>/media/val_samples/``.
 
@@ -61,13 +62,16 @@ class ValidationSamples(Callback):
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         if batch_idx != 0 or dataloader_idx != 0 or not trainer.is_global_zero or not isinstance(outputs, dict):
             return
+        fields = getattr(trainer.datamodule, "fields", None)  # a task's further text fields (a question) show too
+        inputs = [name for name in (fields.text_fields if fields is not None else ()) if name in batch]
         for i in range(min(self.num_samples, len(batch["id"]))):
             self._rows.append({"id": batch["id"][i], "references": batch["references"][i],
-                               "prediction": outputs["predictions"][i]})
+                               "prediction": outputs["predictions"][i],
+                               "inputs": {name: batch[name][i] for name in inputs}})
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        codec = media_codec(trainer)
-        if trainer.sanity_checking or not trainer.is_global_zero or not self._rows or codec is None:
+        codec = drawing_codec(trainer)
+        if not self._rows or codec is None:
             return
         rows, epoch = self._rows, trainer.current_epoch
         presenter = presenter_for(codec)
@@ -76,16 +80,25 @@ class ValidationSamples(Callback):
         for logger in wandb_loggers(trainer):
             logger.log_table(
                 key="val/samples",
-                columns=["id", codec.media, "references", "prediction"],
-                data=[[r["id"], presenter.wandb_item(dataset, i), "\n".join(r["references"]), r["prediction"]]
-                      for r, i in zip(rows, indices, strict=True)],
+                columns=["id", codec.media, *rows[0]["inputs"], "references", "prediction"],
+                data=[[r["id"], presenter.wandb_item(dataset, i), *r["inputs"].values(), "\n".join(r["references"]),
+                       r["prediction"]] for r, i in zip(rows, indices, strict=True)],
                 step=trainer.global_step,
             )
         pictures = [presenter.picture(dataset.media_at(i)) for i in indices]
         out = run_dir_of(trainer) / "media" / "val_samples"
         out.mkdir(parents=True, exist_ok=True)
-        captions = [f"pred: {r['prediction']}\nref: {r['references'][0]}" for r in rows]
+        captions = ["".join(f"{value}\n" for value in r["inputs"].values())
+                    + f"pred: {r['prediction']}\nref: {r['references'][0]}" for r in rows]
         captioned_grid(pictures, captions).save(out / f"epoch_{epoch:03d}.png")
+
+
+def drawing_codec(trainer: Trainer) -> Any:
+    """The data's media codec where this process draws validation media (rank 0, past the sanity check), else
+    ``None``."""
+    if trainer.sanity_checking or not trainer.is_global_zero:
+        return None
+    return media_codec(trainer)
 
 
 def media_codec(trainer: Trainer) -> Any:
@@ -93,10 +106,9 @@ def media_codec(trainer: Trainer) -> Any:
     return getattr(trainer.datamodule, "codec", None) if trainer.datamodule is not None else None
 
 
-class AttentionMaps(Callback):
-    """Each validation epoch: for the first ``num_items`` validation items (always the same ones), every
-    generated word with its attention over the input — heat over the image's regions, or a tokens × frames
-    heatmap under the spectrogram — as a PNG under ``<run>/media/attention/`` and a W&B image.
+class DrawsValidationItems(Callback):
+    """Base of the callbacks that draw, each validation epoch on rank 0, what the method makes of the first
+    ``num_items`` validation items (always the same ones): a subclass implements :meth:`draw`.
 
     Args:
         num_items: how many validation items to draw.
@@ -106,15 +118,34 @@ class AttentionMaps(Callback):
         self.num_items = num_items
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        codec = media_codec(trainer)
-        if trainer.sanity_checking or not trainer.is_global_zero or codec is None:
+        codec = drawing_codec(trainer)
+        if codec is None:
             return
-        from multimodal_kit.data.text import token_words
-
         datamodule = trainer.datamodule
         dataset = datamodule.dataset("validation")
         items = [dataset[i] for i in range(min(self.num_items, len(dataset)))]
         batch = trainer.strategy.batch_to_device(datamodule.collator()(items), pl_module.device)
+        self.draw(trainer, pl_module, codec, dataset, items, batch)
+
+    def draw(self, trainer: Trainer, pl_module: LightningModule, codec: Any, dataset: Any,
+             items: list[dict[str, Any]], batch: dict[str, Any]) -> None:
+        """Draw and log the items (``batch``: them batched, on the module's device)."""
+        raise NotImplementedError
+
+
+class AttentionMaps(DrawsValidationItems):
+    """Each validation epoch: for the first ``num_items`` validation items (always the same ones), every
+    generated word with its attention over the input — heat over the image's regions, or a tokens × frames
+    heatmap under the spectrogram — as a PNG under ``<run>/media/attention/`` and a W&B image.
+
+    Args:
+        num_items: how many validation items to draw.
+    """
+
+    def draw(self, trainer: Trainer, pl_module: LightningModule, codec: Any, dataset: Any,
+             items: list[dict[str, Any]], batch: dict[str, Any]) -> None:
+        from multimodal_kit.data.text import token_words
+
         result = pl_module.generate(batch)
         if result.attention is None:
             return
@@ -153,8 +184,8 @@ class GeneratedSamples(Callback):
         return list(dict.fromkeys(texts))[: self.num_prompts]
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        codec = media_codec(trainer)
-        if trainer.sanity_checking or not trainer.is_global_zero or codec is None:
+        codec = drawing_codec(trainer)
+        if codec is None:
             return
         from multimodal_kit.data.text import encode_texts
 

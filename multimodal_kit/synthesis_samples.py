@@ -7,11 +7,13 @@ frame_generation.FrameGenerationMethod`) and a data module with an audio ``codec
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from PIL import Image, ImageDraw, ImageFont
 
-from multimodal_kit.callbacks import media_codec, run_dir_of, slug, wandb_loggers
+from multimodal_kit.callbacks import DrawsValidationItems, run_dir_of, slug, wandb_loggers
 from multimodal_kit.data.text import token_words
 from multimodal_kit.presenters import presenter_for
 from multimodal_kit.visualize import attention_heatmap, spectrogram_image, stack_vertically
@@ -31,7 +33,7 @@ def frame_alignment(weights: torch.Tensor, reduction: int, frames: int) -> torch
     return weights.T.repeat_interleave(reduction, dim=1)[:, :frames]
 
 
-class SynthesisSamples(Callback):
+class SynthesisSamples(DrawsValidationItems):
     """Each validation epoch, for the first ``num_items`` validation phrases (always the same ones): a PNG under
     ``<run>/media/synthesis/epoch_XXX.png`` (per phrase: the target spectrogram, the generated one and, for
     attention methods, the alignment under it) and the WAVs under ``epoch_XXX/``; a W&B image and a table of
@@ -41,17 +43,8 @@ class SynthesisSamples(Callback):
         num_items: how many validation phrases.
     """
 
-    def __init__(self, num_items: int = 4) -> None:
-        self.num_items = num_items
-
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        codec = media_codec(trainer)
-        if trainer.sanity_checking or not trainer.is_global_zero or codec is None:
-            return
-        datamodule = trainer.datamodule
-        dataset = datamodule.dataset("validation")
-        items = [dataset[i] for i in range(min(self.num_items, len(dataset)))]
-        batch = datamodule.collator()(items)
+    def draw(self, trainer: Trainer, pl_module: LightningModule, codec: Any, dataset: Any,
+             items: list[dict[str, Any]], batch: dict[str, Any]) -> None:
         out = pl_module.synthesize(batch["tokens"], batch["token_lengths"])
         media = codec.uncollate({"audio": out["audio"], "audio_lengths": out["audio_lengths"]})
         values = codec.to_values(media)
@@ -59,10 +52,10 @@ class SynthesisSamples(Callback):
         rows = []
         for k, item in enumerate(items):
             rows.append(labelled(spectrogram_image(item["audio"]), "target"))
-            n = int(batch["token_lengths"][k])
+            n = int(batch["token_lengths"][k])  # batch tensors are on the module's device; pictures on the CPU
             if "attention" in out:
                 weights = frame_alignment(out["attention"][k, :, :n].float().cpu(), reduction, len(media[k]))
-                rows.append(attention_heatmap(media[k], token_words(pl_module.tokenizer, batch["tokens"][k, :n]),
+                rows.append(attention_heatmap(media[k], token_words(pl_module.tokenizer, batch["tokens"][k, :n].cpu()),
                                               weights))
             else:
                 rows.append(labelled(spectrogram_image(media[k]), "generated"))

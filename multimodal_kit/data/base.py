@@ -8,7 +8,6 @@ passes in (image–caption, text–audio).
 
 from __future__ import annotations
 
-import dataclasses
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -22,8 +21,8 @@ from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.checks import DataReport, media_problems, settle, text_problems
 from multimodal_kit.data.codec import MediaCodec
-from multimodal_kit.data.datasets import PairCollator, PairDataset, Prompts
-from multimodal_kit.data.fields import Fields, Rows, read_rows, with_label_names
+from multimodal_kit.data.datasets import PairCollator, PairDataset, PredictFiles
+from multimodal_kit.data.fields import Fields, Rows, read_rows, undecoded, with_label_names
 from multimodal_kit.data.loaders import build_loader
 from multimodal_kit.data.predict_inputs import predict_inputs
 from multimodal_kit.data.problems import DataError, Problem, listing
@@ -127,6 +126,7 @@ class PairDataModule(LightningDataModule):
         self.source = source
         self.fields = Fields(codec.media, media_column or codec.media, text_column, captions_column, id_column,
                              dict(text_fields or {}), dict(label_fields or {}))
+        codec.media_column = self.fields.media_column  # decided here, once; the codec names it in messages
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -275,8 +275,9 @@ class PairDataModule(LightningDataModule):
         return self._loader(self.dataset("test"), self.eval_batch_size, "evaluate")
 
     def predict_dataloader(self) -> DataLoader:
-        dataset = predict_inputs(self.predict_path, self.codec, lambda: self.tokenizer, self.hparams.bad_rows)
-        return self._loader(dataset, self.eval_batch_size, "predict", texts=isinstance(dataset, Prompts))
+        dataset = predict_inputs(self.predict_path, self.codec, lambda: self.tokenizer, self.hparams.bad_rows,
+                                 tuple(self.fields.text_fields))
+        return self._loader(dataset, self.eval_batch_size, "predict", texts=not isinstance(dataset, PredictFiles))
 
     # ----------------------------------------------------------------- pieces
     def collator(self, texts: bool = True) -> PairCollator:
@@ -310,10 +311,3 @@ class PairDataModule(LightningDataModule):
                            subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
                            cache_dir=hp.cache_dir, skipped=self._skipped_lines if hp.bad_rows == "skip" else None)
 
-
-def undecoded(split: datasets.Dataset, media_column: str) -> datasets.Dataset:
-    """``split`` with its media column left as ``{"bytes", "path"}`` (no decoding on access)."""
-    feature = split.features[media_column]
-    if not hasattr(feature, "decode"):
-        return split
-    return split.cast_column(media_column, dataclasses.replace(feature, decode=False))

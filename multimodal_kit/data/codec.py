@@ -23,6 +23,8 @@ class MediaCodec(ABC):
     media: ClassVar[str]
     #: file suffixes ``predict`` reads from a directory
     extensions: ClassVar[tuple[str, ...]] = ()
+    #: the column the media come from, named in messages (the data module sets it from its fields)
+    media_column: str
 
     @abstractmethod
     def feature(self) -> Any:

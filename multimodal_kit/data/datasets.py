@@ -102,6 +102,25 @@ class PredictFiles(Dataset):
         return {self.codec.media: self.codec.load_file(path), "id": path.name, "input": str(path)}
 
 
+class PredictRecords(Dataset):
+    """Records given to ``predict`` (``--data.predict_path records.jsonl``): a media file and the task's further
+    text fields each; ids are the files' names."""
+
+    def __init__(self, records: Sequence[dict[str, Any]], codec: MediaCodec, text_fields: Sequence[str]) -> None:
+        self.records = list(records)
+        self.codec = codec
+        self.text_fields = tuple(text_fields)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        path = Path(record["file_name"])
+        fields = {name: str(record[name]) for name in self.text_fields}
+        return {self.codec.media: self.codec.load_file(path), "id": path.name, "input": str(path), **fields}
+
+
 class Prompts(Dataset):
     """Text prompts given to ``predict`` for generation (``--data.predict_path prompts.txt``, one per line; blank
     lines skipped): one item per prompt, ids ``prompt_000``, ``prompt_001``, …"""

@@ -8,6 +8,7 @@ field of a split but the medium into Python lists once, in bulk, through Arrow.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,11 @@ def read_rows(split: datasets.Dataset, resolved: ResolvedFields) -> Rows:
         ids = [Path(p).name if p else str(i) for i, p in enumerate(media_paths(split, f.media_column))]
     fields = {name: column(split, c) for name, c in (*f.text_fields.items(), *f.label_fields.items())}
     return Rows(texts, references, ids, fields)
+
+
+def undecoded(split: datasets.Dataset, media_column: str) -> datasets.Dataset:
+    """``split`` with its media column left as ``{"bytes", "path"}`` (no decoding on access)."""
+    feature = split.features[media_column]
+    if not hasattr(feature, "decode"):
+        return split
+    return split.cast_column(media_column, dataclasses.replace(feature, decode=False))

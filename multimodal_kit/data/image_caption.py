@@ -26,6 +26,6 @@ class ImageCaptionDataModule(PairDataModule):
     def __init__(self, source: str = "shapes", image_size: int = 64, mean: Sequence[float] = (0.5, 0.5, 0.5),
                  std: Sequence[float] = (0.5, 0.5, 0.5), max_image_pixels: int = 40_000_000,
                  **kwargs: Any) -> None:
-        codec = ImageCodec(image_size, mean, std, max_image_pixels, media_column=kwargs.get("media_column") or "image")
+        codec = ImageCodec(image_size, mean, std, max_image_pixels)
         super().__init__(codec=codec, source=source, **kwargs)
         self.image_size = image_size

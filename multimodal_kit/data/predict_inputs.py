@@ -1,5 +1,6 @@
-"""What ``predict`` reads (``--data.predict_path``): a media file, a directory of them, or a ``.txt`` file of
-prompts; each checked up front like training rows."""
+"""What ``predict`` reads (``--data.predict_path``): a media file, a directory of them, a ``.txt`` file of
+prompts, or a ``.jsonl`` file of records (a media file and the task's further text fields, e.g. an image and
+its question); each checked up front like training rows."""
 
 from __future__ import annotations
 
@@ -12,19 +13,22 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.codec import MediaCodec
-from multimodal_kit.data.datasets import PredictFiles, Prompts
+from multimodal_kit.data.datasets import PredictFiles, PredictRecords, Prompts
 from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
 
 
 def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase],
-                   bad_rows: Literal["fail", "skip"]) -> Dataset:
-    """The dataset of ``predict_path``: prompts (a ``.txt`` file, checked against ``tokenizer()``), else media
-    files (which need no tokenizer)."""
+                   bad_rows: Literal["fail", "skip"], text_fields: tuple[str, ...] = ()) -> Dataset:
+    """The dataset of ``predict_path``: prompts (a ``.txt`` file, checked against ``tokenizer()``), records (a
+    ``.jsonl`` file: ``file_name`` and each of ``text_fields`` per line), else media files (which need no
+    tokenizer)."""
     if not predict_path:
         raise DataError("predict needs inputs: pass --data.predict_path FILE_OR_DIRECTORY.")
     path = Path(predict_path).expanduser()
     if path.is_file() and path.suffix.lower() == ".txt":
         return checked_prompts(path, tokenizer())
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        return checked_records(path, codec, text_fields, bad_rows)
     return PredictFiles(readable(media_files(predict_path, codec.extensions), codec, bad_rows, predict_path), codec)
 
 
@@ -75,3 +79,34 @@ def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
                             f"(they would become {tokenizer.unk_token}):\n{listing(bad)}\nUse words of "
                             "the training texts.")
     return prompts
+
+
+def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...], bad_rows: Literal["fail", "skip"]
+                    ) -> PredictRecords:
+    """The records of a JSON-lines file, each with ``file_name`` (relative to the file's folder) and every field
+    of ``text_fields``; a line that is not such a record is an error naming it, as is a media file that does not
+    load (or, with ``bad_rows: skip``, left out)."""
+    import json
+
+    records, problems = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            problems.append(Problem(f"line {number}", f"not JSON ({error.msg})"))
+            continue
+        missing = [key for key in ("file_name", *text_fields) if not isinstance(record, dict) or key not in record]
+        if missing:
+            problems.append(Problem(f"line {number}", f"no {', '.join(map(repr, missing))}"))
+            continue
+        records.append({**record, "file_name": path.parent / str(record["file_name"])})
+    if problems:
+        raise problems_error(problems, f"--data.predict_path={str(path)!r}",
+                             "Write one JSON object per line with file_name" + "".join(f", {f}" for f in text_fields)
+                             + ".")
+    if not records:
+        raise DataError(f"{path}: no records; write one JSON object per line.")
+    files = set(readable([r["file_name"] for r in records], codec, bad_rows, str(path)))
+    return PredictRecords([r for r in records if r["file_name"] in files], codec, text_fields)

@@ -53,7 +53,7 @@ class TextAudioDataModule(PairDataModule):
                               "computes its own features: remove spec_augment.")
         features = LogMel(sample_rate, n_mels, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
                           normalize=normalize)
-        codec = AudioCodec(features, inputs, max_seconds, media_column=kwargs.get("media_column") or "audio")
+        codec = AudioCodec(features, inputs, max_seconds)
         super().__init__(codec=codec, source=source, **kwargs)
         # checkpoints hold plain data only (they load with weights_only=True)
         self.hparams["spec_augment"] = dataclasses.asdict(spec_augment) if spec_augment else None

@@ -15,6 +15,7 @@ from lightning.pytorch import LightningModule
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.text import tokenizer_from_dict, tokenizer_to_dict
+from multimodal_kit.errors import ConfigError
 
 PLAIN = (str, int, float, bool, list, tuple, dict, type(None))  # what a checkpoint's hyperparameters may hold
 
@@ -43,6 +44,9 @@ class MultimodalMethod(LightningModule, ABC):
         for name in self.given_objects:
             if not isinstance(self.hparams.get(name), PLAIN):
                 del self.hparams[name]
+        if self.hparams.get("vocab_size", 1) <= 0:
+            raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
+                              "`vocab_size=datamodule.vocab_size`.")
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.configure_models()
         self.configure_losses()
@@ -72,6 +76,17 @@ class MultimodalMethod(LightningModule, ABC):
 
     def configure_metrics(self) -> None:
         """Build the torchmetrics objects, one per stage."""
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> Any:
+        """One validation (``stage="val"``) or test (``"test"``) batch: update and log the stage's metrics; what
+        it returns reaches the callbacks as the step's outputs."""
+        raise NotImplementedError(f"{type(self).__name__} does not evaluate: implement _evaluate(batch, stage)")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
+        return self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
+        return self._evaluate(batch, "test")
 
     # ------------------------------------------------------------------ tokenizer: from the data, into checkpoints
     def setup(self, stage: str) -> None:

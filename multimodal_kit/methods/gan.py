@@ -104,9 +104,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         evaluator: str | None = None,
         griffin_lim_iters: int = 32,
     ) -> None:
-        if vocab_size <= 0:
-            raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
-                             "`vocab_size=datamodule.vocab_size`.")
         self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d)
         super().__init__()
         self.automatic_optimization = False
@@ -167,7 +164,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
                               "ddp_spawn_find_unused_parameters_true; -c experiments/presets/ddp_gan.yaml).")
         datamodule = getattr(self.trainer, "datamodule", None)
         self.codec = getattr(datamodule, "codec", self.codec)
-        if self.hparams.media == "audio" and datamodule is not None:
+        if self.space.sound and datamodule is not None:
             require_sound("ConditionalGAN", datamodule)
             if stage == "fit" and not self.space.ready:
                 self._estimate_feature_statistics(datamodule)
@@ -280,6 +277,10 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         if logs_this_step(self.trainer):
             self.log_dict({"train/d_real": d_real.detach().mean(), "train/d_wrong": d_wrong.detach().mean(),
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+        """The evaluator's reading of the media generated for the batch's texts, and the FID."""
+        self.score_cycle(batch, stage)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """One record per prompt: ``id``, ``input`` (the prompt) and ``_media`` (the generated value), which the

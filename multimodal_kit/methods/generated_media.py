@@ -108,9 +108,3 @@ class CycleScoring:
         self.log_dict(self.test_cycle, batch_size=n)
         self.log_dict(self.test_real_cycle, batch_size=n)
         self.log("test/fid", self.test_fid, batch_size=n)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.score_cycle(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.score_cycle(batch, "test")

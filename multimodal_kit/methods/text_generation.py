@@ -14,15 +14,13 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
-from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.methods.media_source import MediaSource
 from multimodal_kit.metrics import monitor_of, text_metrics
-from multimodal_kit.models.encoders import as_sequence, default_encoder, example_input, output_dim
-from multimodal_kit.models.masking import length_mask
 from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
 
 
-class TextGenerationMethod(MultimodalMethod):
+class TextGenerationMethod(MediaSource, MultimodalMethod):
     """Base of the methods that generate text from an image or audio.
 
     Args:
@@ -67,70 +65,13 @@ class TextGenerationMethod(MultimodalMethod):
         warmup_steps: int = 0,
         encoder_lr: float | None = None,
     ) -> None:
-        if vocab_size <= 0:
-            raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
-                             "`vocab_size=datamodule.vocab_size`.")
         self.give(encoder=encoder)
         super().__init__()
-
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None)
-        wants = getattr(self.encoder, "inputs", "log_mel")
-        gives = getattr(datamodule, "inputs", wants) if self.hparams.media == "audio" else wants
-        if gives != wants:
-            raise ConfigError(f"{type(self.encoder).__name__} reads audio as {wants}, but the data module gives "
-                              f"{gives}: set --data.init_args.inputs {wants}.")
-        rate = getattr(self.encoder, "sampling_rate", None)
-        if rate and getattr(datamodule, "sample_rate", rate) != rate:
-            raise ConfigError(f"{type(self.encoder).__name__} was trained on {rate} Hz audio: set "
-                              f"--data.init_args.sample_rate {rate}.")
 
     @property
     def checkpoint_monitor(self) -> tuple[str, str]:
         """Best checkpoint: highest validation BLEU-4 for captions, lowest validation WER for speech."""
         return monitor_of(self.hparams.media)
-
-    # ------------------------------------------------------------------ models
-    def build_encoder(self) -> tuple[nn.Module, int]:
-        """The source encoder and its feature size D."""
-        hp = self.hparams
-        encoder = self.given_objects.get("encoder") or default_encoder(hp.media, n_mels=hp.n_mels)
-        reads = getattr(encoder, "media", hp.media)  # the kit's encoders say which medium they read
-        try:
-            if reads != hp.media:
-                raise ValueError(f"it reads {reads}")
-            return encoder, output_dim(encoder, *self.example_source(encoder))
-        except (RuntimeError, TypeError, ValueError) as error:
-            example = ", ".join(str(tuple(x.shape)) for x in self.example_source(encoder))
-            raise ConfigError(
-                f"--model.init_args.encoder {type(encoder).__name__} cannot read this data's {hp.media} input "
-                f"(shapes {example}): {error}. The data module gives {hp.media}; use an {hp.media} encoder "
-                f"(default: {type(default_encoder(hp.media)).__name__})."
-            ) from error
-
-    def example_source(self, encoder: nn.Module | None = None) -> tuple[torch.Tensor, ...]:
-        """The inputs of one encoder call on a one-item batch, for dry runs (the encoder's own
-        ``example_input()`` where it has one, e.g. waveforms for a pretrained speech encoder)."""
-        encoder = encoder if encoder is not None else getattr(self, "encoder", None)
-        if hasattr(encoder, "example_input"):
-            return tuple(encoder.example_input())
-        return example_input(self.hparams.media, image_size=self.hparams.image_size, n_mels=self.hparams.n_mels)
-
-    def encode_source(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's source → encoder features (B, N, D) and their validity mask (B, N) (audio: frames past
-        each item's length are padding)."""
-        source = batch[self.hparams.media]
-        lengths = batch.get(f"{self.hparams.media}_lengths")
-        if lengths is None:
-            features = as_sequence(self.encoder(source))
-            return features, torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-        output = self.encoder(source, lengths)
-        if not (isinstance(output, tuple) and len(output) == 2):
-            raise TypeError(f"an {self.hparams.media} encoder must return (features (B, N, D), lengths (B,)); "
-                            f"{type(self.encoder).__name__} returned {type(output).__name__}")
-        features, lengths = output
-        return features, length_mask(lengths.to(features.device), features.shape[1])
 
     def configure_losses(self) -> None:
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.hparams.pad_id,
@@ -230,12 +171,6 @@ class TextGenerationMethod(MultimodalMethod):
                        [[canonical_text(tokenizer, r) for r in refs] for refs in batch["references"]])
         self.log_dict(metrics, prog_bar=stage == "val", batch_size=n)
         return {"predictions": predictions}
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        return self._evaluate(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        return self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """One record per input: ``id``, ``input``, ``text``; with attention, also ``_words`` and ``_attention``

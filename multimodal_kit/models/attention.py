@@ -185,6 +185,27 @@ def alignment_ok(weights: torch.Tensor, steps: torch.Tensor, source_lengths: tor
     return monotonic & complete & stopped
 
 
+def guided_attention_penalty(weights: torch.Tensor, step_lengths: torch.Tensor, source_lengths: torch.Tensor,
+                             sigma: float = 0.4) -> torch.Tensor:
+    """Guided attention (Tachibana et al. 2017, as ESPnet's Tacotron 2 recipes use it): attention far from the
+    diagonal costs ``1 - exp(-(n/N - t/T)^2 / (2 sigma^2))``, which speeds up learning a monotonic alignment.
+
+    Args:
+        weights: attention (B, T, N) over T decoder steps and N source positions.
+        step_lengths: (B,) valid decoder steps.
+        source_lengths: (B,) valid source positions.
+        sigma: the width of the band around the diagonal that costs little.
+
+    Returns:
+        the mean cost per valid (step, position) pair.
+    """
+    t = torch.arange(weights.shape[1], device=weights.device)[None, :, None] / step_lengths[:, None, None]
+    n = torch.arange(weights.shape[2], device=weights.device)[None, None, :] / source_lengths[:, None, None]
+    cost = 1.0 - torch.exp(-((n - t) ** 2) / (2 * sigma**2))  # (B, T, N)
+    valid = (t < 1) & (n < 1)
+    return (weights.float() * cost * valid).sum() / valid.sum()
+
+
 def doubly_stochastic_penalty(weights: torch.Tensor, step_mask: torch.Tensor,
                               source_mask: torch.Tensor) -> torch.Tensor:
     """Show-Attend-Tell's regularizer: every source position should receive, summed over the output steps,

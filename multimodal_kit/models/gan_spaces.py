@@ -23,6 +23,7 @@ class ImageSpace(nn.Module):
     """Images: (B, 3, S, S), 2-D convolutions from a 4×4 start, tanh output."""
 
     spatial_dims, edge, activation = 2, 4, "tanh"
+    sound = False  # whether generated samples become sound (and the data must allow it)
 
     def __init__(self, image_size: int) -> None:
         super().__init__()
@@ -48,6 +49,7 @@ class AudioSpace(nn.Module):
     """
 
     spatial_dims, edge, activation = 1, 8, "none"
+    sound = True
 
     def __init__(self, n_mels: int, max_frames: int) -> None:
         super().__init__()

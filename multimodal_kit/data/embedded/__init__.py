@@ -18,7 +18,7 @@ from typing import Any
 import datasets
 from filelock import FileLock
 
-from multimodal_kit.data.embedded import shapes, spoken
+from multimodal_kit.data.embedded import shapes, shapes_questions, spoken
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.utils import cache_root, rank_zero_info
 
@@ -52,6 +52,12 @@ EMBEDDED: dict[str, EmbeddedSet] = {
                 "objects": [_SCENE_OBJECT],
             }
         ),
+    ),
+    "shapes_qa": EmbeddedSet(
+        config_class=shapes_questions.ShapesQuestionsConfig,
+        generate_split=shapes_questions.generate_split,
+        features=datasets.Features({"image": datasets.Image(), **{k: datasets.Value("string") for k in (
+            "question", "answer", "family", "id")}}),
     ),
     "spoken": EmbeddedSet(
         config_class=spoken.SpokenConfig,

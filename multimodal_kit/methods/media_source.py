@@ -1,0 +1,76 @@
+"""``MediaSource``: what a method that reads the pair's medium shares — building its encoder (the kit's default
+or any module given, checked by a dry run), encoding a batch's media into a feature sequence with its validity
+mask, and checking the data gives what the encoder reads. Media → text methods and image question answering use
+it alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from multimodal_kit.errors import ConfigError
+from multimodal_kit.models.encoders import as_sequence, default_encoder, example_input, output_dim
+from multimodal_kit.models.masking import length_mask
+
+
+class MediaSource:
+    """A mixin for a ``LightningModule`` with ``hparams.media``, ``image_size``, ``n_mels`` and an ``encoder``
+    given to :meth:`~multimodal_kit.methods.base.MultimodalMethod.give` (or ``None`` for the default)."""
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if getattr(self, "encoder", None) is None:  # a method that chose not to read the medium
+            return
+        wants = getattr(self.encoder, "inputs", "log_mel")
+        gives = getattr(datamodule, "inputs", wants)  # audio data says what it gives; images have one form
+        if gives != wants:
+            raise ConfigError(f"{type(self.encoder).__name__} reads audio as {wants}, but the data module gives "
+                              f"{gives}: set --data.init_args.inputs {wants}.")
+        rate = getattr(self.encoder, "sampling_rate", None)
+        if rate and getattr(datamodule, "sample_rate", rate) != rate:
+            raise ConfigError(f"{type(self.encoder).__name__} was trained on {rate} Hz audio: set "
+                              f"--data.init_args.sample_rate {rate}.")
+
+    def build_encoder(self) -> tuple[nn.Module, int]:
+        """The source encoder and its feature size D."""
+        hp = self.hparams
+        encoder = self.given_objects.get("encoder") or default_encoder(hp.media, n_mels=hp.n_mels)
+        reads = getattr(encoder, "media", hp.media)  # the kit's encoders say which medium they read
+        try:
+            if reads != hp.media:
+                raise ValueError(f"it reads {reads}")
+            return encoder, output_dim(encoder, *self.example_source(encoder))
+        except (RuntimeError, TypeError, ValueError) as error:
+            example = ", ".join(str(tuple(x.shape)) for x in self.example_source(encoder))
+            raise ConfigError(
+                f"--model.init_args.encoder {type(encoder).__name__} cannot read this data's {hp.media} input "
+                f"(shapes {example}): {error}. The data module gives {hp.media}; use an {hp.media} encoder "
+                f"(default: {type(default_encoder(hp.media)).__name__})."
+            ) from error
+
+    def example_source(self, encoder: nn.Module | None = None) -> tuple[torch.Tensor, ...]:
+        """The inputs of one encoder call on a one-item batch, for dry runs (the encoder's own
+        ``example_input()`` where it has one, e.g. waveforms for a pretrained speech encoder)."""
+        encoder = encoder if encoder is not None else getattr(self, "encoder", None)
+        if hasattr(encoder, "example_input"):
+            return tuple(encoder.example_input())
+        return example_input(self.hparams.media, image_size=self.hparams.image_size, n_mels=self.hparams.n_mels)
+
+    def encode_source(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's source → encoder features (B, N, D) and their validity mask (B, N) (audio: frames past
+        each item's length are padding)."""
+        source = batch[self.hparams.media]
+        lengths = batch.get(f"{self.hparams.media}_lengths")
+        if lengths is None:
+            features = as_sequence(self.encoder(source))
+            return features, torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+        output = self.encoder(source, lengths)
+        if not (isinstance(output, tuple) and len(output) == 2):
+            raise TypeError(f"an {self.hparams.media} encoder must return (features (B, N, D), lengths (B,)); "
+                            f"{type(self.encoder).__name__} returned {type(output).__name__}")
+        features, lengths = output
+        return features, length_mask(lengths.to(features.device), features.shape[1])
+
