@@ -27,7 +27,7 @@ TTS_VOICE := --data.init_args.embedded_options '{"voice": "en-us+m3"}'
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle tts-cycle test test-all lint bench bench-captions bench-speech bench-gan bench-tts bench-overhead bench-matrix clean
+.PHONY: help install demo gan-cycle tts-cycle test test-all lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-matrix clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -94,7 +94,7 @@ test-all: install  ## the suite including slow tests
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
 
-bench: bench-captions bench-speech bench-gan bench-tts bench-overhead bench-matrix  ## every benchmark (about 4 hours); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes, 10 minutes per variant (BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
@@ -107,6 +107,9 @@ bench-gan: install  ## GAN text → image and text → audio, each with its eval
 
 bench-tts: install  ## speech synthesis, attention vs Seq2Seq at 300k training samples each, read by a recognizer (~90 min; MMKIT_TTS_SAMPLES=… for less)
 	WANDB_MODE=offline $(PY) benchmarks/speech_synthesis.py $(BENCH_ARGS)
+
+bench-qa: install  ## image question answering, attention vs pooled vs blind at 300k training samples each (MMKIT_QA_SAMPLES=…)
+	WANDB_MODE=offline $(PY) benchmarks/image_qa.py $(BENCH_ARGS)
 
 bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs step rate, for the six experiments (~15 min)
 	WANDB_MODE=offline $(PY) benchmarks/overhead.py $(OVERHEAD_ARGS)

@@ -42,6 +42,23 @@ def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
         assert row["evaluator"]["checkpoint"] and row["epochs"] == 1 and row["samples_per_s"] > 0
 
 
+def test_speech_synthesis_benchmark_quick_mode(tmp_path: Path) -> None:
+    rows = run_quick("speech_synthesis.py", tmp_path, "--variants", "attention")
+    assert [r["variant"] for r in rows] == ["attention"]
+    (row,) = rows
+    assert {"test/cycle_wer", "test/real_cycle_wer", "test/mel_l1", "test/alignment_ok"} <= set(row["test"])
+    assert row["evaluator"]["checkpoint"] and row["epochs"] == 1 and row["samples_per_s"] > 0
+    assert set(row["wer_by_words"]) <= {"1", "2", "3", "4", "5"} and row["wer_by_words"]  # JSON keys
+
+
+def test_image_qa_benchmark_quick_mode(tmp_path: Path) -> None:
+    rows = run_quick("image_qa.py", tmp_path, "--variants", "pooled")
+    assert [r["variant"] for r in rows] == ["pooled"]
+    (row,) = rows
+    assert {"test/accuracy", "test/accuracy_relation", "test/accuracy_count"} <= set(row["test"])
+    assert row["epochs"] == 1 and row["samples_per_s"] > 0
+
+
 def test_overhead_benchmark_quick_mode(tmp_path: Path) -> None:
     """A text method on images and the GAN on audio: both plain loops and the interleaved timing work."""
     rows = run_quick("overhead.py", tmp_path, "--experiments", "seq2seq_image_caption", "gan_text_audio")

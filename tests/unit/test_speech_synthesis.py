@@ -3,6 +3,8 @@ token, reduction), alignment health, band statistics, the single-voice set, and 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -142,3 +144,19 @@ def test_a_synthesizer_overfits_a_few_phrases(spoken_voice_module) -> None:
         first = first or {k: float(losses[k].detach()) for k in ("frame", "stop")}
     assert float(losses["frame"].detach()) < 0.75 * first["frame"]  # the prenet drops half its input, even here
     assert float(losses["stop"].detach()) < 0.5 * first["stop"]
+
+
+def test_guided_attention_costs_nothing_on_the_diagonal_and_most_off_it() -> None:
+    from multimodal_kit.models.attention import guided_attention_penalty
+
+    steps, chars = torch.tensor([4]), torch.tensor([4])
+    diagonal = torch.eye(4)[None]  # step t looks at character t: n/N == t/T
+    anti = torch.eye(4).flip(1)[None]
+    assert float(guided_attention_penalty(diagonal, steps, chars)) == pytest.approx(0.0, abs=1e-6)
+    # by hand: |n/N - t/T| = 3/4, 1/4, 1/4, 3/4 → cost 1 - exp(-d²/(2·0.4²)), averaged over the 16 pairs
+    by_hand = sum(1 - math.exp(-(d**2) / 0.32) for d in (0.75, 0.25, 0.25, 0.75)) / 16
+    assert float(guided_attention_penalty(anti, steps, chars)) == pytest.approx(by_hand, rel=1e-5)
+    padded = torch.zeros(1, 6, 5)
+    padded[0, :4, :4] = anti[0]
+    padded[0, 4:, 4] = 1.0  # beyond the item's steps and characters: ignored
+    assert float(guided_attention_penalty(padded, steps, chars)) == pytest.approx(by_hand, rel=1e-5)

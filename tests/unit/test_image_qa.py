@@ -1,0 +1,134 @@
+"""Image question answering: the embedded questions (families, naming, answers true to the scene, balance), the
+three fusions' shapes, a loss that falls, per-family accuracy against hand-worked values, and one-token answers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from multimodal_kit.data.embedded.shapes import SceneObject, sample_scene
+from multimodal_kit.data.embedded.shapes_questions import (
+    FAMILIES,
+    ShapesQuestionsConfig,
+    ask,
+    generate_split,
+    name,
+    sample_question,
+)
+from multimodal_kit.data.text import encode_texts, train_tokenizer
+from multimodal_kit.methods.image_qa import ImageQuestionAnswering
+
+RED_CIRCLE = SceneObject("circle", "red", "small", 10, 10)
+BLUE_CIRCLE = SceneObject("circle", "blue", "large", 40, 10)
+RED_SQUARE = SceneObject("square", "red", "large", 40, 10)
+
+
+def test_objects_are_named_by_the_fewest_attributes_that_tell_them_apart_never_the_asked_one() -> None:
+    assert name(RED_CIRCLE, [RED_SQUARE], "color") == "circle"
+    assert name(RED_CIRCLE, [BLUE_CIRCLE], "color") == "small circle"  # shape alone is ambiguous; colour is asked
+    assert name(RED_CIRCLE, [RED_SQUARE], "shape") == "small red object"  # colour alone is ambiguous
+    assert name(RED_CIRCLE, [SceneObject("square", "red", "small", 0, 0)], "shape") is None  # cannot be asked
+
+
+def test_relation_questions_follow_the_scene() -> None:
+    rng = np.random.default_rng(0)
+    asked = {ask("relation", [RED_CIRCLE, RED_SQUARE], "left of", rng) for _ in range(40)}
+    assert asked == {("what color is the object left of the square?", "red"),
+                     ("what shape is the object left of the square?", "circle"),
+                     ("what color is the object right of the circle?", "red"),
+                     ("what shape is the object right of the circle?", "square")}
+    assert ask("relation", [RED_CIRCLE], "", rng) is None  # one object: no relation to ask about
+
+
+def test_every_answer_is_true_of_its_scene() -> None:
+    config = ShapesQuestionsConfig(num_train=200)
+    for i in range(200):
+        _, question, answer, family = sample_question(config, "train", i)
+        _, objects, _ = sample_scene(config, "train", i)
+        if family == "count":
+            assert answer == {1: "one", 2: "two"}[len(objects)]
+        elif family == "exists":
+            color, shape = question.removeprefix("is there a ").removesuffix("?").split()
+            assert answer == ("yes" if any((o.color, o.shape) == (color, shape) for o in objects) else "no")
+        elif family in ("color", "shape", "size"):
+            assert any(getattr(o, family) == answer for o in objects)
+
+
+def test_the_set_is_deterministic_and_balanced_enough_that_the_question_alone_is_near_chance() -> None:
+    config = ShapesQuestionsConfig(num_train=1200, num_validation=8, num_test=8)
+    columns = generate_split(config, "train", progress=False)
+    assert generate_split(config, "train", progress=False)["question"] == columns["question"]
+    families = Counter(columns["family"])
+    assert set(families) == set(FAMILIES)
+    by_family: dict[str, Counter] = {}
+    for family, answer in zip(columns["family"], columns["answer"], strict=True):
+        by_family.setdefault(family, Counter())[answer] += 1
+    for family, answers in by_family.items():
+        top = answers.most_common(1)[0][1] / sum(answers.values())
+        assert top < 0.65, (family, answers)  # no family is answered by its most common answer
+
+
+def qa_model(fusion: str, vocab: int = 30) -> ImageQuestionAnswering:
+    from multimodal_kit.models.encoders import ConvImageEncoder
+
+    return ImageQuestionAnswering(vocab_size=vocab, image_size=16, fusion=fusion, encoder=ConvImageEncoder((8, 16)),
+                                  embed_dim=8, hidden_dim=16, attention_dim=8, hops=2, families=("a", "b"))
+
+
+def qa_batch(tokenizer, n: int = 4) -> dict:
+    questions = ["what color is it?", "is there a cat?", "what color is it?", "is there a cat?"][:n]
+    answers = ["red", "yes", "blue", "no"][:n]
+    tokens, lengths = encode_texts(tokenizer, answers)
+    q_tokens, q_lengths = encode_texts(tokenizer, questions)
+    torch.manual_seed(0)
+    return {"image": torch.rand(n, 3, 16, 16), "tokens": tokens, "token_lengths": lengths,
+            "question_tokens": q_tokens, "question_lengths": q_lengths, "question": questions,
+            "family": ["a", "b", "a", "b"][:n], "references": [[a] for a in answers], "id": [str(i) for i in range(n)]}
+
+
+@pytest.fixture(scope="module")
+def qa_tokenizer():
+    return train_tokenizer(["what color is it?", "is there a cat?", "red", "blue", "yes", "no"])
+
+
+@pytest.mark.parametrize("fusion", ["attention", "pooled", "blind"])
+def test_each_fusion_gives_answer_logits_and_learns_a_batch(fusion: str, qa_tokenizer) -> None:
+    torch.manual_seed(0)
+    model = qa_model(fusion, vocab=len(qa_tokenizer))
+    model.tokenizer = qa_tokenizer
+    batch = qa_batch(qa_tokenizer)
+    logits, weights = model.answer_logits(batch)
+    assert logits.shape == (4, len(qa_tokenizer))
+    assert (weights is not None) == (fusion == "attention")
+    if weights is not None:
+        assert weights.shape == (4, 16) and torch.allclose(weights.sum(-1), torch.ones(4))  # 4×4 regions
+    assert (model.encoder is None) == (fusion == "blind")  # the blind model has no image encoder at all
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(60):
+        loss = model.loss_fn(model.answer_logits(batch)[0], model.targets(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        first = first or float(loss.detach())
+    assert float(loss.detach()) < 0.3 * first
+    if fusion != "blind":  # the blind one cannot tell "red" from "blue" for the same question
+        assert model(batch) == ["red", "yes", "blue", "no"]
+
+
+def test_accuracy_per_family_by_hand(qa_tokenizer) -> None:
+    model = qa_model("blind", vocab=len(qa_tokenizer))
+    model.tokenizer = qa_tokenizer
+    batch = qa_batch(qa_tokenizer)
+    ids = [qa_tokenizer.convert_tokens_to_ids(w) for w in ("red", "yes", "red", "yes")]  # right, right, wrong, wrong
+    model.answer_logits = lambda b: (torch.nn.functional.one_hot(torch.tensor(ids), len(qa_tokenizer)).float(), None)
+    model.log = model.log_dict = lambda *a, **k: None
+    out = model._evaluate(batch, "test")
+    assert out["predictions"] == ["red", "yes", "red", "yes"]
+    assert float(model.test_accuracy.compute()) == pytest.approx(0.5)
+    families = model.test_families.compute()
+    assert float(families["test/accuracy_a"]) == pytest.approx(0.5)  # red ✓, blue → red ✗
+    assert float(families["test/accuracy_b"]) == pytest.approx(0.5)  # yes ✓, no → yes ✗
