@@ -31,7 +31,7 @@ def load_source(source: str, *, media: datasets.Image | datasets.Audio, media_co
         return load_embedded(source, embedded_options, cache_dir=cache_dir)
     if embedded_options:
         raise ConfigError(f"--data.embedded_options only applies to the embedded sets {sorted(EMBEDDED)}, "
-                         f"not to --data.source={source!r}.")
+                         f"not to --data.source={source!r}: drop it (--data.init_args.embedded_options null).")
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():

@@ -5,6 +5,7 @@ README names) and predicts WAVs from a prompts file; Seq2Seq fits and tests too;
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,21 @@ def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_attention_synthesis_fits_tests_and_predicts_wavs(tmp_path: Path, evaluator: Path) -> None:
     run = tmp_path / "run"
     main(["fit", *experiment("attention_speech_synthesis"), "--run_dir", str(run), *TTS_DATA, *TINY_TTS,
-          "--model.init_args.evaluator", str(evaluator), *TINY_TRAINER, *QUIET])
+          "--model.init_args.evaluator", str(evaluator), *TINY_TRAINER, "--trainer.enable_progress_bar", "false"])
     # each validation: target and generated spectrograms with the alignment under them, and the sound
     assert (run / "media" / "synthesis" / "epoch_000.png").is_file()
     wavs = sorted((run / "media" / "synthesis" / "epoch_000").glob("*.wav"))
-    assert len(wavs) == 4
+    assert len(wavs) == 4 and soundfile.info(str(wavs[0])).samplerate == 16_000
+    # W&B (offline): the losses, the scores, the picture and the table of playable audio are in the run log
+    (offline,) = (run / "wandb").glob("offline-run-*")
+    records = next(offline.glob("run-*.wandb"))
+    keys = (b"train/frame_loss", b"train/guided_attention", b"val/cycle_wer", b"val/alignment_ok",
+            b"val/synthesis", b"val/synthesized")
+    deadline = time.monotonic() + 30  # W&B's service process may still be flushing the file after finish()
+    while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for key in keys:
+        assert key in records.read_bytes(), key
     (best,) = (run / "checkpoints").glob("epoch*.ckpt")
     assert monitor_of(best) == "val/cycle_wer"  # the best checkpoint is picked by the evaluator's reading
 
@@ -110,3 +121,18 @@ def test_synthesis_fits_under_ddp_and_in_bf16(tmp_path: Path) -> None:
           *TINY_TTS, *TINY_TRAINER, *QUIET, "--trainer.precision", "bf16-mixed"])
     state = torch.load(tmp_path / "bf16" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+
+
+def test_synthesis_trains_on_a_local_audiofolder(tmp_path: Path) -> None:
+    """The same data module reads the user's own recordings: an audiofolder with a transcript column."""
+    from tests.helpers import write_audiofolder
+
+    data = write_audiofolder(tmp_path / "voice", {"train": 8, "validation": 4, "test": 4}, text_column="sentence")
+    run = tmp_path / "run"
+    main(["fit", *experiment("seq2seq_speech_synthesis"), "--run_dir", str(run), "--data.init_args.source", str(data),
+          "--data.init_args.embedded_options", "null",
+          "--data.init_args.text_column", "sentence", "--data.init_args.n_mels", "16",
+          "--data.init_args.batch_size", "4", "--data.init_args.eval_batch_size", "4", *TINY_TTS, *TINY_TRAINER,
+          *QUIET])
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 2 and bool(state["state_dict"]["normalizer.ready"])

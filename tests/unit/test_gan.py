@@ -273,7 +273,8 @@ def test_ema_warms_up_before_reaching_its_decay() -> None:
 
 
 def test_prompt_files_without_prompts_are_refused(tmp_path: Path) -> None:
-    from multimodal_kit.data.base import DataError, Prompts
+    from multimodal_kit.data.datasets import Prompts
+    from multimodal_kit.data.problems import DataError
 
     path = tmp_path / "prompts.txt"
     path.write_text("\n  \n")
