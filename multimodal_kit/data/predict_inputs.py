@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerBase
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.datasets import PredictFiles, PredictRecords, Prompts
 from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
+from multimodal_kit.data.sources import read_metadata
 
 
 def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase],
@@ -86,22 +87,8 @@ def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...],
     """The records of a JSON-lines file, each with ``file_name`` (relative to the file's folder) and every field
     of ``text_fields``; a line that is not such a record is an error naming it, as is a media file that does not
     load (or, with ``bad_rows: skip``, left out)."""
-    import json
-
-    records, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            problems.append(Problem(f"line {number}", f"not JSON ({error.msg})"))
-            continue
-        missing = [key for key in ("file_name", *text_fields) if not isinstance(record, dict) or key not in record]
-        if missing:
-            problems.append(Problem(f"line {number}", f"no {', '.join(map(repr, missing))}"))
-            continue
-        records.append({**record, "file_name": path.parent / str(record["file_name"])})
+    rows, problems = read_metadata(path, required=text_fields)
+    records = [{**row, "file_name": path.parent / str(row["file_name"])} for row in rows]
     if problems:
         raise problems_error(problems, f"--data.predict_path={str(path)!r}",
                              "Write one JSON object per line with file_name" + "".join(f", {f}" for f in text_fields)

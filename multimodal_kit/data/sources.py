@@ -101,9 +101,10 @@ def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | da
     return datasets.DatasetDict(splits)
 
 
-def read_metadata(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
+def read_metadata(path: Path, required: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], list[Problem]]:
     """The rows of a ``metadata.jsonl``/``metadata.csv`` file, and a :class:`Problem` for each line that cannot be
-    read: not UTF-8, not valid JSON (or a CSV row with the wrong number of fields), no ``file_name``."""
+    read: not UTF-8, not valid JSON (or a CSV row with the wrong number of fields), no ``file_name``, or (JSON
+    lines) without one of the ``required`` keys."""
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     lines: list[tuple[int, str]] = []
@@ -127,6 +128,8 @@ def read_metadata(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
                 problems.append(Problem(f"{path.name} line {number}", "not a JSON object"))
             elif not row.get("file_name"):
                 problems.append(Problem(f"{path.name} line {number}", "no 'file_name' naming the media file"))
+            elif missing := [key for key in required if key not in row]:
+                problems.append(Problem(f"{path.name} line {number}", f"no {', '.join(map(repr, missing))}"))
             else:
                 rows.append(row)
         return rows, problems
