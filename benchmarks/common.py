@@ -15,6 +15,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+#: ``--max-epochs N`` of a benchmark's command line: a shorter budget than the experiment files' own (for trying a
+#: change out; RESULTS.md then says so). Empty: each experiment file trains for its own budget.
+BUDGET_OVERRIDE: list[str] = []
 
 
 def mmkit(*args: str) -> None:
@@ -23,9 +26,11 @@ def mmkit(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "multimodal_kit", *args], check=True, env=env, cwd=ROOT)
 
 
-def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse: bool) -> dict:
+def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse: bool,
+                 budgeted: bool = True) -> dict:
     """``mmkit fit ARGS`` (with a :class:`~benchmarks.timing.ValidationClock`) into ``out/run``, then ``mmkit test``
-    on the best checkpoint. Returns the test metrics, the validation history, the checkpoint and its size."""
+    on the best checkpoint. Returns the test metrics, the validation history, the checkpoint and its size.
+    ``budgeted``: the run is one the benchmark measures, so ``--max-epochs`` (:data:`BUDGET_OVERRIDE`) applies."""
     out.mkdir(parents=True, exist_ok=True)
     clock, run_dir = out / "validation_clock.jsonl", out / "run"
     existing = list((run_dir / "checkpoints").glob("epoch*.ckpt"))
@@ -34,7 +39,7 @@ def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse
         extra.write_text(json.dumps({"trainer": {"callbacks": [
             {"class_path": "benchmarks.timing.ValidationClock", "init_args": {"path": str(clock)}}]}}))
         mmkit("fit", *args, "-c", str(extra), "--run_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
-              *(quick_args or []))
+              *(BUDGET_OVERRIDE if budgeted else []), *(quick_args or []))
     (best,) = (run_dir / "checkpoints").glob("epoch*.ckpt")
     results = out / "test_metrics.json"
     mmkit("test", "--ckpt_path", str(best), "--results_path", str(results), "--trainer.logger", "false",
@@ -45,6 +50,20 @@ def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse
     return {"test": json.loads(results.read_text()), "history": history, "checkpoint": str(best),
             "epochs": last["epoch"] + 1, "train_minutes": last["minutes"],
             "samples_per_s": last["samples"] / max(last["minutes"] * 60, 1e-9), "parameters": params}
+
+
+def load_trained(ckpt: str | Path, **data_options: object) -> tuple[torch.nn.Module, object]:
+    """A checkpoint the CLI wrote → its method (eval mode, CPU) and its data module set up for test (with
+    ``data_options`` changed), as ``mmkit test`` rebuilds them."""
+    from multimodal_kit.checkpoints import checkpoint_config
+    from multimodal_kit.utils import import_class
+
+    config = checkpoint_config(ckpt)  # the data section names the run's own tokenizer
+    method = import_class(config["model"]["class_path"]).load_from_checkpoint(ckpt, map_location="cpu",
+                                                                               weights_only=True).eval()
+    datamodule = import_class(config["data"]["class_path"])(**{**config["data"]["init_args"], **data_options})
+    datamodule.setup("test")
+    return method, datamodule
 
 
 def update_results(section: str, text: str) -> None:
@@ -58,21 +77,55 @@ def update_results(section: str, text: str) -> None:
 
 
 def history_lines(rows: list[dict], metric: str, digits: int) -> list[str]:
-    """One line per variant: ``metric`` after each validation, with the training minutes at that point."""
-    return [f"- {r['variant']}: " + ", ".join(f"{h[metric]:.{digits}f} ({h['minutes']:.1f})" for h in r["history"])
-            for r in rows]
+    """One line per variant: ``metric`` after each validation, with the training samples (thousands) at that
+    point."""
+    return [f"- {r['variant']}: " + ", ".join(f"{h[metric]:.{digits}f} ({h['samples'] / 1000:.0f}k)"
+                                              for h in r["history"]) for r in rows]
+
+
+def samples_to(history: list[dict], metric: str, target: float, higher_is_better: bool) -> int | None:
+    """The training samples at the first validation where ``metric`` met ``target``; ``None``: never."""
+    met = (lambda v: v >= target) if higher_is_better else (lambda v: v <= target)
+    return next((h["samples"] for h in history if met(h[metric])), None)
+
+
+def budget_text(rows: list[dict]) -> str:
+    """How long the variants trained, in samples (and epochs), for a report's opening sentence."""
+    trained = sorted({(r["history"][-1]["samples"], r["epochs"]) for r in rows})
+    override = f" (shortened with --max-epochs {BUDGET_OVERRIDE[1]})" if BUDGET_OVERRIDE else ""
+    return "; ".join(f"{samples:,} training samples ({epochs} epochs)" for samples, epochs in trained) + override
+
+
+def wer_by_words_table(rows: list[dict], title: str) -> list[str]:
+    """A markdown table of each variant's ``wer_by_words`` (WER by the text's word count), headed by ``title``."""
+    words = sorted({int(n) for r in rows for n in r["wer_by_words"]})
+    lines = ["", title, "", "| variant | " + " | ".join(str(n) for n in words) + " |", "|---|" + "---|" * len(words)]
+    for r in rows:
+        by = {int(n): v for n, v in r["wer_by_words"].items()}
+        lines.append(f"| {r['variant']} | " + " | ".join(f"{by[n]:.3f}" if n in by else "—" for n in words) + " |")
+    return lines
+
+
+def reached(samples: int | None) -> str:
+    return f"{samples:,}" if samples is not None else "not reached"
 
 
 def benchmark_main(description: str | None, variants: dict[str, list[str]], out_name: str, section: str,
-                   run_variant: Callable[[str, Path, bool, bool], dict], report: Callable[[list[dict]], str]) -> None:
-    """The command line every quality benchmark shares: pick variants, run each, keep ``figures.json``, print the
-    report and (unless ``--quick``) write it as ``section`` of ``benchmarks/RESULTS.md``."""
+                   run_variant: Callable[[str, Path, bool, bool], dict], report: Callable[[list[dict]], str],
+                   default: list[str] | None = None) -> None:
+    """The command line every quality benchmark shares: pick variants (``default``: those run without
+    ``--variants``, all when ``None``; the others are ablations), run each, keep ``figures.json``, print the report
+    and (unless ``--quick``) write it as ``section`` of ``benchmarks/RESULTS.md``."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--variants", nargs="+", default=list(variants), choices=list(variants))
+    parser.add_argument("--variants", nargs="+", default=default or list(variants),
+                        choices=list(variants))
     parser.add_argument("--quick", action="store_true", help="tiny runs that only check the script works")
     parser.add_argument("--reuse", action="store_true", help="skip fit where a variant's run already exists")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / out_name))
+    parser.add_argument("--max-epochs", type=int, help="train for fewer epochs than the experiment files say")
     args = parser.parse_args()
+    if args.max_epochs:
+        BUDGET_OVERRIDE[:] = ["--trainer.max_epochs", str(args.max_epochs)]
     rows = []
     for name in args.variants:
         rows.append(run_variant(name, Path(args.out) / name, args.quick, args.reuse))

@@ -44,8 +44,7 @@ QUICK = ["--trainer.max_epochs", "1", "--trainer.logger", "false", "--data.init_
          "--data.init_args.eval_batch_size", "16"]
 #: small networks for --quick (the test suite only checks the script works)
 QUICK_EVALUATORS = {
-    "text-image": ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
-                   "--model.init_args.attention_dim", "16", "--model.init_args.encoder",
+    "text-image": ["--model.init_args.d_model", "16", "--model.init_args.ff_dim", "32", "--model.init_args.encoder",
                    '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", "init_args": {"widths": [8, 16]}}'],
     "text-audio": ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
                    "--model.init_args.attention_dim", "16", "--model.init_args.encoder",

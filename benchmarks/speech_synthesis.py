@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import benchmark_main, fit_and_test  # noqa: E402
+from benchmarks.common import benchmark_main, fit_and_test, load_trained, wer_by_words_table  # noqa: E402
 
 SECTION = "Speech synthesis, attention vs Seq2Seq — `make bench`"
 SAMPLES = int(os.environ.get("MMKIT_TTS_SAMPLES", 300_000))
@@ -61,16 +61,9 @@ def wer_by_words(tts_checkpoint: str, evaluator_checkpoint: str) -> dict[int, fl
     """The evaluator's WER on the synthesized test phrases, by the phrase's word count."""
     from torchmetrics.text import WordErrorRate
 
-    from multimodal_kit.checkpoints import class_spec, load_checkpoint
     from multimodal_kit.evaluation import CycleEvaluator
-    from multimodal_kit.utils import import_class
 
-    state = load_checkpoint(tts_checkpoint)
-    model_spec, data_spec = class_spec(state["hyper_parameters"]), class_spec(state["datamodule_hyper_parameters"])
-    method = import_class(model_spec["class_path"]).load_from_checkpoint(tts_checkpoint, map_location="cpu",
-                                                                          weights_only=True).eval()
-    datamodule = import_class(data_spec["class_path"])(**data_spec["init_args"])
-    datamodule.setup("test")
+    method, datamodule = load_trained(tts_checkpoint)
     method.codec = datamodule.codec
     evaluator = CycleEvaluator(evaluator_checkpoint)
     groups: dict[int, WordErrorRate] = defaultdict(WordErrorRate)
@@ -114,12 +107,7 @@ def report(rows: list[dict]) -> str:
                      f"{t['test/cycle_cer']:.3f} | {t['test/mel_l1']:.3f} | {t['test/stop_accuracy']:.3f} | "
                      f"{alignment} | {reached} | {r['train_minutes']:.1f} | {r['samples_per_s']:.0f} | "
                      f"{r['parameters'] / 1e6:.2f}M |")
-    words = sorted({int(n) for r in rows for n in r["wer_by_words"]})
-    lines += ["", "Test cycle WER by phrase length (words):", "",
-              "| variant | " + " | ".join(str(n) for n in words) + " |", "|---|" + "---|" * len(words)]
-    for r in rows:
-        by = {int(n): v for n, v in r["wer_by_words"].items()}
-        lines.append(f"| {r['variant']} | " + " | ".join(f"{by[n]:.3f}" if n in by else "—" for n in words) + " |")
+    lines += wer_by_words_table(rows, "Test cycle WER by phrase length (words):")
     lines += ["", "Validation cycle WER (training samples):", ""]
     for r in rows:
         lines.append(f"- {r['variant']}: " + ", ".join(f"{h['val/cycle_wer']:.3f} ({h['samples']:,})"

@@ -75,9 +75,9 @@ class ExactMatch(Metric):
 
 
 def caption_metrics(stage: str, full: bool, name: str = "") -> MetricCollection:
-    """Metrics of one stage, named ``<stage>/<name><metric>``: BLEU-4 only (``full=False``, for validation), or
-    BLEU-1…4, CIDEr and exact match."""
-    metrics: dict[str, Metric] = {"bleu4": BLEUScore(n_gram=4)}
+    """Metrics of one stage, named ``<stage>/<name><metric>``: BLEU-4 and exact match (``full=False``, for
+    validation), or BLEU-1…4, CIDEr and exact match."""
+    metrics: dict[str, Metric] = {"bleu4": BLEUScore(n_gram=4), "exact_match": ExactMatch()}
     if full:
         metrics = {f"bleu{n}": BLEUScore(n_gram=n) for n in range(1, 5)}
         metrics |= {"cider": CIDEr(), "exact_match": ExactMatch()}
@@ -99,11 +99,11 @@ class FirstReferenceCER(CharErrorRate):
 
 
 def speech_metrics(stage: str, full: bool, name: str = "") -> MetricCollection:
-    """Metrics of one stage, named ``<stage>/<name><metric>``: WER only (``full=False``), or WER, CER and exact
-    match."""
-    metrics: dict[str, Metric] = {"wer": FirstReferenceWER()}
+    """Metrics of one stage, named ``<stage>/<name><metric>``: WER and exact match (``full=False``), or WER, CER
+    and exact match."""
+    metrics: dict[str, Metric] = {"wer": FirstReferenceWER(), "exact_match": ExactMatch()}
     if full:
-        metrics |= {"cer": FirstReferenceCER(), "exact_match": ExactMatch()}
+        metrics |= {"cer": FirstReferenceCER()}
     return MetricCollection(metrics, prefix=f"{stage}/{name}", compute_groups=False)
 
 

@@ -22,6 +22,7 @@ from torchmetrics import MeanMetric
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.generated_media import CycleScoring, require_sound, training_items
+from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.attention import alignment_ok, guided_attention_penalty
 from multimodal_kit.models.band_norm import BandNormalizer
@@ -62,6 +63,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps.
+        lr_decay: after warmup, ``constant`` or ``cosine`` (to zero at the run's last step).
         evaluator: a speech recognizer checkpoint of the kit that reads the synthesized speech
             (``*/cycle_wer``, ``*/cycle_cer``, ``*/fid``); without it those are skipped.
     """
@@ -94,6 +96,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         lr: float = 1e-3,
         weight_decay: float = 1e-6,
         warmup_steps: int = 0,
+        lr_decay: LrDecay = "constant",
         evaluator: str | None = None,
     ) -> None:
         if media != "audio":
@@ -142,10 +145,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        if not hp.warmup_steps:
-            return optimizer
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / hp.warmup_steps))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return with_schedule(self, optimizer, hp.warmup_steps, hp.get("lr_decay", "constant"))
 
     # ------------------------------------------------------------------ encoding and decoding
     def initial_state(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:

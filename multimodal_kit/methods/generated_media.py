@@ -13,7 +13,7 @@ import torch
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
-from multimodal_kit.metrics import ExactMatch, text_metrics
+from multimodal_kit.metrics import text_metrics
 from multimodal_kit.utils import rank_zero_info
 
 
@@ -56,7 +56,6 @@ class CycleScoring:
             modality = self.hparams.media
             self.val_fid = frechet_distance(dim)
             self.val_cycle = text_metrics(modality, "val", full=False, name="cycle_")
-            self.val_cycle.add_metrics({"exact_match": ExactMatch()})  # single words: the word accuracy
             self.test_fid = frechet_distance(dim)
             self.test_cycle = text_metrics(modality, "test", full=True, name="cycle_")
             self.test_real_cycle = text_metrics(modality, "test", full=True, name="real_cycle_")

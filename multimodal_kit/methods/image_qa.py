@@ -20,6 +20,7 @@ from multimodal_kit.data.text import decode_tokens, token_counts
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
+from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.models.attention import AdditiveAttention
 from multimodal_kit.models.masking import length_mask, masked_mean
 from multimodal_kit.models.search import SearchResult
@@ -51,6 +52,8 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         families: question families reported as ``*/accuracy_<family>`` (from ``batch["family"]``).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
+        warmup_steps: raise the learning rate linearly from 0 over this many steps.
+        lr_decay: after warmup, ``constant`` or ``cosine`` (to zero at the run's last step).
     """
 
     source = ("media", "question")
@@ -62,7 +65,7 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
                  fusion: Literal["attention", "pooled", "blind"] = "attention", encoder: nn.Module | None = None,
                  embed_dim: int = 128, hidden_dim: int = 256, attention_dim: int = 256, hops: int = 2,
                  dropout: float = 0.1, families: tuple[str, ...] = FAMILIES, lr: float = 1e-3,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant") -> None:
         self.give(encoder=encoder)
         super().__init__()
 
@@ -103,9 +106,11 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
                                   f"answer(s) are longer, e.g. {long[:3]}: use one-word answers (a word-level "
                                   "tokenizer) or generate answers with CrossModalAttention and text_fields.")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
         trainable = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.AdamW(trainable, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(trainable, lr=hp.lr, weight_decay=hp.weight_decay)
+        return with_schedule(self, optimizer, hp.get("warmup_steps", 0), hp.get("lr_decay", "constant"))
 
     # ------------------------------------------------------------------ forward
     def answer_logits(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:

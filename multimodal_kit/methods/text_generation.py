@@ -16,6 +16,7 @@ from torchmetrics import MeanMetric
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
+from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.metrics import monitor_of, text_metrics
 from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
 
@@ -42,6 +43,8 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         lr: AdamW learning rate (``--optimizer``/``--lr_scheduler`` on the CLI replace the default optimizer).
         weight_decay: AdamW weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps (0: constant from the start).
+        lr_decay: after warmup, ``constant`` or ``cosine`` (to zero at the run's last step: needs
+            ``--trainer.max_steps`` or ``max_epochs``).
         encoder_lr: the encoder's own learning rate (e.g. lower, to fine-tune a pretrained one); default ``lr``.
             Frozen parameters (a pretrained encoder with ``trainable: false``) are never given to the optimizer.
     """
@@ -63,6 +66,7 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         lr: float = 2e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
+        lr_decay: LrDecay = "constant",
         encoder_lr: float | None = None,
     ) -> None:
         self.give(encoder=encoder)
@@ -109,11 +113,7 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in mine]
         groups = [{"params": rest}] + ([{"params": encoder, "lr": hp.get("encoder_lr") or hp.lr}] if encoder else [])
         optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
-        warmup = hp.get("warmup_steps", 0)
-        if not warmup:
-            return optimizer
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return with_schedule(self, optimizer, hp.get("warmup_steps", 0), hp.get("lr_decay", "constant"))
 
     # ------------------------------------------------------------------ inference
     def generate(self, batch: dict[str, Any], beam_size: int | None = None, max_length: int | None = None,

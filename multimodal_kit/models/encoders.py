@@ -65,17 +65,22 @@ def as_sequence(features: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def output_dim(encoder: nn.Module, *example: torch.Tensor) -> int:
-    """``encoder.out_dim`` if it declares one, else the feature size of a dry run on ``example`` (the inputs
-    of one call: images, or audio features and lengths)."""
-    if isinstance(getattr(encoder, "out_dim", None), int):
-        return encoder.out_dim
+def output_shape(encoder: nn.Module, *example: torch.Tensor) -> tuple[int, int]:
+    """(N, D) of the sequence a dry run of ``encoder`` on ``example`` (the inputs of one call: images, or audio
+    features and lengths) gives: its number of regions or frames and its feature size."""
     was_training = encoder.training
     encoder.eval()
     output = encoder(*example)
-    dim = as_sequence(output[0] if isinstance(output, tuple) else output).shape[-1]
     encoder.train(was_training)
-    return int(dim)
+    n, dim = as_sequence(output[0] if isinstance(output, tuple) else output).shape[1:]
+    return int(n), int(dim)
+
+
+def output_dim(encoder: nn.Module, *example: torch.Tensor) -> int:
+    """``encoder.out_dim`` if it declares one, else the feature size of a dry run on ``example``."""
+    if isinstance(getattr(encoder, "out_dim", None), int):
+        return encoder.out_dim
+    return output_shape(encoder, *example)[1]
 
 
 def default_encoder(media: str, n_mels: int = 64) -> nn.Module:

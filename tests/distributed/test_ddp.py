@@ -67,7 +67,8 @@ def assert_same_metrics(run: Path) -> dict[str, float]:
 def captioner(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An attention captioner fitted under DDP with a W&B run (offline) and its media callbacks."""
     run = tmp_path_factory.mktemp("captioner")
-    state = fit(run, "attention_image_caption", *SMALL_TEXT, "--model.init_args.attention_dim", "16",
+    state = fit(run, "attention_image_caption", *SMALL_TEXT, "--model.init_args.d_model", "16",
+                "--model.init_args.ff_dim", "32",
                 *SMALL_IMAGE_ENCODER, *SHAPES, "--trainer.enable_progress_bar", "false")
     assert state["global_step"] == 3  # 3 batches of 8 per process: 48 of the 64 training items in all
     return run

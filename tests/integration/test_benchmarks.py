@@ -18,8 +18,8 @@ def run_quick(script: str, tmp_path: Path, *args: str) -> list[dict]:
 
 
 def test_caption_benchmark_quick_mode(tmp_path: Path) -> None:
-    rows = run_quick("caption_quality.py", tmp_path, "--variants", "attention-multihead")
-    assert [r["variant"] for r in rows] == ["attention-multihead"]
+    rows = run_quick("caption_quality.py", tmp_path, "--variants", "attention")
+    assert [r["variant"] for r in rows] == ["attention"]
     for row in rows:
         assert {"test/bleu4", "test/cider", "test/exact_match"} <= set(row["test"])
         assert {"one/bleu4", "two/bleu4", "two/exact_match"} <= set(row["scenes"])
@@ -32,6 +32,7 @@ def test_speech_benchmark_quick_mode(tmp_path: Path) -> None:
     for row in rows:
         assert {"test/wer", "test/cer", "test/exact_match"} <= set(row["test"])
         assert row["epochs"] == 1 and row["samples_per_s"] > 0 and 0 <= row["best_val_wer"]
+        assert set(row["wer_by_words"]) <= {"1", "2", "3", "4", "5"} and row["wer_by_words"]  # JSON keys
 
 
 def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
@@ -74,14 +75,20 @@ def test_quality_matrix_reads_the_benchmark_figures_and_judges_targets(tmp_path:
         (tmp_path / name).mkdir()
         (tmp_path / name / "figures.json").write_text(json.dumps(rows))
 
-    timing = {"train_minutes": 10.0, "samples_per_s": 100.0, "epochs": 3}
-    write("caption_quality", [{"variant": "seq2seq", "test": {"test/bleu4": 0.55}, **timing},
-                              {"variant": "attention-additive", "test": {"test/bleu4": 0.65}, **timing}])
-    write("speech_quality", [{"variant": "attention-additive", "test": {"test/wer": 0.08}, **timing}])
+    timing = {"train_minutes": 10.0, "samples_per_s": 100.0, "epochs": 3,
+              "history": [{"samples": 10_000}, {"samples": 20_000}, {"samples": 30_000}]}
+    write("caption_quality", [
+        {"variant": "seq2seq", "test": {"test/bleu4": 0.86}, "samples_to_target": 20_000, **timing},
+        # BLEU-4 and exact match met, but not on two-object scenes: not met
+        {"variant": "attention", "test": {"test/bleu4": 0.99, "test/exact_match": 0.96},
+         "scenes": {"two/exact_match": 0.85}, "samples_to_target": None, **timing}])
+    write("speech_quality", [{"variant": "attention", "test": {"test/wer": 0.04}, **timing}])
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "quality_matrix.py"), "--out", str(tmp_path),
                     "--no-write"], check=True, capture_output=True)
     table = {r["experiment"]: r for r in json.loads((tmp_path / "quality_matrix.json").read_text())}
-    assert table["seq2seq_image_caption"]["met"] is True  # 0.55 ≥ 0.5
-    assert table["attention_image_caption"]["met"] is False  # 0.65 < 0.7
-    assert table["attention_text_audio"]["met"] is True  # WER 0.08 ≤ 0.10: lower is better
+    assert table["seq2seq_image_caption"]["met"] is True  # 0.86 ≥ 0.85
+    assert table["seq2seq_image_caption"]["samples"] == 30_000 and table["seq2seq_image_caption"]["samples_to_target"] == 20_000
+    assert table["attention_image_caption"]["met"] is False  # two-object exact match 0.85 < 0.9
+    assert table["attention_image_caption"]["values"]["two/exact_match"] == 0.85
+    assert table["attention_text_audio"]["met"] is True  # WER 0.04 ≤ 0.05: lower is better
     assert "value" not in table["gan_image_caption"]  # its benchmark has not run: listed as such

@@ -29,7 +29,9 @@ def tiny_data(name: str) -> tuple[PairDataModule, dict]:
     ("shapes", Seq2Seq, {"embed_dim": 64, "hidden_dim": 64}),
     ("shapes", CrossModalAttention, {"attention": "additive", "embed_dim": 64, "hidden_dim": 64, "attention_dim": 64}),
     ("shapes", CrossModalAttention, {"attention": "multihead", "d_model": 64, "num_layers": 1, "ff_dim": 128}),
-    ("spoken", Seq2Seq, {"embed_dim": 32, "hidden_dim": 128, "lr": 5e-3}),
+    # speech: the shipped decoder, reading the summary at every step (with it only in the initial state, this batch
+    # was still at loss 0.27 after the 150 epochs)
+    ("spoken", Seq2Seq, {"embed_dim": 32, "hidden_dim": 128, "lr": 5e-3, "context_every_step": True}),
     ("spoken", CrossModalAttention, {"embed_dim": 32, "hidden_dim": 128, "attention_dim": 64, "gate": False,
                                      "lr": 5e-3}),
 ])

@@ -43,6 +43,15 @@ def test_spoken_test_voices_are_never_heard_in_training(tmp_path: Path) -> None:
     train, test = set(data["train"]["voice"]), set(data["test"]["voice"])
     assert test and not train & test
     assert test <= set(voices(SpokenConfig())["test"])
+    variant = lambda voice: voice.split("+")[1]  # noqa: E731 — a speaker is accent + variant
+    assert not {variant(v) for v in train} & {variant(v) for v in test}  # in no accent
+
+
+def test_spoken_speakers_are_variants_in_every_accent() -> None:
+    per_utterance, per_voice = voices(SpokenConfig()), voices(SpokenConfig(accent_per_utterance=False))
+    assert len(per_voice["train"]) == 32 and len(per_utterance["train"]) == 32 * 7
+    assert {v.split("+")[1] for v in per_utterance["train"]} == {v.split("+")[1] for v in per_voice["train"]}
+    assert set(per_voice["train"]) <= set(per_utterance["train"])
 
 
 def test_spoken_single_word_mode(tmp_path: Path) -> None:

@@ -53,4 +53,4 @@ def test_speech_metrics_against_hand_worked_values() -> None:
     assert scores["test/wer"] == pytest.approx(2 / 5)
     assert scores["test/cer"] == pytest.approx(4 / 19)
     assert scores["test/exact_match"] == 0.0
-    assert set(speech_metrics("val", full=False).keys()) == {"val/wer"}
+    assert set(speech_metrics("val", full=False).keys()) == {"val/wer", "val/exact_match"}

@@ -19,3 +19,31 @@ def test_warmup_raises_the_learning_rate_linearly() -> None:
         optimizer.step()
         schedule.step()
     assert rates == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+
+
+def test_cosine_decay_follows_warmup_down_to_zero_over_the_runs_steps() -> None:
+    from multimodal_kit.methods.schedule import lr_factor
+
+    factors = [lr_factor(step, warmup_steps=2, decay="cosine", total_steps=6) for step in range(7)]
+    # warmup 1/2, 2/2; then cos over the 4 steps left: 1, (1+cos(pi/4))/2, 1/2, (1+cos(3pi/4))/2, 0
+    assert factors == pytest.approx([0.5, 1.0, 1.0, 0.853553, 0.5, 0.146447, 0.0], abs=1e-6)
+    assert lr_factor(10, warmup_steps=0, decay="constant", total_steps=6) == 1.0
+
+
+def test_cosine_decay_needs_a_known_number_of_steps() -> None:
+    import lightning.pytorch as pl
+
+    from multimodal_kit.errors import ConfigError
+
+    model = Seq2Seq(vocab_size=10, lr_decay="cosine", embed_dim=8, hidden_dim=8)
+    with pytest.raises(ConfigError, match="max_steps"):
+        model.configure_optimizers()  # no trainer: the run's length is unknown
+    model.trainer = pl.Trainer(max_steps=8, logger=False, enable_checkpointing=False)
+    config = model.configure_optimizers()
+    optimizer, schedule = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(8):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(2e-3) and rates == sorted(rates, reverse=True) and rates[-1] < 1e-4

@@ -1,10 +1,11 @@
 """The embedded ``spoken`` text–audio set: short phrases spoken by eSpeak NG with many voices, offline.
 
 Each utterance says 1–5 words from a small vocabulary (the ten digits and ten command words), 16 kHz mono FLAC.
-Speaker variety comes from eSpeak NG's English accents and voice variants, speaking rate, pitch and pitch range,
-leading/trailing silence, loudness, and Gaussian noise at a random signal-to-noise ratio. The voices are split
-three ways: training voices, validation voices and test voices never heard in training, so the test split
-measures generalization to new speakers. ``single_word`` mode (one word per utterance) serves text → audio GANs;
+Speaker variety comes from eSpeak NG's voice variants, each spoken with any of its seven English accents (a
+speaker = accent + variant: 224 for training), speaking rate, pitch and pitch range, leading/trailing silence,
+loudness, and Gaussian noise at a random signal-to-noise ratio. The variants are split three ways: training,
+validation and test variants never heard in training (in any accent), so the test split measures generalization
+to new speakers. ``single_word`` mode (one word per utterance) serves text → audio GANs;
 ``voice`` mode (one fixed voice, rate and pitch, no noise, every split) serves speech synthesis.
 
 The set is a pure function of its :class:`SpokenConfig`: utterance ``i`` of split ``s`` is drawn from its own
@@ -55,6 +56,8 @@ class SpokenConfig:
         snr_db: range of the signal-to-noise ratio of the added Gaussian noise, in dB.
         rate_wpm: range of the speaking rate in words per minute.
         seed: the seed every utterance is derived from.
+        accent_per_utterance: each utterance of a voice variant is spoken with an accent of its own (7 accents ×
+            the split's variants: 224 speakers for training); ``False``: each variant keeps one accent (32).
         voice: single-voice mode for speech synthesis: every utterance of every split is spoken by this eSpeak NG
             voice (``accent+variant``, e.g. ``en-us+m3``) at a fixed rate, pitch and loudness, with 50 ms of
             silence at each end and no noise; the splits differ only in their phrases. ``None``: many voices.
@@ -72,8 +75,9 @@ class SpokenConfig:
     snr_db: tuple[float, float] = (10.0, 40.0)
     rate_wpm: tuple[int, int] = (130, 230)
     seed: int = 0
+    accent_per_utterance: bool = True
     voice: str | None = None
-    version: int = field(default=2)  # bump when the generator's output changes
+    version: int = field(default=3)  # bump when the generator's output changes
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_words <= self.max_words:
@@ -87,14 +91,18 @@ class SpokenConfig:
 
 
 def voices(config: SpokenConfig) -> dict[str, list[str]]:
-    """The voices (``accent+variant``) of each split: disjoint sets of variants, each with its own accent."""
+    """The voices (``accent+variant``) of each split, each utterance speaking with one of them: disjoint sets of
+    variants, each variant with every accent (``accent_per_utterance``) or with one accent of its own."""
     if config.voice is not None:
         return {split: [config.voice] for split in SPLITS}
     rng = np.random.default_rng([config.seed, 7919])
     order = rng.permutation(len(VARIANTS))
-    named = [f"{ACCENTS[rng.integers(len(ACCENTS))]}+{VARIANTS[i]}" for i in order]
+    own = [ACCENTS[rng.integers(len(ACCENTS))] for _ in order]
+    named = [[f"{a}+{VARIANTS[i]}" for a in (ACCENTS if config.accent_per_utterance else (accent,))]
+             for i, accent in zip(order, own, strict=True)]
     n_val, n_test = config.validation_voices, config.test_voices
-    return {"test": named[:n_test], "validation": named[n_test:n_test + n_val], "train": named[n_test + n_val:]}
+    parts = {"test": named[:n_test], "validation": named[n_test:n_test + n_val], "train": named[n_test + n_val:]}
+    return {split: [voice for variant in part for voice in variant] for split, part in parts.items()}
 
 
 def sample_utterance(config: SpokenConfig, split: str, index: int, split_voices: list[str], engine: ESpeak
