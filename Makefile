@@ -10,7 +10,8 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 # Extra flags for the demo's `mmkit fit`, e.g. DEMO_ARGS='--trainer.max_time 00:00:02:00'
 DEMO_ARGS ?=
-# e.g. BENCH_ARGS="--variants seq2seq attention-additive" (all five captioning variants by default, ~55 min)
+# e.g. BENCH_ARGS="--variants seq2seq" (the shipped files by default; ablations: --variants seq2seq-initial-state-only …;
+# a shorter budget: --max-epochs 3)
 BENCH_ARGS ?=
 # gan-cycle: which pair (image_caption: text → image; text_audio: text → audio), the evaluator's training budget,
 # and extra flags for the GAN's `mmkit fit`, e.g. GAN_ARGS='--trainer.max_time 00:00:05:00'
@@ -96,10 +97,10 @@ lint: install  ## ruff
 
 bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
 
-bench-captions: install  ## captioning on shapes, 10 minutes per variant (BENCH_ARGS="--variants seq2seq")
+bench-captions: install  ## captioning on shapes: both files at their 150k-sample budgets (~17 min; BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
 
-bench-speech: install  ## speech recognition on spoken, 15 minutes per variant
+bench-speech: install  ## speech recognition on spoken: seq2seq at 150k samples, attention at 240k (~35 min)
 	WANDB_MODE=offline $(PY) benchmarks/speech_quality.py $(BENCH_ARGS)
 
 bench-gan: install  ## GAN text → image and text → audio, each with its evaluator (about 55 minutes)

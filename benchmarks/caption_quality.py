@@ -100,7 +100,8 @@ def report(rows: list[dict]) -> str:
         t, s = r["test"], r["scenes"]
         lines.append(f"| {r['variant']} | {t['test/bleu4']:.3f} | {t['test/cider']:.2f} | {t['test/exact_match']:.3f} "
                      f"| {s['one/bleu4']:.3f} | {s['two/bleu4']:.3f} | {s['two/exact_match']:.3f} | "
-                     f"{reached(r['samples_to_target'])} | {r['samples_to_best']:,} | {r['train_minutes']:.1f} | "
+                     f"{reached(r['samples_to_target'], r['history'])} | {r['samples_to_best']:,} | "
+                     f"{r['train_minutes']:.1f} | "
                      f"{r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
     lines += ["", "val BLEU-4 after each epoch (training samples):", ""]
     lines += history_lines(rows, "val/bleu4", 2)

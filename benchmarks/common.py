@@ -106,8 +106,12 @@ def wer_by_words_table(rows: list[dict], title: str) -> list[str]:
     return lines
 
 
-def reached(samples: int | None) -> str:
-    return f"{samples:,}" if samples is not None else "not reached"
+def reached(samples: int | None, history: list[dict] | None = None) -> str:
+    """Samples to a target, with the training minutes at that validation when ``history`` is given."""
+    if samples is None:
+        return "not reached"
+    minutes = next((h.get("minutes") for h in history or [] if h["samples"] == samples), None)
+    return f"{samples:,}" + (f" ({minutes:.1f} min)" if minutes is not None else "")
 
 
 def benchmark_main(description: str | None, variants: dict[str, list[str]], out_name: str, section: str,

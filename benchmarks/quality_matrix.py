@@ -61,7 +61,8 @@ def rows(out: Path) -> list[dict]:
             row |= {"values": values, "value": values[cell.targets[0][0]],
                     "met": all(values[m] >= t if higher else values[m] <= t for m, t, higher in cell.targets),
                     "samples": r["history"][-1]["samples"] if r.get("history") else None,
-                    "samples_to_target": r.get("samples_to_target"), "train_minutes": r["train_minutes"],
+                    "samples_to_target": r.get("samples_to_target"), "history": r.get("history", []),
+                    "train_minutes": r["train_minutes"],
                     "samples_per_s": r["samples_per_s"], "epochs": r["epochs"]}
         table.append(row)
     return table
@@ -83,7 +84,7 @@ def report(table: list[dict]) -> str:
         values = ", ".join(f"{m} {v:.3f}" for m, v in r["values"].items())
         samples = f"{r['samples']:,}" if r["samples"] is not None else "—"
         lines.append(f"| {r['experiment']} | {values} | {targets} | {'yes' if r['met'] else '**no**'} | {samples} | "
-                     f"{reached(r['samples_to_target'])} | {r['train_minutes']:.1f} | {r['samples_per_s']:.0f} |")
+                     f"{reached(r['samples_to_target'], r['history'])} | {r['train_minutes']:.1f} | {r['samples_per_s']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -89,7 +89,7 @@ def report(rows: list[dict]) -> str:
     for r in rows:
         t = r["test"]
         lines.append(f"| {r['variant']} | {t['test/wer']:.3f} | {t['test/cer']:.3f} | {t['test/exact_match']:.3f} | "
-                     f"{r['best_val_wer']:.3f} | ≤ {r['target']} | {reached(r['samples_to_target'])} | "
+                     f"{r['best_val_wer']:.3f} | ≤ {r['target']} | {reached(r['samples_to_target'], r['history'])} | "
                      f"{r['samples_to_best']:,} | {r['train_minutes']:.1f} | {r['samples_per_s']:.0f} | "
                      f"{r['parameters'] / 1e6:.2f}M |")
     lines += wer_by_words_table(rows, "Test WER by utterance length (words):")

@@ -31,6 +31,7 @@ from multimodal_kit.models.gan import (
     trainable_parameters,
 )
 from multimodal_kit.models.gan_losses import (
+    contrastive_matching_loss,
     discriminator_loss,
     generator_loss,
     matching_aware_penalty,
@@ -65,6 +66,9 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         discriminator_width: channels of the discriminator's first block (later blocks double it).
         loss: ``bce`` (GAN-CLS) or ``hinge`` (DF-GAN).
         gradient_penalty: weight of DF-GAN's matching-aware gradient penalty (0: off; DF-GAN uses 2).
+        contrastive: weight of a contrastive matching loss over the batch (XMC-GAN's InfoNCE on D's sample
+            features and text projections): D learns to tell each real sample's text from all the batch's other
+            texts, G to make its samples win that test (0: off).
         spectral_norm: spectral normalization in the discriminator.
         ema_decay: keep an exponential moving average of the generator's weights with this decay, used for
             validation, test and predict (``None``: off).
@@ -96,6 +100,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         discriminator_width: int = 16,
         loss: Literal["bce", "hinge"] = "bce",
         gradient_penalty: float = 0.0,
+        contrastive: float = 0.0,
         spectral_norm: bool = False,
         ema_decay: float | None = 0.999,
         optimizer_g: OptimizerCallable | None = None,
@@ -253,10 +258,14 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             c = self.text_encoder(tokens, lengths)  # (B, D)
             with torch.no_grad():
                 fake = self.generator(self.noise(n), c)
-            d_real = self.discriminator(real, c)
-            d_wrong = self.discriminator(real, c[permutation])
+            real_features = self.discriminator.features(real)  # φ(real) once, scored with two texts
+            d_real = self.discriminator.scores(real_features, c)
+            d_wrong = self.discriminator.scores(real_features, c[permutation])
             d_fake = self.discriminator(fake, c)
             d_loss = discriminator_loss(d_real, d_wrong, d_fake, hp.loss, mismatch)
+            if hp.get("contrastive", 0.0) > 0:
+                d_loss = d_loss + hp.contrastive * contrastive_matching_loss(
+                    real_features, self.discriminator.embed(c), batch["text"])
             if hp.gradient_penalty > 0:
                 x, cond = real.detach().requires_grad_(True), c.detach().requires_grad_(True)
                 d_loss = d_loss + hp.gradient_penalty * matching_aware_penalty(self.discriminator(x, cond), (x, cond))
@@ -265,7 +274,11 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         # generator: make D call its samples real and matching
         with self.toggled_optimizer(opt_g):
             c = self.text_encoder(tokens, lengths).detach()
-            g_loss = generator_loss(self.discriminator(self.generator(self.noise(n), c), c), hp.loss)
+            fake_features = self.discriminator.features(self.generator(self.noise(n), c))
+            g_loss = generator_loss(self.discriminator.scores(fake_features, c), hp.loss)
+            if hp.get("contrastive", 0.0) > 0:
+                g_loss = g_loss + hp.contrastive * contrastive_matching_loss(
+                    fake_features, self.discriminator.embed(c), batch["text"])
             self._step(opt_g, g_loss, "train/g_loss")
         if self.generator_ema is not None:
             self.generator_ema.update_parameters(self.generator)

@@ -22,6 +22,7 @@ from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
 from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.models.attention import AdditiveAttention
+from multimodal_kit.models.encoders import output_shape
 from multimodal_kit.models.masking import length_mask, masked_mean
 from multimodal_kit.models.search import SearchResult
 from multimodal_kit.models.text_encoders import ConvLSTMTextEncoder
@@ -48,6 +49,8 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         hidden_dim: the question encoding's size and the fused representation's.
         attention_dim: the attention's scoring MLP size.
         hops: stacked attention layers (``attention``).
+        region_positions: add a learned embedding of each region's place to its features, so what a hop attends
+            to says where it is (relations: "left of the red circle").
         dropout: dropout before the classifier.
         families: question families reported as ``*/accuracy_<family>`` (from ``batch["family"]``).
         lr: AdamW learning rate.
@@ -64,7 +67,7 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
                  media: Literal["image"] = "image", image_size: int = 64, n_mels: int = 64,
                  fusion: Literal["attention", "pooled", "blind"] = "attention", encoder: nn.Module | None = None,
                  embed_dim: int = 128, hidden_dim: int = 256, attention_dim: int = 256, hops: int = 2,
-                 dropout: float = 0.1, families: tuple[str, ...] = FAMILIES, lr: float = 1e-3,
+                 region_positions: bool = False, dropout: float = 0.1, families: tuple[str, ...] = FAMILIES, lr: float = 1e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant") -> None:
         self.give(encoder=encoder)
         super().__init__()
@@ -80,6 +83,10 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         self.attention = nn.ModuleList(AdditiveAttention(width, dim, hp.attention_dim) for _ in range(hops))
         self.project = nn.ModuleList(nn.Linear(dim, width) for _ in range(hops))
         fused = width + (dim if hp.fusion == "pooled" else 0)
+        self.positions: nn.Parameter | None = None
+        if hp.get("region_positions") and self.encoder is not None:
+            regions = output_shape(self.encoder, *self.example_source())[0]
+            self.positions = nn.Parameter(torch.randn(1, regions, dim) * 0.02)  # (1, N, D)
         self.classifier = nn.Sequential(nn.Dropout(hp.dropout), nn.Linear(fused, hp.hidden_dim), nn.ReLU(),
                                         nn.Dropout(hp.dropout), nn.Linear(hp.hidden_dim, hp.vocab_size))
 
@@ -121,13 +128,18 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         query = masked_mean(states, length_mask(lengths.to(states.device), states.shape[1]))  # (B, H)
         weights = None
         if hp.fusion == "attention":
-            regions, mask = self.encode_source(batch)  # (B, N, D), (B, N)
+            regions, mask = self.regions(batch)  # (B, N, D), (B, N)
             for attend, project in zip(self.attention, self.project, strict=True):
                 context, weights = attend(query, regions, attend.prepare(regions), mask)
                 query = query + torch.tanh(project(context))  # SAN: u_k = u_{k-1} + v_k
         elif hp.fusion == "pooled":
-            query = torch.cat([query, masked_mean(*self.encode_source(batch))], -1)
+            query = torch.cat([query, masked_mean(*self.regions(batch))], -1)
         return self.classifier(query), weights
+
+    def regions(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image's region features (B, N, D), with their places added (``region_positions``), and mask."""
+        regions, mask = self.encode_source(batch)
+        return (regions if self.positions is None else regions + self.positions.to(regions.dtype)), mask
 
     def targets(self, batch: dict[str, Any]) -> torch.Tensor:
         """The answers' token ids (B,): ``BOS answer EOS``, so position 1."""

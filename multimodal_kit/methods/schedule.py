@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import Timer
 
 from multimodal_kit.errors import ConfigError
 
@@ -26,16 +27,37 @@ def lr_factor(step: int, warmup_steps: int, decay: LrDecay, total_steps: float) 
 
 def with_schedule(module: LightningModule, optimizer: torch.optim.Optimizer, warmup_steps: int = 0,
                   decay: LrDecay = "constant") -> Any:
-    """``optimizer`` alone (no warmup, constant), or Lightning's optimizer/scheduler dict stepping every batch."""
+    """``optimizer`` alone (no warmup, constant), or Lightning's optimizer/scheduler dict stepping every batch.
+
+    The cosine's length, ``trainer.estimated_stepping_batches``, is read at the first step that needs it, not here:
+    read in ``configure_optimizers`` it sets up the training data before a resumed fit restores the loader's
+    position, which is then lost (Lightning-AI/pytorch-lightning#20550)."""
     if decay not in ("constant", "cosine"):
         raise ConfigError(f"lr_decay must be 'constant' or 'cosine', got {decay!r}")
     if not warmup_steps and decay == "constant":
         return optimizer
-    total = float("inf")
-    if decay == "cosine":
-        total = module.trainer.estimated_stepping_batches if module._trainer is not None else float("inf")
-        if not math.isfinite(total):
-            raise ConfigError("lr_decay cosine decays over the run's steps, which are not known: set "
-                              "--trainer.max_steps (or --trainer.max_epochs), or use lr_decay constant")
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup_steps, decay, total))
+    if decay == "cosine" and not _run_length_known(module):
+        raise ConfigError("lr_decay cosine decays over the run's steps, which are not known: set "
+                          "--trainer.max_steps (or --trainer.max_epochs), or use lr_decay constant")
+    total: list[float] = []  # filled once, on first need
+
+    def factor(step: int) -> float:
+        if decay == "cosine" and step > warmup_steps and not total:
+            total.append(float(module.trainer.estimated_stepping_batches))
+        return lr_factor(step, warmup_steps, decay, total[0] if total else float("inf"))
+
+    # a closure, not an object: LambdaLR keeps only objects' attributes in its state_dict
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _run_length_known(module: LightningModule) -> bool:
+    """Whether the Trainer bounds the run by steps or epochs (a time limit alone does not; with no limit at all,
+    Lightning trains 1000 epochs)."""
+    trainer = module._trainer
+    if trainer is None:
+        return False
+    max_epochs = trainer.fit_loop.max_epochs
+    if trainer.max_steps != -1 or (max_epochs is not None and max_epochs >= 0):
+        return True
+    return max_epochs is None and not any(isinstance(callback, Timer) for callback in trainer.callbacks)

@@ -198,10 +198,17 @@ class ProjectionDiscriminator(nn.Module):
         self.score = sn(nn.Linear(self.feature_dim, 1))
         self.embed = sn(nn.Linear(cond_dim, self.feature_dim, bias=False))
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """x (B, C, …), c (B, D) → scores (B,) (logits: high = real and matching)."""
-        features = self.blocks(x).flatten(1)  # (B, F)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, …) → φ(x) (B, F), which :meth:`scores` reads with any condition."""
+        return self.blocks(x).flatten(1)
+
+    def scores(self, features: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """φ(x) (B, F), c (B, D) → scores (B,) (logits: high = real and matching)."""
         return self.score(features).squeeze(1) + (self.embed(c) * features).sum(1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """x (B, C, …), c (B, D) → scores (B,)."""
+        return self.scores(self.features(x), c)
 
 
 def trainable_parameters(modules: Sequence[nn.Module]) -> list[nn.Parameter]:

@@ -71,3 +71,21 @@ def mismatched_texts(texts: list[str], generator: torch.Generator | None = None)
     permutation[order] = order.roll(1)
     mask = torch.tensor([texts[i] != texts[int(j)] for i, j in enumerate(permutation)], dtype=torch.bool)
     return permutation, mask
+
+
+def contrastive_matching_loss(features: torch.Tensor, text_embeddings: torch.Tensor, texts: list[str],
+                              temperature: float = 0.1) -> torch.Tensor:
+    """Each sample should match its own text better than every other text of the batch (InfoNCE over the batch,
+    as XMC-GAN, Zhang et al. 2021): the matching-aware loss with all B − 1 wrong texts instead of one.
+
+    Args:
+        features: D's sample features φ(x) (B, F).
+        text_embeddings: D's projections of the texts embed(c) (B, F), row i the text of sample i.
+        texts: the B texts; other items with the same text are not counted as wrong (single words repeat).
+        temperature: the softmax temperature of the cosine similarities.
+    """
+    logits = F.normalize(features, dim=1) @ F.normalize(text_embeddings, dim=1).T / temperature  # (B, B)
+    same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.bool, device=logits.device)
+    same.fill_diagonal_(False)
+    return F.cross_entropy(logits.float().masked_fill(same, float("-inf")),
+                           torch.arange(len(texts), device=logits.device))

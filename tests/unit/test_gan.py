@@ -148,7 +148,7 @@ def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
 @pytest.mark.parametrize("make_data", [tiny_images, tiny_audio], ids=["image", "audio"])
 def test_one_manual_step_updates_both_networks(tmp_path: Path, make_data) -> None:
     dm = make_data()
-    gan = gan_for(dm, clip_grad_norm=1.0, gradient_penalty=2.0)
+    gan = gan_for(dm, clip_grad_norm=1.0, gradient_penalty=2.0, contrastive=0.5)
     generator, discriminator, text = _snapshot(gan.generator), _snapshot(gan.discriminator), _snapshot(gan.text_encoder)
     ema = _snapshot(gan.generator_ema)
     tiny_trainer(tmp_path, callbacks=[GeneratedSamples()]).fit(gan, dm)  # one batch: one D step and one G step
@@ -302,3 +302,20 @@ def test_a_gan_fit_under_ddp_without_unused_parameter_search_is_refused_with_the
     gan.trainer = Trainer(accelerator="cpu", strategy="ddp", devices=1, logger=False, enable_checkpointing=False)
     with pytest.raises(ConfigError, match="ddp_find_unused_parameters_true"):
         gan.setup("fit")
+
+
+def test_contrastive_matching_loss_by_hand_and_repeated_texts_are_not_wrong() -> None:
+    import math
+
+    from multimodal_kit.models.gan_losses import contrastive_matching_loss
+
+    features = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    texts_emb = torch.tensor([[2.0, 0.0], [0.0, 3.0], [0.0, 1.0]])  # cosine: each matches its own sample
+    # rows 0 and 1 differ; rows 1 and 2 say the same text, so for row 1 the only wrong text is row 0's
+    loss = contrastive_matching_loss(features, texts_emb, ["red", "blue", "blue"], temperature=1.0)
+    row0 = -math.log(math.e / (math.e + 1 + 1))  # own cos 1; rows 1, 2 cos 0
+    row1 = -math.log(math.e / (math.e + 1))  # own 1; row 0 cos 0; row 2 (same text) left out
+    row2 = row1
+    assert float(loss) == pytest.approx((row0 + row1 + row2) / 3, rel=1e-5)
+    swapped = contrastive_matching_loss(features, texts_emb[[1, 0, 2]], ["red", "blue", "blue"], temperature=1.0)
+    assert float(swapped) > float(loss)  # texts paired with the wrong samples cost more

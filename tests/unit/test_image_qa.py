@@ -71,11 +71,11 @@ def test_the_set_is_deterministic_and_balanced_enough_that_the_question_alone_is
         assert top < 0.65, (family, answers)  # no family is answered by its most common answer
 
 
-def qa_model(fusion: str, vocab: int = 30) -> ImageQuestionAnswering:
+def qa_model(fusion: str, vocab: int = 30, **options) -> ImageQuestionAnswering:
     from multimodal_kit.models.encoders import ConvImageEncoder
 
     return ImageQuestionAnswering(vocab_size=vocab, image_size=16, fusion=fusion, encoder=ConvImageEncoder((8, 16)),
-                                  embed_dim=8, hidden_dim=16, attention_dim=8, hops=2, families=("a", "b"))
+                                  embed_dim=8, hidden_dim=16, attention_dim=8, hops=2, families=("a", "b"), **options)
 
 
 def qa_batch(tokenizer, n: int = 4) -> dict:
@@ -132,3 +132,15 @@ def test_accuracy_per_family_by_hand(qa_tokenizer) -> None:
     families = model.test_families.compute()
     assert float(families["test/accuracy_a"]) == pytest.approx(0.5)  # red ✓, blue → red ✗
     assert float(families["test/accuracy_b"]) == pytest.approx(0.5)  # yes ✓, no → yes ✗
+
+
+def test_region_positions_tell_the_attention_where_each_region_is(qa_tokenizer) -> None:
+    torch.manual_seed(0)
+    model = qa_model("attention", vocab=len(qa_tokenizer), region_positions=True).eval()
+    assert model.positions is not None and model.positions.shape == (1, 16, model.encoder.out_dim)  # 4×4 regions
+    batch = qa_batch(qa_tokenizer)
+    plain, _ = model.encode_source(batch)
+    placed, _ = model.regions(batch)
+    # the same feature in two places now differs by the two places' embeddings
+    assert torch.allclose(placed - plain, model.positions.expand_as(plain), atol=1e-6)
+    assert model.positions.requires_grad and qa_model("attention", vocab=len(qa_tokenizer)).positions is None

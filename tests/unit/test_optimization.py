@@ -38,6 +38,9 @@ def test_cosine_decay_needs_a_known_number_of_steps() -> None:
     model = Seq2Seq(vocab_size=10, lr_decay="cosine", embed_dim=8, hidden_dim=8)
     with pytest.raises(ConfigError, match="max_steps"):
         model.configure_optimizers()  # no trainer: the run's length is unknown
+    model.trainer = pl.Trainer(max_time="00:00:10:00", max_epochs=-1, logger=False, enable_checkpointing=False)
+    with pytest.raises(ConfigError, match="max_steps"):
+        model.configure_optimizers()  # a time limit alone
     model.trainer = pl.Trainer(max_steps=8, logger=False, enable_checkpointing=False)
     config = model.configure_optimizers()
     optimizer, schedule = config["optimizer"], config["lr_scheduler"]["scheduler"]
