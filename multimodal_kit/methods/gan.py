@@ -36,6 +36,7 @@ from multimodal_kit.models.gan_losses import (
     generator_loss,
     matching_aware_penalty,
     mismatched_texts,
+    same_texts,
 )
 from multimodal_kit.models.gan_spaces import media_space
 from multimodal_kit.utils import rank_zero_info
@@ -252,6 +253,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         n = len(tokens)
         permutation, mismatch = mismatched_texts(batch["text"])
         permutation, mismatch = permutation.to(self.device), mismatch.to(self.device)
+        same = same_texts(batch["text"]).to(self.device) if hp.get("contrastive", 0.0) > 0 else None
 
         # discriminator (and the scratch text encoder): real/right → real; real/wrong and fake/right → fake
         with self.toggled_optimizer(opt_d):
@@ -263,9 +265,9 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             d_wrong = self.discriminator.scores(real_features, c[permutation])
             d_fake = self.discriminator(fake, c)
             d_loss = discriminator_loss(d_real, d_wrong, d_fake, hp.loss, mismatch)
-            if hp.get("contrastive", 0.0) > 0:
+            if same is not None:
                 d_loss = d_loss + hp.contrastive * contrastive_matching_loss(
-                    real_features, self.discriminator.embed(c), batch["text"])
+                    real_features, self.discriminator.embed(c), same)
             if hp.gradient_penalty > 0:
                 x, cond = real.detach().requires_grad_(True), c.detach().requires_grad_(True)
                 d_loss = d_loss + hp.gradient_penalty * matching_aware_penalty(self.discriminator(x, cond), (x, cond))
@@ -276,9 +278,9 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             c = self.text_encoder(tokens, lengths).detach()
             fake_features = self.discriminator.features(self.generator(self.noise(n), c))
             g_loss = generator_loss(self.discriminator.scores(fake_features, c), hp.loss)
-            if hp.get("contrastive", 0.0) > 0:
+            if same is not None:
                 g_loss = g_loss + hp.contrastive * contrastive_matching_loss(
-                    fake_features, self.discriminator.embed(c), batch["text"])
+                    fake_features, self.discriminator.embed(c), same)
             self._step(opt_g, g_loss, "train/g_loss")
         if self.generator_ema is not None:
             self.generator_ema.update_parameters(self.generator)

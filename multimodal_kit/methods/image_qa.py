@@ -22,7 +22,6 @@ from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
 from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.models.attention import AdditiveAttention
-from multimodal_kit.models.encoders import output_shape
 from multimodal_kit.models.masking import length_mask, masked_mean
 from multimodal_kit.models.search import SearchResult
 from multimodal_kit.models.text_encoders import ConvLSTMTextEncoder
@@ -85,8 +84,7 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         fused = width + (dim if hp.fusion == "pooled" else 0)
         self.positions: nn.Parameter | None = None
         if hp.get("region_positions") and self.encoder is not None:
-            regions = output_shape(self.encoder, *self.example_source())[0]
-            self.positions = nn.Parameter(torch.randn(1, regions, dim) * 0.02)  # (1, N, D)
+            self.positions = nn.Parameter(torch.randn(1, self.source_regions(), dim) * 0.02)  # (1, N, D)
         self.classifier = nn.Sequential(nn.Dropout(hp.dropout), nn.Linear(fused, hp.hidden_dim), nn.ReLU(),
                                         nn.Dropout(hp.dropout), nn.Linear(hp.hidden_dim, hp.vocab_size))
 

@@ -11,7 +11,13 @@ import torch
 from torch import nn
 
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.models.encoders import as_sequence, default_encoder, example_input, output_dim
+from multimodal_kit.models.encoders import (
+    as_sequence,
+    default_encoder,
+    example_input,
+    output_dim,
+    output_shape,
+)
 from multimodal_kit.models.masking import length_mask
 
 
@@ -58,6 +64,11 @@ class MediaSource:
         if hasattr(encoder, "example_input"):
             return tuple(encoder.example_input())
         return example_input(self.hparams.media, image_size=self.hparams.image_size, n_mels=self.hparams.n_mels)
+
+    def source_regions(self) -> int:
+        """N, the regions (or frames) the encoder gives for one example source: what a module sized by the
+        source's positions (a flattened summary, region embeddings) is built for."""
+        return output_shape(self.encoder, *self.example_source())[0]
 
     def encode_source(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's source → encoder features (B, N, D) and their validity mask (B, N) (audio: frames past

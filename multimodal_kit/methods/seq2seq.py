@@ -8,7 +8,6 @@ import torch
 
 from multimodal_kit.methods.text_generation import TextGenerationMethod
 from multimodal_kit.models.decoders import LSTMDecoder
-from multimodal_kit.models.encoders import output_shape
 from multimodal_kit.models.search import State
 from multimodal_kit.models.summary import Summary, SummaryKind
 
@@ -38,7 +37,7 @@ class Seq2Seq(TextGenerationMethod):
         self.encoder, dim = self.build_encoder()
         kind = hp.get("summary", "mean")
         fixed = kind == "flatten" and hp.media == "image"  # audio is variable-length: Summary names the fix
-        self.summary = Summary(kind, dim, output_shape(self.encoder, *self.example_source())[0] if fixed else None)
+        self.summary = Summary(kind, dim, self.source_regions() if fixed else None)
         self.decoder = LSTMDecoder(hp.vocab_size, context_dim=dim, embed_dim=hp.embed_dim, hidden_dim=hp.hidden_dim,
                                    num_layers=hp.num_layers, dropout=hp.dropout, pad_id=hp.pad_id,
                                    context_every_step=hp.get("context_every_step", False))

@@ -73,7 +73,13 @@ def mismatched_texts(texts: list[str], generator: torch.Generator | None = None)
     return permutation, mask
 
 
-def contrastive_matching_loss(features: torch.Tensor, text_embeddings: torch.Tensor, texts: list[str],
+def same_texts(texts: list[str]) -> torch.Tensor:
+    """(B, B): whether items i and j (i ≠ j) say the same text — pairs a matching loss must not count as wrong."""
+    same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.bool)
+    return same.fill_diagonal_(False)
+
+
+def contrastive_matching_loss(features: torch.Tensor, text_embeddings: torch.Tensor, same: torch.Tensor,
                               temperature: float = 0.1) -> torch.Tensor:
     """Each sample should match its own text better than every other text of the batch (InfoNCE over the batch,
     as XMC-GAN, Zhang et al. 2021): the matching-aware loss with all B − 1 wrong texts instead of one.
@@ -81,11 +87,10 @@ def contrastive_matching_loss(features: torch.Tensor, text_embeddings: torch.Ten
     Args:
         features: D's sample features φ(x) (B, F).
         text_embeddings: D's projections of the texts embed(c) (B, F), row i the text of sample i.
-        texts: the B texts; other items with the same text are not counted as wrong (single words repeat).
+        same: :func:`same_texts` of the batch (B, B): other items with the same text are not counted as wrong
+            (single words repeat).
         temperature: the softmax temperature of the cosine similarities.
     """
     logits = F.normalize(features, dim=1) @ F.normalize(text_embeddings, dim=1).T / temperature  # (B, B)
-    same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.bool, device=logits.device)
-    same.fill_diagonal_(False)
-    return F.cross_entropy(logits.float().masked_fill(same, float("-inf")),
-                           torch.arange(len(texts), device=logits.device))
+    return F.cross_entropy(logits.float().masked_fill(same.to(logits.device), float("-inf")),
+                           torch.arange(len(same), device=logits.device))

@@ -307,15 +307,17 @@ def test_a_gan_fit_under_ddp_without_unused_parameter_search_is_refused_with_the
 def test_contrastive_matching_loss_by_hand_and_repeated_texts_are_not_wrong() -> None:
     import math
 
-    from multimodal_kit.models.gan_losses import contrastive_matching_loss
+    from multimodal_kit.models.gan_losses import contrastive_matching_loss, same_texts
 
     features = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     texts_emb = torch.tensor([[2.0, 0.0], [0.0, 3.0], [0.0, 1.0]])  # cosine: each matches its own sample
     # rows 0 and 1 differ; rows 1 and 2 say the same text, so for row 1 the only wrong text is row 0's
-    loss = contrastive_matching_loss(features, texts_emb, ["red", "blue", "blue"], temperature=1.0)
+    same = same_texts(["red", "blue", "blue"])
+    assert same.tolist() == [[False, False, False], [False, False, True], [False, True, False]]
+    loss = contrastive_matching_loss(features, texts_emb, same, temperature=1.0)
     row0 = -math.log(math.e / (math.e + 1 + 1))  # own cos 1; rows 1, 2 cos 0
     row1 = -math.log(math.e / (math.e + 1))  # own 1; row 0 cos 0; row 2 (same text) left out
     row2 = row1
     assert float(loss) == pytest.approx((row0 + row1 + row2) / 3, rel=1e-5)
-    swapped = contrastive_matching_loss(features, texts_emb[[1, 0, 2]], ["red", "blue", "blue"], temperature=1.0)
+    swapped = contrastive_matching_loss(features, texts_emb[[1, 0, 2]], same, temperature=1.0)
     assert float(swapped) > float(loss)  # texts paired with the wrong samples cost more

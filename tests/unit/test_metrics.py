@@ -54,3 +54,9 @@ def test_speech_metrics_against_hand_worked_values() -> None:
     assert scores["test/cer"] == pytest.approx(4 / 19)
     assert scores["test/exact_match"] == 0.0
     assert set(speech_metrics("val", full=False).keys()) == {"val/wer", "val/exact_match"}
+
+
+def test_validation_caption_metrics_are_bleu4_and_exact_match() -> None:
+    from multimodal_kit.metrics import caption_metrics
+
+    assert set(caption_metrics("val", full=False).keys()) == {"val/bleu4", "val/exact_match"}
