@@ -13,16 +13,19 @@ DEMO_ARGS ?=
 # e.g. BENCH_ARGS="--variants seq2seq" (the shipped files by default; ablations: --variants seq2seq-initial-state-only …;
 # a shorter budget: --max-epochs 3)
 BENCH_ARGS ?=
-# gan-cycle: which pair (image_caption: text → image; text_audio: text → audio), the evaluator's training budget,
-# and extra flags for the GAN's `mmkit fit`, e.g. GAN_ARGS='--trainer.max_time 00:00:05:00'
+# gan-cycle: which pair (image_caption: text → image; text_audio: text → audio), the evaluator's training budget in
+# epochs (as benchmarks/gan_quality.py trains it), and extra flags for the GAN's `mmkit fit`, e.g.
+# GAN_ARGS='--trainer.max_epochs 5'
 PAIR ?= image_caption
-EVALUATOR_TIME ?= 00:00:06:00
+EVALUATOR_EPOCHS_image_caption ?= 6
+EVALUATOR_EPOCHS_text_audio ?= 20
 GAN_ARGS ?=
 EVALUATOR_DATA_image_caption :=
 EVALUATOR_DATA_text_audio := --data.init_args.embedded_options '{"single_word": true}'
 # tts-cycle: which synthesizer (attention|seq2seq), and extra flags for its `mmkit fit`, e.g. TTS_ARGS='--trainer.max_time 00:00:05:00'
 TTS ?= attention
 TTS_ARGS ?=
+TTS_EVALUATOR_TIME ?= 00:00:06:00
 TTS_VOICE := --data.init_args.embedded_options '{"voice": "en-us+m3"}'
 # e.g. OVERHEAD_ARGS="--experiments gan_image_caption --steps 100"
 OVERHEAD_ARGS ?=
@@ -62,7 +65,7 @@ demo: install  ## train Seq2Seq on the embedded shapes set, test the best checkp
 gan-cycle: install  ## train an evaluator, then the GAN on it (PAIR=image_caption|text_audio); print the cycle scores
 	@run=runs/gan-cycle-$(PAIR)-$$(date +%Y%m%d-%H%M%S); \
 	$(VENV)/bin/mmkit fit -c experiments/attention_$(PAIR).yaml --run_dir $$run/evaluator \
-	  --trainer.max_time $(EVALUATOR_TIME) $(EVALUATOR_DATA_$(PAIR)) && \
+	  --trainer.max_epochs $(EVALUATOR_EPOCHS_$(PAIR)) $(EVALUATOR_DATA_$(PAIR)) && \
 	evaluator=$$(ls $$run/evaluator/checkpoints/epoch*.ckpt | head -n 1) && \
 	$(VENV)/bin/mmkit fit -c experiments/gan_$(PAIR).yaml --run_dir $$run/gan --model.init_args.evaluator $$evaluator \
 	  $(GAN_ARGS) && \
@@ -75,7 +78,7 @@ gan-cycle: install  ## train an evaluator, then the GAN on it (PAIR=image_captio
 tts-cycle: install  ## train a recognizer of the single voice, then a synthesizer it reads (TTS=attention|seq2seq); print the scores
 	@run=runs/tts-cycle-$(TTS)-$$(date +%Y%m%d-%H%M%S); \
 	$(VENV)/bin/mmkit fit -c experiments/attention_text_audio.yaml --run_dir $$run/evaluator \
-	  --trainer.max_time $(EVALUATOR_TIME) $(TTS_VOICE) && \
+	  --trainer.max_time $(TTS_EVALUATOR_TIME) $(TTS_VOICE) && \
 	evaluator=$$(ls $$run/evaluator/checkpoints/epoch*.ckpt | head -n 1) && \
 	$(VENV)/bin/mmkit fit -c experiments/$(TTS)_speech_synthesis.yaml --run_dir $$run/tts \
 	  --model.init_args.evaluator $$evaluator $(TTS_ARGS) && \

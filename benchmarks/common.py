@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,11 +131,21 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
     args = parser.parse_args()
     if args.max_epochs:
         BUDGET_OVERRIDE[:] = ["--trainer.max_epochs", str(args.max_epochs)]
-    rows = []
+    figures = Path(args.out) / "figures.json"
+    figures.parent.mkdir(parents=True, exist_ok=True)
+    # rows of variants not run this time stay, from the last run that measured them (the report says when)
+    kept = [] if args.quick or not figures.is_file() else [
+        r for r in json.loads(figures.read_text()) if r["variant"] not in args.variants and r["variant"] in variants]
+    rows: list[dict] = []
     for name in args.variants:
-        rows.append(run_variant(name, Path(args.out) / name, args.quick, args.reuse))
-        (Path(args.out) / "figures.json").write_text(json.dumps(rows, indent=2))
+        rows.append({**run_variant(name, Path(args.out) / name, args.quick, args.reuse),
+                     "measured": time.strftime("%Y-%m-%d")})
+        figures.write_text(json.dumps(rows + kept, indent=2))
+    rows = sorted(rows + kept, key=lambda r: list(variants).index(r["variant"]))
     text = report(rows)
+    if kept:
+        text += "\n" + "; ".join(f"Row {r['variant']}: kept from the run of {r.get('measured', 'an earlier day')}"
+                                 for r in kept) + f" (this run: `--variants {' '.join(args.variants)}`).\n"
     print(text)
     if not args.quick:
         update_results(section, text)

@@ -21,6 +21,7 @@ from multimodal_kit.compat import ddp_finds_unused_parameters, logs_this_step
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.generated_media import CycleScoring, require_sound, training_items
+from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.gan import (
     ConvGenerator,
@@ -77,6 +78,8 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         optimizer_d: the discriminator's (and scratch text encoder's) optimizer (default as ``optimizer_g``).
         clip_grad_norm: clip each network's gradient norm to this value (Lightning's ``clip_gradients``); the
             Trainer's own ``gradient_clip_val`` does not apply to manual optimization.
+        lr_decay: both learning rates ``constant``, or ``cosine`` (to zero at the run's last batch: needs
+            ``--trainer.max_epochs`` or ``max_steps``), which settles the late, oscillating phase of training.
         evaluator: a captioner (images) or speech recognizer (audio) checkpoint of the kit that reads generated
             media for ``*/cycle_*`` and gives the features of ``*/fid``; without it those are skipped.
         griffin_lim_iters: Griffin-Lim iterations when generated audio becomes sound.
@@ -107,6 +110,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
         clip_grad_norm: float | None = None,
+        lr_decay: LrDecay = "constant",
         evaluator: str | None = None,
         griffin_lim_iters: int = 32,
     ) -> None:
@@ -223,13 +227,16 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         return self.generate(batch["tokens"], batch["token_lengths"])
 
     # ------------------------------------------------------------------ training
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> list[Any]:
+        """The generator's optimizer, then the discriminator's (each with its schedule when ``lr_decay`` is not
+        constant; manual optimization steps the schedules in :meth:`training_step`)."""
         def default(params: Any) -> torch.optim.Optimizer:
             return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
         generator = (self.optimizer_g or default)(trainable_parameters([self.generator]))
         discriminator = (self.optimizer_d or default)(trainable_parameters([self.discriminator, self.text_encoder]))
-        return [generator, discriminator]
+        decay = self.hparams.get("lr_decay", "constant")
+        return [with_schedule(self, optimizer, decay=decay) for optimizer in (generator, discriminator)]
 
     def _step(self, optimizer: Any, loss: torch.Tensor, name: str) -> None:
         finite = bool(torch.isfinite(loss.detach()).item())
@@ -284,6 +291,8 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             self._step(opt_g, g_loss, "train/g_loss")
         if self.generator_ema is not None:
             self.generator_ema.update_parameters(self.generator)
+        for config in self.trainer.lr_scheduler_configs:  # manual optimization steps its schedules itself
+            config.scheduler.step()
 
         self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, prog_bar=True,
                       batch_size=n)

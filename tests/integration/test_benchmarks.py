@@ -92,3 +92,24 @@ def test_quality_matrix_reads_the_benchmark_figures_and_judges_targets(tmp_path:
     assert table["attention_image_caption"]["values"]["two/exact_match"] == 0.85
     assert table["attention_text_audio"]["met"] is True  # WER 0.04 ≤ 0.05: lower is better
     assert "value" not in table["gan_image_caption"]  # its benchmark has not run: listed as such
+
+
+def test_rerunning_some_variants_keeps_the_other_rows_and_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
+    from benchmarks import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "RESULTS.md")
+    out = tmp_path / "out"
+
+    def bench(*variants: str, score: float) -> str:
+        monkeypatch.setattr(sys, "argv", ["bench", "--variants", *variants, "--out", str(out)])
+        common.benchmark_main(None, {"a": [], "b": []}, "x", "Section", lambda name, *_: {"variant": name,
+                                                                                          "score": score},
+                              lambda rows: "".join(f"{r['variant']}={r['score']} " for r in rows))
+        return capsys.readouterr().out
+
+    bench("a", "b", score=1.0)
+    printed = bench("b", score=2.0)
+    rows = json.loads((out / "figures.json").read_text())
+    assert [(r["variant"], r["score"]) for r in rows] == [("b", 2.0), ("a", 1.0)]
+    assert printed.startswith("a=1.0 b=2.0") and "Row a: kept from the run of" in printed
+    assert "a=1.0 b=2.0" in (tmp_path / "RESULTS.md").read_text()

@@ -321,3 +321,46 @@ def test_contrastive_matching_loss_by_hand_and_repeated_texts_are_not_wrong() ->
     assert float(loss) == pytest.approx((row0 + row1 + row2) / 3, rel=1e-5)
     swapped = contrastive_matching_loss(features, texts_emb[[1, 0, 2]], same, temperature=1.0)
     assert float(swapped) > float(loss)  # texts paired with the wrong samples cost more
+
+
+def _write_colour_folder(root: Path, per_colour: int) -> Path:
+    """An imagefolder of 16×16 images, each all red or all blue (with pixel noise), captioned by its colour."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_colour), ("validation", 2), ("test", 2)):
+        folder = root / split
+        folder.mkdir(parents=True)
+        rows = []
+        for i in range(count):
+            for colour, rgb in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+                pixels = np.clip(np.array(rgb) + rng.normal(0, 20, (16, 16, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{colour}_{i}.png")
+                rows.append(f'{{"file_name": "{colour}_{i}.png", "text": "{colour}"}}')
+        (folder / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_a_tiny_gan_learns_to_draw_the_colour_its_text_names(tmp_path: Path) -> None:
+    """The GAN cell's can-it-learn-at-all check: after 60 steps on red/blue images, the (EMA)
+    generator's images for "red" are red and for "blue" are blue."""
+    from lightning.pytorch import seed_everything
+    from torch.utils.data import DataLoader
+
+    seed_everything(0)
+    dm = ImageCaptionDataModule(source=str(_write_colour_folder(tmp_path / "colours", 16)), image_size=16,
+                                batch_size=16, eval_batch_size=16)
+    gan = gan_for(dm, contrastive=1.0, ema_decay=0.9, lr_decay="cosine",
+                  optimizer_g=lambda p: torch.optim.Adam(p, lr=2e-3, betas=(0.5, 0.999)),
+                  optimizer_d=lambda p: torch.optim.Adam(p, lr=2e-3, betas=(0.5, 0.999)))
+    tiny_trainer(tmp_path, max_epochs=30, limit_train_batches=None, limit_val_batches=0).fit(gan, dm)
+    for optimizer in gan.trainer.optimizers:  # the cosine reached zero at the last batch, for both networks
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+    batch = next(iter(DataLoader(dm.dataset("train"), batch_size=32, collate_fn=dm.collator())))
+    gan.eval()
+    images = gan.generate(batch["tokens"], batch["token_lengths"])["image"]  # (32, 3, 16, 16)
+    red_minus_blue = (images[:, 0] - images[:, 2]).mean(dim=(1, 2))  # (32,)
+    asked_red = torch.tensor([text == "red" for text in batch["text"]])
+    assert bool((red_minus_blue[asked_red] > 0.5).all()) and bool((red_minus_blue[~asked_red] < -0.5).all())
+
