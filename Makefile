@@ -112,7 +112,7 @@ bench-gan: install  ## GAN text → image and text → audio, each with its eval
 bench-tts: install  ## speech synthesis, attention vs Seq2Seq at 300k training samples each, read by a recognizer (~90 min; MMKIT_TTS_SAMPLES=… for less)
 	WANDB_MODE=offline $(PY) benchmarks/speech_synthesis.py $(BENCH_ARGS)
 
-bench-qa: install  ## image question answering, attention vs pooled vs blind at 300k training samples each (MMKIT_QA_SAMPLES=…)
+bench-qa: install  ## image question answering, attention vs pooled vs blind at 300k training samples each (about 35 minutes)
 	WANDB_MODE=offline $(PY) benchmarks/image_qa.py $(BENCH_ARGS)
 
 bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs step rate, for the six experiments (~15 min)

@@ -31,6 +31,7 @@ from multimodal_kit.models.gan import (
     TextEncoder,
     trainable_parameters,
 )
+from multimodal_kit.models.gan_augment import diff_augment
 from multimodal_kit.models.gan_losses import (
     contrastive_matching_loss,
     discriminator_loss,
@@ -72,6 +73,8 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             features and text projections): D learns to tell each real sample's text from all the batch's other
             texts, G to make its samples win that test (0: off).
         spectral_norm: spectral normalization in the discriminator.
+        augment: DiffAugment — D sees real and generated samples randomly translated and cut out, in both
+            networks' steps (:mod:`~multimodal_kit.models.gan_augment`), so it cannot memorize a small training set.
         ema_decay: keep an exponential moving average of the generator's weights with this decay, used for
             validation, test and predict (``None``: off).
         optimizer_g: the generator's optimizer (default Adam, lr 2e-4, betas (0.5, 0.999)).
@@ -106,6 +109,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         gradient_penalty: float = 0.0,
         contrastive: float = 0.0,
         spectral_norm: bool = False,
+        augment: bool = False,
         ema_decay: float | None = 0.999,
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
@@ -261,16 +265,17 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         permutation, mismatch = mismatched_texts(batch["text"])
         permutation, mismatch = permutation.to(self.device), mismatch.to(self.device)
         same = same_texts(batch["text"]).to(self.device) if hp.get("contrastive", 0.0) > 0 else None
+        augment = diff_augment if hp.get("augment", False) else (lambda x: x)
 
         # discriminator (and the scratch text encoder): real/right → real; real/wrong and fake/right → fake
         with self.toggled_optimizer(opt_d):
             c = self.text_encoder(tokens, lengths)  # (B, D)
             with torch.no_grad():
                 fake = self.generator(self.noise(n), c)
-            real_features = self.discriminator.features(real)  # φ(real) once, scored with two texts
+            real_features = self.discriminator.features(augment(real))  # φ(real) once, scored with two texts
             d_real = self.discriminator.scores(real_features, c)
             d_wrong = self.discriminator.scores(real_features, c[permutation])
-            d_fake = self.discriminator(fake, c)
+            d_fake = self.discriminator(augment(fake), c)
             d_loss = discriminator_loss(d_real, d_wrong, d_fake, hp.loss, mismatch)
             if same is not None:
                 d_loss = d_loss + hp.contrastive * contrastive_matching_loss(
@@ -283,7 +288,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         # generator: make D call its samples real and matching
         with self.toggled_optimizer(opt_g):
             c = self.text_encoder(tokens, lengths).detach()
-            fake_features = self.discriminator.features(self.generator(self.noise(n), c))
+            fake_features = self.discriminator.features(augment(self.generator(self.noise(n), c)))
             g_loss = generator_loss(self.discriminator.scores(fake_features, c), hp.loss)
             if same is not None:
                 g_loss = g_loss + hp.contrastive * contrastive_matching_loss(

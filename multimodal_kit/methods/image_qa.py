@@ -1,7 +1,10 @@
 """Image question answering: an image and a question in, a one-word answer out (a classifier over the answer
-vocabulary). Three fusions from the same parts: ``attention`` — the question's encoding queries the image regions,
-stacked over ``hops`` (SAN, Yang et al. 2016); ``pooled`` — the regions' mean beside the question, no attention
-(the CNN+LSTM baseline of CLEVR); ``blind`` — the question alone (what the answer prior gives).
+vocabulary). Four fusions from the same parts: ``transformer`` — the captioner's transformer decoder reads the
+question, every word cross-attending to the image regions in every layer, and names the answer at the question's
+last token (answer generation by the text decoder, one word long); ``attention`` — the question's encoding queries
+the image regions, stacked over ``hops`` (SAN, Yang et al. 2016); ``pooled`` — the regions' mean beside the
+question, no attention (the CNN+LSTM baseline of CLEVR); ``blind`` — the question alone (what the answer prior
+gives).
 
 The data declares the fields in its YAML: ``text_column: answer`` (the target, one token), ``text_fields:
 {question: question}`` and ``label_fields: {family: family}`` (accuracy per question family).
@@ -22,6 +25,7 @@ from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
 from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.models.attention import AdditiveAttention
+from multimodal_kit.models.attention_decoders import TransformerAttentionDecoder
 from multimodal_kit.models.masking import length_mask, masked_mean
 from multimodal_kit.models.search import SearchResult
 from multimodal_kit.models.text_encoders import ConvLSTMTextEncoder
@@ -41,13 +45,18 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         media: the pair's medium (linked): ``image``.
         image_size: input image side (linked).
         n_mels: linked from the data; unused.
-        fusion: ``attention`` (stacked attention over the regions), ``pooled`` (the regions' mean, no attention)
-            or ``blind`` (the question alone).
+        fusion: ``transformer`` (the question through a transformer decoder cross-attending to the regions),
+            ``attention`` (stacked attention over the regions), ``pooled`` (the regions' mean, no attention) or
+            ``blind`` (the question alone).
         encoder: the image encoder, any module mapping (B, 3, H, W) to regions (B, N, D); default: the kit's CNN.
         embed_dim: question word embedding size.
         hidden_dim: the question encoding's size and the fused representation's.
         attention_dim: the attention's scoring MLP size.
         hops: stacked attention layers (``attention``).
+        d_model: the transformer's width (``transformer``; also its heads, layers, MLP size below).
+        num_heads: its attention heads.
+        num_layers: its layers, each with self-attention over the question and cross-attention to the regions.
+        ff_dim: its MLP hidden size.
         region_positions: add a learned embedding of each region's place to its features, so what a hop attends
             to says where it is (relations: "left of the red circle").
         dropout: dropout before the classifier.
@@ -64,8 +73,10 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
 
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2,
                  media: Literal["image"] = "image", image_size: int = 64, n_mels: int = 64,
-                 fusion: Literal["attention", "pooled", "blind"] = "attention", encoder: nn.Module | None = None,
-                 embed_dim: int = 128, hidden_dim: int = 256, attention_dim: int = 256, hops: int = 2,
+                 fusion: Literal["transformer", "attention", "pooled", "blind"] = "attention",
+                 encoder: nn.Module | None = None, embed_dim: int = 128, hidden_dim: int = 256,
+                 attention_dim: int = 256, hops: int = 2, d_model: int = 256, num_heads: int = 4, num_layers: int = 2,
+                 ff_dim: int = 512,
                  region_positions: bool = False, dropout: float = 0.1, families: tuple[str, ...] = FAMILIES, lr: float = 1e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant") -> None:
         self.give(encoder=encoder)
@@ -75,6 +86,14 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
     def configure_models(self) -> None:
         hp = self.hparams
         self.encoder, dim = self.build_encoder() if hp.fusion != "blind" else (None, 0)  # blind: no image at all
+        self.decoder: TransformerAttentionDecoder | None = None
+        self.positions: nn.Parameter | None = None
+        if hp.fusion == "transformer":  # its own word embeddings and output layer: no question encoder below
+            self.decoder = TransformerAttentionDecoder(hp.vocab_size, dim, hp.d_model, hp.num_heads, hp.num_layers,
+                                                       hp.ff_dim, hp.dropout, hp.pad_id)
+            return
+        if hp.fusion not in ("attention", "pooled", "blind"):
+            raise ConfigError(f"fusion must be transformer, attention, pooled or blind, got {hp.fusion!r}")
         self.question_encoder = ConvLSTMTextEncoder(hp.vocab_size, hp.pad_id, embed_dim=hp.embed_dim, conv_layers=0,
                                                     hidden_dim=hp.hidden_dim)
         width = self.question_encoder.out_dim
@@ -82,7 +101,6 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         self.attention = nn.ModuleList(AdditiveAttention(width, dim, hp.attention_dim) for _ in range(hops))
         self.project = nn.ModuleList(nn.Linear(dim, width) for _ in range(hops))
         fused = width + (dim if hp.fusion == "pooled" else 0)
-        self.positions: nn.Parameter | None = None
         if hp.get("region_positions") and self.encoder is not None:
             self.positions = nn.Parameter(torch.randn(1, self.source_regions(), dim) * 0.02)  # (1, N, D)
         self.classifier = nn.Sequential(nn.Dropout(hp.dropout), nn.Linear(fused, hp.hidden_dim), nn.ReLU(),
@@ -122,6 +140,11 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         """The batch's images and questions → answer logits (B, V) and the last hop's attention over the
         regions (B, N) (``None`` without attention)."""
         hp = self.hparams
+        if self.decoder is not None:  # the answer is the word after the question: read at its last token
+            tokens, lengths = batch["question_tokens"], batch["question_lengths"]
+            logits, attention = self.decoder(tokens, self.decoder.initial_state(*self.regions(batch)))
+            last = torch.arange(len(tokens), device=logits.device), lengths.to(logits.device) - 1
+            return logits[last], attention[last]  # (B, V), (B, N)
         states, lengths = self.question_encoder(batch["question_tokens"], batch["question_lengths"])
         query = masked_mean(states, length_mask(lengths.to(states.device), states.shape[1]))  # (B, H)
         weights = None

@@ -148,7 +148,7 @@ def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
 @pytest.mark.parametrize("make_data", [tiny_images, tiny_audio], ids=["image", "audio"])
 def test_one_manual_step_updates_both_networks(tmp_path: Path, make_data) -> None:
     dm = make_data()
-    gan = gan_for(dm, clip_grad_norm=1.0, gradient_penalty=2.0, contrastive=0.5)
+    gan = gan_for(dm, clip_grad_norm=1.0, gradient_penalty=2.0, contrastive=0.5, augment=True)
     generator, discriminator, text = _snapshot(gan.generator), _snapshot(gan.discriminator), _snapshot(gan.text_encoder)
     ema = _snapshot(gan.generator_ema)
     tiny_trainer(tmp_path, callbacks=[GeneratedSamples()]).fit(gan, dm)  # one batch: one D step and one G step
@@ -364,3 +364,25 @@ def test_a_tiny_gan_learns_to_draw_the_colour_its_text_names(tmp_path: Path) -> 
     asked_red = torch.tensor([text == "red" for text in batch["text"]])
     assert bool((red_minus_blue[asked_red] > 0.5).all()) and bool((red_minus_blue[~asked_red] < -0.5).all())
 
+
+
+def test_diff_augment_shifts_and_cuts_out_each_sample_and_lets_gradients_through() -> None:
+    from multimodal_kit.models.gan_augment import diff_augment
+
+    torch.manual_seed(0)
+    frames = torch.arange(1.0, 17.0).repeat(64, 2, 1).requires_grad_(True)  # (B, n_mels, T): audio-like
+    shifted = diff_augment(frames, translation=0.25, cutout=0.0)
+    assert shifted.shape == frames.shape
+    for row in shifted[:, 0].detach():  # a shift by s: the sequence moved, zeros where it came from outside
+        kept = row[row > 0]
+        assert torch.equal(kept, torch.arange(kept[0].item(), kept[0].item() + len(kept)))
+        assert len(kept) >= 12  # at most 4 of 16 frames shifted out
+    assert len({int((row > 0).sum()) for row in shifted[:, 0].detach()}) > 1  # each sample its own shift
+    shifted.sum().backward()
+    assert frames.grad is not None and frames.grad.abs().sum() > 0
+
+    images = torch.ones(32, 3, 16, 16)
+    cut = diff_augment(images, translation=0.0, cutout=0.25)
+    zeros = (cut[:, 0] == 0).sum(dim=(1, 2))  # a 4×4 box, clipped at the border
+    assert bool((zeros <= 16).all()) and bool((zeros > 0).all()) and zeros.max() == 16
+    assert torch.equal(cut[:, 0], cut[:, 2])  # the same box in every channel

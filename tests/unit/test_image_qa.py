@@ -75,7 +75,8 @@ def qa_model(fusion: str, vocab: int = 30, **options) -> ImageQuestionAnswering:
     from multimodal_kit.models.encoders import ConvImageEncoder
 
     return ImageQuestionAnswering(vocab_size=vocab, image_size=16, fusion=fusion, encoder=ConvImageEncoder((8, 16)),
-                                  embed_dim=8, hidden_dim=16, attention_dim=8, hops=2, families=("a", "b"), **options)
+                                  embed_dim=8, hidden_dim=16, attention_dim=8, hops=2, d_model=16, num_heads=2,
+                                  num_layers=1, ff_dim=32, dropout=0.0, families=("a", "b"), **options)
 
 
 def qa_batch(tokenizer, n: int = 4) -> dict:
@@ -94,7 +95,7 @@ def qa_tokenizer():
     return train_tokenizer(["what color is it?", "is there a cat?", "red", "blue", "yes", "no"])
 
 
-@pytest.mark.parametrize("fusion", ["attention", "pooled", "blind"])
+@pytest.mark.parametrize("fusion", ["transformer", "attention", "pooled", "blind"])
 def test_each_fusion_gives_answer_logits_and_learns_a_batch(fusion: str, qa_tokenizer) -> None:
     torch.manual_seed(0)
     model = qa_model(fusion, vocab=len(qa_tokenizer))
@@ -102,7 +103,7 @@ def test_each_fusion_gives_answer_logits_and_learns_a_batch(fusion: str, qa_toke
     batch = qa_batch(qa_tokenizer)
     logits, weights = model.answer_logits(batch)
     assert logits.shape == (4, len(qa_tokenizer))
-    assert (weights is not None) == (fusion == "attention")
+    assert (weights is not None) == (fusion in ("transformer", "attention"))
     if weights is not None:
         assert weights.shape == (4, 16) and torch.allclose(weights.sum(-1), torch.ones(4))  # 4×4 regions
     assert (model.encoder is None) == (fusion == "blind")  # the blind model has no image encoder at all
