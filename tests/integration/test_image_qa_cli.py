@@ -16,19 +16,23 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = ["--data.init_args.embedded_options", '{"num_train": 96, "num_validation": 32, "num_test": 32}',
         "--data.init_args.image_size", "16", "--data.init_args.batch_size", "16", "--data.init_args.eval_batch_size",
         "32", "--model.init_args.embed_dim", "8", "--model.init_args.hidden_dim", "16",
-        "--model.init_args.attention_dim", "8", "--model.init_args.encoder",
+        "--model.init_args.attention_dim", "8", "--model.init_args.d_model", "16", "--model.init_args.num_heads", "2",
+        "--model.init_args.num_layers", "1", "--model.init_args.ff_dim", "32", "--model.init_args.encoder",
         '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", "init_args": {"widths": [8, 16]}}',
         "--trainer.max_epochs", "1", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
 
 
-@pytest.mark.parametrize("fusion", ["attention", "blind"])
-def test_image_qa_fits_tests_and_predicts(tmp_path: Path, fusion: str) -> None:
+@pytest.mark.parametrize(("experiment", "options"), [("attention", []),  # the transformer fusion
+                                                     ("attention", ["--model.init_args.fusion", "attention"]),  # SAN
+                                                     ("blind", [])], ids=["transformer", "san", "blind"])
+def test_image_qa_fits_tests_and_predicts(tmp_path: Path, experiment: str, options: list[str]) -> None:
     from PIL import Image
 
     run = tmp_path / "run"
-    main(["fit", "-c", str(REPO / "experiments" / f"{fusion}_image_qa.yaml"), "--run_dir", str(run), *TINY])
+    main(["fit", "-c", str(REPO / "experiments" / f"{experiment}_image_qa.yaml"), "--run_dir", str(run), *TINY,
+          *options])
     assert (run / "media" / "val_samples" / "epoch_000.png").is_file()
-    assert (run / "media" / "attention" / "epoch_000.png").is_file() == (fusion == "attention")
+    assert (run / "media" / "attention" / "epoch_000.png").is_file() == (experiment == "attention")
     results = tmp_path / "test.json"
     main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--results_path", str(results),
           "--trainer.logger", "false"])
