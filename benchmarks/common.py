@@ -90,6 +90,12 @@ def samples_to(history: list[dict], metric: str, target: float, higher_is_better
     return next((h["samples"] for h in history if met(h[metric])), None)
 
 
+def samples_to_all(history: list[dict], targets: list[tuple[str, float]]) -> int | None:
+    """The training samples at the first validation where every ``(metric, target)`` (higher is better) was met
+    at once; ``None``: never."""
+    return next((h["samples"] for h in history if all(h[metric] >= target for metric, target in targets)), None)
+
+
 def budget_text(rows: list[dict]) -> str:
     """How long the variants trained, in samples (and epochs), for a report's opening sentence."""
     trained = sorted({(r["history"][-1]["samples"], r["epochs"]) for r in rows})

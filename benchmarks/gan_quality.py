@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import benchmark_main, budget_text, fit_and_test, reached  # noqa: E402
+from benchmarks.common import benchmark_main, budget_text, fit_and_test, reached, samples_to_all  # noqa: E402
 
 SECTION = "Conditional GAN, cycle scores — `make bench`"
 #: the evaluators, each its experiment file for a fixed number of epochs (captions: 6 × 10,048 scenes; words:
@@ -45,6 +45,8 @@ PAIR = {"text-image": "text-image", "text-audio": "text-audio", "text-audio-w32"
 #: each variant's targets on its cycle scores (all higher-is-better): (metric, target); the first is the headline
 TARGETS = {"text-image": [("cycle_bleu4", 0.6), ("cycle_exact_match", 0.3)],
            "text-audio": [("cycle_exact_match", 0.75)]}
+#: each pair's cycle score and its label in the table
+SCORES = {"text-image": ("cycle_bleu4", "BLEU-4"), "text-audio": ("cycle_wer", "WER")}
 QUICK_DATA = {
     "text-image": ["--data.init_args.embedded_options", '{"num_train": 64, "num_validation": 16, "num_test": 16}'],
     "text-audio": ["--data.init_args.embedded_options",
@@ -72,8 +74,7 @@ def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
                              reuse, budgeted=False)
     gan = fit_and_test([*GANS[name], "--model.init_args.evaluator", evaluator["checkpoint"]], out / "gan",
                        quick_args and [*quick_args, *QUICK_GAN], reuse)
-    to_target = next((h["samples"] for h in gan["history"]
-                      if all(h[f"val/{metric}"] >= target for metric, target in TARGETS[pair])), None)
+    to_target = samples_to_all(gan["history"], [(f"val/{metric}", target) for metric, target in TARGETS[pair]])
     return {"variant": name, "evaluator": evaluator, **gan, "samples_to_target": to_target}
 
 
@@ -94,7 +95,7 @@ def report(rows: list[dict]) -> str:
     ]
     for r in rows:
         t = r["test"]
-        score, label = ("cycle_bleu4", "BLEU-4") if r["variant"] == "text-image" else ("cycle_wer", "WER")
+        score, label = SCORES[PAIR[r["variant"]]]
         targets = ", ".join(f"{metric} ≥ {target:g}" for metric, target in TARGETS[PAIR[r["variant"]]])
         lines.append(f"| {r['variant']} | {label} {t[f'test/{score}']:.3f} | {t[f'test/real_{score}']:.3f} | "
                      f"{t['test/cycle_exact_match']:.3f} | {t['test/real_cycle_exact_match']:.3f} | "
@@ -102,9 +103,9 @@ def report(rows: list[dict]) -> str:
                      f"{r['train_minutes']:.1f} | {r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
     lines += ["", "Validation after each epoch: cycle score / cycle exact match / FID (training samples):", ""]
     for r in rows:
-        score = "val/cycle_bleu4" if r["variant"] == "text-image" else "val/cycle_wer"
-        lines.append(f"- {r['variant']} ({score.split('/')[1]}): " + ", ".join(
-            f"{h[score]:.2f} / {h['val/cycle_exact_match']:.2f} / {h['val/fid']:.1f} ({h['samples'] / 1000:.0f}k)"
+        score = SCORES[PAIR[r["variant"]]][0]
+        lines.append(f"- {r['variant']} ({score}): " + ", ".join(
+            f"{h[f'val/{score}']:.2f} / {h['val/cycle_exact_match']:.2f} / {h['val/fid']:.1f} ({h['samples'] / 1000:.0f}k)"
             for h in r["history"]))
     lines += ["", "Evaluators (own test split, real media): " + "; ".join(
         f"{r['variant']}: " + json.dumps({k: round(v, 3) for k, v in r["evaluator"]["test"].items()

@@ -18,7 +18,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import benchmark_main, budget_text, fit_and_test, history_lines, reached  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    benchmark_main,
+    budget_text,
+    fit_and_test,
+    history_lines,
+    reached,
+    samples_to_all,
+)
 
 SECTION = "Image question answering on embedded `shapes_qa` — `make bench`"
 FAMILIES = ("color", "shape", "relation", "count", "exists", "size")
@@ -35,8 +42,7 @@ TARGETS = {"accuracy": 0.95, "accuracy_relation": 0.9}  # attention's, on test (
 
 def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
     result = fit_and_test(VARIANTS[name], out, QUICK if quick else None, reuse)
-    to_target = next((h["samples"] for h in result["history"]
-                      if all(h[f"val/{metric}"] >= target for metric, target in TARGETS.items())), None)
+    to_target = samples_to_all(result["history"], [(f"val/{metric}", target) for metric, target in TARGETS.items()])
     return {"variant": name, **result, "samples_to_target": to_target}
 
 

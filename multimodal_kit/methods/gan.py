@@ -82,7 +82,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         clip_grad_norm: clip each network's gradient norm to this value (Lightning's ``clip_gradients``); the
             Trainer's own ``gradient_clip_val`` does not apply to manual optimization.
         lr_decay: both learning rates ``constant``, or ``cosine`` (to zero at the run's last batch: needs
-            ``--trainer.max_epochs`` or ``max_steps``), which settles the late, oscillating phase of training.
+            ``--trainer.max_epochs`` or ``max_steps``).
         evaluator: a captioner (images) or speech recognizer (audio) checkpoint of the kit that reads generated
             media for ``*/cycle_*`` and gives the features of ``*/fid``; without it those are skipped.
         griffin_lim_iters: Griffin-Lim iterations when generated audio becomes sound.
