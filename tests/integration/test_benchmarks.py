@@ -113,3 +113,13 @@ def test_rerunning_some_variants_keeps_the_other_rows_and_says_so(tmp_path: Path
     assert [(r["variant"], r["score"]) for r in rows] == [("b", 2.0), ("a", 1.0)]
     assert printed.startswith("a=1.0 b=2.0") and "Row a: kept from the run of" in printed
     assert "a=1.0 b=2.0" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_samples_to_all_is_the_first_validation_meeting_every_target() -> None:
+    from benchmarks.common import samples_to_all
+
+    history = [{"samples": 10, "a": 0.7, "b": 0.1}, {"samples": 20, "a": 0.5, "b": 0.4},
+               {"samples": 30, "a": 0.6, "b": 0.3}, {"samples": 40, "a": 0.9, "b": 0.5}]
+    assert samples_to_all(history, [("a", 0.6)]) == 10
+    assert samples_to_all(history, [("a", 0.6), ("b", 0.3)]) == 30  # a alone at 10, b alone at 20: both first at 30
+    assert samples_to_all(history, [("a", 0.95)]) is None
