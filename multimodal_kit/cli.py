@@ -8,9 +8,11 @@ data modules are named by short class name (``--model Seq2Seq``) or import path.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,7 +31,8 @@ from multimodal_kit.compat import KeepsCheckpointConfig, wandb_started
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
-from multimodal_kit.interruption import ResumableInterrupt
+from multimodal_kit.interruption import ResumableInterrupt, resume_checkpoint
+from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.run_logging import (
     WANDB_ID_FILE,
@@ -43,6 +46,18 @@ from multimodal_kit.utils import rank_zero_info
 
 RUN_DIR_ENV = "MMKIT_RUN_DIR"  # hands the run directory to DDP worker processes, which re-run the command
 EVAL_SUBCOMMANDS = ("validate", "test", "predict")
+
+
+class _NoAdvertising(logging.Filter):
+    """Drops Lightning's "💡 Tip" lines (an advertisement for its hosted logger, printed by every Trainer)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvertising())
+# Lightning's own use of a torch API that newer torch deprecates, once per run: nothing a user can act on
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def class_name(spec: Any) -> str:
@@ -147,7 +162,6 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             if latest is not None:
                 rank_zero_info(f"--ckpt_path last: resuming the latest {name} run, {latest}")
                 return latest
-            rank_zero_info(f"--ckpt_path last: no earlier {name} run under runs/ has a checkpoint; starting anew.")
         return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def before_instantiate_classes(self) -> None:
@@ -155,6 +169,8 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         self.run_dir = self._run_dir(config).absolute()
         os.environ.setdefault(RUN_DIR_ENV, str(self.run_dir))
         config.run_dir = str(self.run_dir)
+        if self.subcommand == "fit":
+            config.ckpt_path = self._resume_path(config.get("ckpt_path"))
         if "weights_only" in config and config.weights_only is None:
             config.weights_only = True  # Lightning would unpickle anything from a --ckpt_path URL
         trainer = config.trainer
@@ -169,10 +185,22 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
                 init_args.save_dir = str(self.run_dir)
             if str(logger.class_path).endswith("WandbLogger"):
                 wandb_offline_without_credentials(init_args, self.run_dir)
-                if self.subcommand == "fit":
-                    wandb_run_id(init_args, self.run_dir, resuming=bool(config.get("ckpt_path")))
+                wandb_run_id(init_args, self.run_dir, self.subcommand, resuming=bool(config.get("ckpt_path")))
                 wandb_grouping(init_args, config, class_name(config.model), class_name(config.data),
                                experiment_name(config))
+
+    def _resume_path(self, ckpt: str | None) -> str | None:
+        """``fit``'s checkpoint: ``last`` becomes the run directory's newest resumable file (or ``None``: start
+        anew); without ``--ckpt_path`` a fit starts anew, also in a run directory that holds checkpoints."""
+        found = resume_checkpoint(self.run_dir / "checkpoints")
+        if ckpt == "last":
+            if found is None:
+                rank_zero_info(f"--ckpt_path last: {self.run_dir} holds no checkpoint to resume; starting anew.")
+            return None if found is None else str(found)
+        if ckpt is None and found is not None:
+            rank_zero_info(f"{self.run_dir} holds checkpoints of an earlier fit; this one starts anew "
+                           "(--ckpt_path last resumes instead).")
+        return ckpt
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = self._get(self.config_init, "trainer")
@@ -199,7 +227,11 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             callbacks.append(PredictionWriter(options.get("output_dir") or self.run_dir / "predictions",
                                               attention_maps=bool(options.get("attention_maps"))))
         config["callbacks"] = callbacks
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if self.subcommand == "fit" and not trainer.fast_dev_run:  # fast_dev_run logs nothing, as Lightning means
+            monitor = checkpoints[0].monitor if checkpoints else None
+            trainer.loggers = [*trainer.loggers, RunMetricsLogger(self.run_dir, monitor=monitor)]
+        return trainer
 
     # ------------------------------------------------------------------ around the subcommands
     @rank_zero_only

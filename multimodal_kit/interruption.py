@@ -2,11 +2,13 @@
 of the current step with a resumable checkpoint.
 
 Lightning already turns SIGTERM into a stop at the next step boundary (its signal connector sets
-``trainer.received_sigterm``; the training loop then raises ``SIGTERMException``), and its
-``OnExceptionCheckpoint`` writes a checkpoint when a fit ends by an exception, which ``--ckpt_path last`` finds.
-:class:`ResumableInterrupt` adds the rest: a first Ctrl-C takes the same graceful path (a second one stops at once),
+``trainer.received_sigterm``; the training loop then raises ``SIGTERMException``). :class:`ResumableInterrupt`
+adds the rest: a first Ctrl-C takes the same graceful path (a second one stops at once),
 only such a clean stop writes the checkpoint (a crash or an error in the data leaves nothing to resume from), and
-the process exits with the signal's conventional status (143, 130) instead of 0.
+the process exits with the signal's conventional status (143, 130) instead of 0. It is a plain callback, not
+Lightning's ``OnExceptionCheckpoint``: with one of those in the trainer, Lightning resumes every ``fit`` whose
+``ckpt_path`` is ``None`` from the run directory's newest checkpoint (and warns so each time); the kit's CLI finds
+``--ckpt_path last`` itself (:func:`resume_checkpoint`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,25 @@ from types import FrameType
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from multimodal_kit.compat import request_graceful_stop, wandb_started
 from multimodal_kit.utils import rank_zero_info
 
-INTERRUPTED = "interrupted"  # checkpoints/interrupted.ckpt
+INTERRUPTED = "interrupted.ckpt"  # in the run's checkpoint directory
+LAST = "last.ckpt"
 
 
-class ResumableInterrupt(OnExceptionCheckpoint):
+def resume_checkpoint(checkpoints: Path) -> Path | None:
+    """What ``--ckpt_path last`` resumes in a checkpoint directory: the newer of ``interrupted.ckpt`` (a stop by
+    SIGTERM or Ctrl-C) and ``last.ckpt`` (the end of the latest epoch), or ``None`` when neither exists."""
+    found = [path for path in (checkpoints / INTERRUPTED, checkpoints / LAST) if path.is_file()]
+    return max(found, key=lambda path: path.stat().st_mtime) if found else None
+
+
+class ResumableInterrupt(Callback):
     """On SIGTERM or a first Ctrl-C: finish the current step, write ``<dirpath>/interrupted.ckpt`` and exit with
     status 128 + the signal's number; ``mmkit fit … --ckpt_path last`` resumes from it (same run directory, same
     W&B run). The checkpoint is removed when a later fit of the run ends normally.
@@ -38,7 +48,7 @@ class ResumableInterrupt(OnExceptionCheckpoint):
     """
 
     def __init__(self, dirpath: str | Path) -> None:
-        super().__init__(str(dirpath), filename=INTERRUPTED)
+        self.ckpt_path = str(Path(dirpath) / INTERRUPTED)
         self.signum = signal.SIGTERM
         self._previous: Any = None
 
@@ -61,7 +71,7 @@ class ResumableInterrupt(OnExceptionCheckpoint):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException):
             return  # a crash or a data error: nothing worth resuming from
-        super().on_exception(trainer, pl_module, exception)
+        trainer.save_checkpoint(self.ckpt_path)
         exception.code = 128 + int(self.signum)
         for logger in trainer.loggers:  # close the W&B run now, so the resumed fit can log into it again
             if isinstance(logger, WandbLogger) and wandb_started(logger):
@@ -73,7 +83,7 @@ class ResumableInterrupt(OnExceptionCheckpoint):
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._restore()
-        super().teardown(trainer, pl_module, stage)  # the fit ended normally: its interrupted.ckpt is stale
+        trainer.strategy.remove_checkpoint(self.ckpt_path)  # the fit ended normally: its interrupted.ckpt is stale
 
     def _restore(self) -> None:
         if self._previous is not None and threading.current_thread() is threading.main_thread():

@@ -52,9 +52,10 @@ class RunConfig(SaveConfigCallback):
         if stage == "predict":
             return
         config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        key = "cli" if stage == "fit" else f"cli_{stage}"  # a test added to the fit's run keeps the fit's config
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.experiment.config.update({"cli": config}, allow_val_change=True)
+                logger.experiment.config.update({key: config}, allow_val_change=True)
 
 
 def wandb_offline_without_credentials(init_args: Any, run_dir: Path) -> None:
@@ -66,16 +67,17 @@ def wandb_offline_without_credentials(init_args: Any, run_dir: Path) -> None:
                    f"{run_dir}/wandb; upload later with `wandb sync {run_dir}/wandb/offline-run-*`.")
 
 
-def wandb_run_id(init_args: Any, run_dir: Path, resuming: bool) -> None:
+def wandb_run_id(init_args: Any, run_dir: Path, subcommand: str, resuming: bool) -> None:
     """One W&B run per run directory: a fit gets a run id kept in ``<run_dir>/wandb_run_id``; a fit that
-    resumes a checkpoint (``--ckpt_path``) logs into the run of that id again."""
-    if init_args.get("id"):
+    resumes a checkpoint (``--ckpt_path``), and ``validate``/``test`` of the run's checkpoints, log into the run of
+    that id again (its config under ``cli_<subcommand>``, its metrics beside the fit's)."""
+    if init_args.get("id") or subcommand == "predict":
         return
     stored = run_dir / WANDB_ID_FILE
-    if resuming and stored.is_file():
+    if (resuming or subcommand != "fit") and stored.is_file():
         init_args.id = stored.read_text().strip()  # WandbLogger resumes a run of a known id ("allow")
-        rank_zero_info(f"W&B: resuming run {init_args.id} of {run_dir}")
-    else:  # W&B's own run ids: 8 characters of [a-z0-9]
+        rank_zero_info(f"W&B: {'resuming' if subcommand == 'fit' else 'adding to'} run {init_args.id} of {run_dir}")
+    elif subcommand == "fit":  # W&B's own run ids: 8 characters of [a-z0-9]
         init_args.id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 

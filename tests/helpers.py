@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -212,3 +213,15 @@ def save_whisper(path: Path) -> Path:
                                decoder_start_token_id=1)).save_pretrained(path)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(path)
     return path
+
+
+def assert_wandb_logged(offline_run: Path, *keys: bytes) -> None:
+    """Each of ``keys`` (metric and config names, which appear verbatim) is in the offline W&B run's binary log;
+    W&B's service process may still be flushing the file after ``finish()``, so this waits up to 30 s."""
+    records = next(offline_run.glob("run-*.wandb"))
+    deadline = time.monotonic() + 30
+    while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    logged = records.read_bytes()
+    for key in keys:
+        assert key in logged, f"{key!r} not in {records}"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_SPOKEN
-from tests.helpers import write_audiofolder
+from tests.helpers import assert_wandb_logged, write_audiofolder
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL = ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "32",
@@ -39,13 +38,7 @@ def test_fit_test_predict_speech(tmp_path: Path, method: str) -> None:
     content = json.loads(table.read_text())
     assert content["columns"] == ["id", "audio", "references", "prediction"] and len(content["data"]) == 8
     assert content["data"][0][1] == "Audio"
-    records = next(offline.glob("run-*.wandb"))
-    keys = (b"val/wer", b"media/audio/", b".wav")
-    deadline = time.monotonic() + 30  # W&B's service process may still be flushing the file after finish()
-    while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for key in keys:
-        assert key in records.read_bytes(), key
+    assert_wandb_logged(offline, *(b"val/wer", b"media/audio/", b".wav"))
 
     if method == "attention":  # tokens × frames heatmaps of the same validation items every epoch
         assert (run / "media" / "attention" / "epoch_000.png").stat().st_size > 0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import csv
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import yaml
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_SHAPES
-from tests.helpers import write_hub_style_repo, write_imagefolder
+from tests.helpers import assert_wandb_logged, write_hub_style_repo, write_imagefolder
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = str(REPO / "experiments" / "seq2seq_image_caption.yaml")
@@ -43,27 +43,28 @@ def test_fit_test_predict_from_checkpoint_alone(tmp_path: Path) -> None:
     # W&B: one offline run in the run directory, holding the metrics, the full config and the validation table
     offline = list((run / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
-    (records,) = offline[0].glob("run-*.wandb")  # W&B's binary log; metric and config keys appear verbatim
-    keys = (b"train/loss", b"val/loss", b"val/bleu4", b"results_path", b"ImageCaptionDataModule")
-    deadline = time.monotonic() + 30  # W&B's service process may still be flushing the file after finish()
-    while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    logged = records.read_bytes()
-    for key in keys:
-        assert key in logged, key
+    assert_wandb_logged(offline[0], b"train/loss", b"val/loss", b"val/bleu4", b"results_path",
+                        b"ImageCaptionDataModule")
+    # and without W&B: the same curves on disk
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows if r["val/bleu4"]] == ["0"] and sum(bool(r["train/loss"]) for r in rows) == 2
+    assert (run / "curves.png").is_file()
     (table,) = (offline[0] / "files" / "media" / "table" / "val").glob("samples_*.table.json")
     content = json.loads(table.read_text())
     assert content["columns"] == ["id", "image", "references", "prediction"] and len(content["data"]) == 8
 
     # test: only the checkpoint, no config file
     results = tmp_path / "results.json"
-    main(["test", "--ckpt_path", str(best[0]), "--results_path", str(results), "--trainer.logger", "false",
-          "--trainer.enable_progress_bar", "false"])
+    main(["test", "--ckpt_path", str(best[0]), "--results_path", str(results), "--trainer.enable_progress_bar",
+          "false"])
     metrics = json.loads(results.read_text())
     assert set(metrics) == {"test/loss", "test/bleu1", "test/bleu2", "test/bleu3", "test/bleu4", "test/cider",
                             "test/exact_match"}
     assert all(isinstance(v, float) for v in metrics.values())
     assert (run / "config_test.yaml").is_file() and not list(run.glob("config_TrainerFn*"))  # the stage's name
+    run_id = (run / "wandb_run_id").read_text().strip()
+    fit_session, test_session = sorted((run / "wandb").glob(f"offline-run-*-{run_id}"))  # the test joins the fit's run
+    assert_wandb_logged(test_session, b"test/bleu4", b"cli_test")
 
     # predict: a directory of images → predictions.jsonl, from the checkpoint alone
     images = write_imagefolder(tmp_path / "imgs", {"train": 3})

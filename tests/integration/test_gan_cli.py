@@ -4,7 +4,6 @@ and FID from the evaluator) and predicts media from a prompts file — for text 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from PIL import Image
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_SHAPES, TINY_SPOKEN
-from tests.helpers import TINY_GAN_ARGS
+from tests.helpers import TINY_GAN_ARGS, assert_wandb_logged
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
@@ -64,14 +63,8 @@ def test_gan_fit_test_predict(tmp_path: Path, pair: str) -> None:
 
     # W&B: losses, the cycle metric and the generated samples of fixed prompts are in the run log
     (offline,) = (run / "wandb").glob("offline-run-*")
-    records = next(offline.glob("run-*.wandb"))
-    keys = (b"train/d_loss", b"train/g_loss", b"train/d_real",  # D scores: logged on logging steps (every step here)
-            f"val/cycle_{spec['metric']}".encode(), b"val/fid", b"val/generated")
-    deadline = time.monotonic() + 30  # W&B's service process may still be flushing the file after finish()
-    while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for key in keys:
-        assert key in records.read_bytes(), key
+    assert_wandb_logged(offline, *(b"train/d_loss", b"train/g_loss", b"train/d_real",  # D scores: logged on logging steps (every step here)
+            f"val/cycle_{spec['metric']}".encode(), b"val/fid", b"val/generated"))
 
     results = tmp_path / "test.json"
     main(["test", "--ckpt_path", str(best), "--results_path", str(results), *QUIET])

@@ -3,6 +3,7 @@ same run directory and W&B run and ends with exactly the weights of the uninterr
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -30,6 +31,12 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def logged_rows(run: Path) -> list[dict[str, str]]:
+    """``metrics.csv``'s rows, values rounded (a resumed fit redoes the same steps, the same way)."""
+    with (run / "metrics.csv").open(newline="") as file:
+        return [{k: f"{float(v):.5f}" for k, v in row.items() if v} for row in csv.DictReader(file)]
 
 
 def mmkit(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -64,6 +71,7 @@ def test_sigterm_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path:
     final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert (final["epoch"], final["global_step"]) == (1, 16)
     assert_same_weights(final["state_dict"], whole)
+    assert logged_rows(run) == logged_rows(tmp_path / "whole")  # the curves continue, without the redone steps
 
 
 @pytest.mark.parametrize("experiment", ["seq2seq_image_caption", "gan_image_caption"])
@@ -79,13 +87,27 @@ def test_resume_from_an_epoch_end_gives_the_uninterrupted_weights(tmp_path: Path
     args = ["fit", "-c", str(REPO / "experiments" / f"{experiment}.yaml"), *tiny, "--data.init_args.embedded_options",
             json.dumps(TINY_SHAPES), "--data.init_args.batch_size", "16", "--data.init_args.eval_batch_size", "32",
             "--trainer.limit_val_batches", "1", "--trainer.deterministic", "true", "--trainer.logger", "false",
-            "--trainer.enable_progress_bar", "false"]
+            "--trainer.enable_progress_bar", "false", "--trainer.log_every_n_steps", "1"]
     args += ["--model.init_args.lr_decay", "constant"]  # a 1-epoch run extended to 2 would stretch a cosine
     main([*args, "--run_dir", str(tmp_path / "whole"), "--trainer.max_epochs", "2"])
     main([*args, "--run_dir", str(tmp_path / "parts"), "--trainer.max_epochs", "1"])
     main([*args, "--run_dir", str(tmp_path / "parts"), "--trainer.max_epochs", "2", "--ckpt_path", "last"])
     assert_same_weights(weights(tmp_path / "parts" / "checkpoints" / "last.ckpt"),
                         weights(tmp_path / "whole" / "checkpoints" / "last.ckpt"))
+    assert logged_rows(tmp_path / "parts") == logged_rows(tmp_path / "whole")
+
+
+def test_a_fit_without_ckpt_path_starts_anew_in_a_used_run_directory(tmp_path: Path, caplog, recwarn) -> None:
+    """Only --ckpt_path resumes: a second fit into the same directory trains from scratch (and says so)."""
+    run = tmp_path / "run"
+    main(["fit", *SPEECH, "--run_dir", str(run), "--trainer.logger", "false"])
+    with caplog.at_level(logging.INFO):
+        main(["fit", *SPEECH, "--run_dir", str(run), "--trainer.logger", "false", "--trainer.max_epochs", "1"])
+    assert f"{run} holds checkpoints of an earlier fit; this one starts anew" in caplog.text
+    assert not [w for w in recwarn if "ckpt_path=" in str(w.message)]  # nor Lightning's warnings about ckpt_path
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (final["epoch"], final["global_step"]) == (0, 8)  # not the first fit's 16 steps
+    assert {row["epoch"] for row in logged_rows(run)} == {"0.00000"}  # its curves start anew too
 
 
 def test_ctrl_c_stops_at_the_step_boundary_with_a_checkpoint(tmp_path: Path, caplog) -> None:

@@ -5,7 +5,6 @@ README names) and predicts WAVs from a prompts file; Seq2Seq fits and tests too;
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import torch
 
 from multimodal_kit.cli import main
 from tests.conftest import TINY_TTS, TTS_DATA
-from tests.helpers import DDP_SPAWN_CPU
+from tests.helpers import DDP_SPAWN_CPU, assert_wandb_logged
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
@@ -56,14 +55,8 @@ def test_attention_synthesis_fits_tests_and_predicts_wavs(tmp_path: Path, evalua
     assert len(wavs) == 4 and soundfile.info(str(wavs[0])).samplerate == 16_000
     # W&B (offline): the losses, the scores, the picture and the table of playable audio are in the run log
     (offline,) = (run / "wandb").glob("offline-run-*")
-    records = next(offline.glob("run-*.wandb"))
-    keys = (b"train/frame_loss", b"train/guided_attention", b"val/cycle_wer", b"val/alignment_ok",
-            b"val/synthesis", b"val/synthesized")
-    deadline = time.monotonic() + 30  # W&B's service process may still be flushing the file after finish()
-    while not all(k in records.read_bytes() for k in keys) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for key in keys:
-        assert key in records.read_bytes(), key
+    assert_wandb_logged(offline, *(b"train/frame_loss", b"train/guided_attention", b"val/cycle_wer", b"val/alignment_ok",
+            b"val/synthesis", b"val/synthesized"))
     (best,) = (run / "checkpoints").glob("epoch*.ckpt")
     assert monitor_of(best) == "val/cycle_wer"  # the best checkpoint is picked by the evaluator's reading
 
