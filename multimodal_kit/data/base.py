@@ -23,7 +23,7 @@ from multimodal_kit.data.checks import DataReport, media_problems, settle, text_
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.datasets import PairCollator, PairDataset, PredictFiles
 from multimodal_kit.data.fields import Fields, Rows, read_rows, undecoded, with_label_names
-from multimodal_kit.data.loaders import build_loader
+from multimodal_kit.data.loaders import auto_workers, build_loader, usable_cpus
 from multimodal_kit.data.predict_inputs import predict_inputs
 from multimodal_kit.data.problems import DataError, Problem, listing
 from multimodal_kit.data.sources import load_source, resolve_splits, split_by_column
@@ -78,7 +78,8 @@ class PairDataModule(LightningDataModule):
             ``first``: always the text column.
         batch_size: pairs per batch and per device.
         eval_batch_size: pairs per batch for validation/test/predict; default: ``batch_size``.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes; default: chosen from the CPU count (on GPUs the node's cores
+            shared among its processes less one each, at most 8; on CPU none), said once in the log.
         preload: decode all media once into memory before training; default: when a split fits in 2 GiB.
         predict_path: for ``predict``: a media file or a directory of them; for generation (GAN), a ``.txt``
             file of prompts, one per line.
@@ -115,7 +116,7 @@ class PairDataModule(LightningDataModule):
         train_text: Literal["random", "first"] = "random",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
-        num_workers: int = 0,
+        num_workers: int | None = None,
         preload: bool | None = None,
         predict_path: str | None = None,
         cache_dir: str | None = None,
@@ -130,6 +131,7 @@ class PairDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
+        self._said_workers = False
         self.predict_path = predict_path
         self.report = DataReport()
         self._checked: set[str] = set()
@@ -302,7 +304,21 @@ class PairDataModule(LightningDataModule):
                 texts: bool = True) -> DataLoader:
         trainer = self.trainer
         world = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        return build_loader(dataset, batch_size, self.collator(texts), self.num_workers, stage, world, batch_sampler)
+        on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
+        return build_loader(dataset, batch_size, self.collator(texts), self._workers(on_gpu), stage, world,
+                            batch_sampler, pin_memory=on_gpu)
+
+    def _workers(self, on_gpu: bool) -> int:
+        """``num_workers``, or when unset the automatic choice (:func:`auto_workers`), said once on a GPU."""
+        if self.num_workers is not None:
+            return self.num_workers
+        processes = self.trainer.num_devices if self.trainer is not None else 1
+        workers = auto_workers(on_gpu, processes)
+        if on_gpu and not self._said_workers:
+            self._said_workers = True
+            rank_zero_info(f"DataLoader workers: {workers} per process (automatic, from {usable_cpus()} CPU cores "
+                           f"and {processes} process(es) on this node); --data.init_args.num_workers sets them.")
+        return workers
 
     def _load_source(self) -> datasets.DatasetDict:
         hp = self.hparams

@@ -3,10 +3,10 @@ order and sharded without repeats under DDP, prediction in order (Lightning shar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
@@ -18,8 +18,27 @@ def train_order(dataset: Dataset) -> EpochShuffle:
     return EpochShuffle(dataset, seed=global_seed() or 0)
 
 
+MAX_AUTO_WORKERS = 8
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask: a cluster job's share, not the whole node)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def auto_workers(on_gpu: bool, processes_per_node: int = 1, cpus: int | None = None) -> int:
+    """DataLoader workers when the config leaves ``num_workers`` unset. On GPUs: the node's cores shared among its
+    training processes, one kept for each process itself, at most 8 apiece. On CPU: none, since the training step
+    already uses every core and a worker would take them from it."""
+    if not on_gpu:
+        return 0
+    share = (cpus if cpus is not None else usable_cpus()) // max(processes_per_node, 1)
+    return max(0, min(MAX_AUTO_WORKERS, share - 1))
+
+
 def build_loader(dataset: Dataset, batch_size: int, collate_fn: Callable[[list[Any]], Any], num_workers: int,
-                 stage: str, world: tuple[int, int] = (1, 0), batch_sampler: BatchSampler | None = None) -> DataLoader:
+                 stage: str, world: tuple[int, int] = (1, 0), batch_sampler: BatchSampler | None = None,
+                 pin_memory: bool = False) -> DataLoader:
     """The loader of ``dataset`` for ``stage`` (``train``, ``evaluate`` or ``predict``).
 
     Args:
@@ -27,6 +46,7 @@ def build_loader(dataset: Dataset, batch_size: int, collate_fn: Callable[[list[A
             exactly once (Lightning's default ``DistributedSampler`` repeats items to even out the shards, which
             would count them twice in the test metrics); ranks may get one batch more or less.
         batch_sampler: training batches of its own (e.g. length-grouped), instead of shuffled ones.
+        pin_memory: page-locked batches, for faster copies to a GPU.
     """
     if batch_sampler is not None:
         batching: dict[str, Any] = {"batch_sampler": batch_sampler}
@@ -39,4 +59,4 @@ def build_loader(dataset: Dataset, batch_size: int, collate_fn: Callable[[list[A
         batching = {"batch_size": batch_size, "shuffle": False}
     return (ResumableLoader if stage == "train" else DataLoader)(
         dataset, **batching, num_workers=num_workers, collate_fn=collate_fn, persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available())
+        pin_memory=pin_memory)

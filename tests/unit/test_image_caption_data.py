@@ -115,3 +115,16 @@ def test_splits_from_a_column(tmp_path) -> None:
     assert dm.dataset("validation").texts == ["c 2"] and dm.dataset("validation").references == [["c 2", "d 2"]]
     with pytest.raises(ConfigError, match="--data.split_column='part'"):
         ImageCaptionDataModule(str(tmp_path / "set"), split_column="part").splits  # noqa: B018
+
+
+def test_automatic_workers_share_the_nodes_cores_on_gpus_and_stay_out_of_the_way_on_cpu() -> None:
+    from multimodal_kit.data.loaders import auto_workers
+
+    assert auto_workers(on_gpu=False, processes_per_node=1, cpus=16) == 0  # CPU training uses every core itself
+    assert auto_workers(on_gpu=True, processes_per_node=1, cpus=16) == 8  # at most 8
+    assert auto_workers(on_gpu=True, processes_per_node=4, cpus=16) == 3  # 4 cores per GPU process, one for it
+    assert auto_workers(on_gpu=True, processes_per_node=8, cpus=8) == 0
+    assert auto_workers(on_gpu=True, processes_per_node=1, cpus=2) == 1
+    dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8)  # num_workers unset, no GPU
+    dm.setup("fit")
+    assert dm.train_dataloader().num_workers == 0 and not dm.train_dataloader().pin_memory
