@@ -8,6 +8,7 @@ passes in (image–caption, text–audio).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -16,12 +17,22 @@ import datasets
 import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
 from torch.utils.data import BatchSampler, DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.checks import DataReport, media_problems, settle, text_problems
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.datasets import PairCollator, PairDataset, PredictFiles
+from multimodal_kit.data.feature_cache import (
+    CachedFeatures,
+    Encode,
+    compute_features,
+    encoder_key,
+    features_root,
+    shard_bounds,
+    split_key,
+)
 from multimodal_kit.data.fields import Fields, Rows, read_rows, undecoded, with_label_names
 from multimodal_kit.data.loaders import auto_workers, build_loader, usable_cpus
 from multimodal_kit.data.predict_inputs import predict_inputs
@@ -85,6 +96,9 @@ class PairDataModule(LightningDataModule):
             file of prompts, one per line.
         cache_dir: where hub and local datasets are cached; default: the Hugging Face cache. The embedded sets
             live under ``$MMKIT_CACHE`` (default ``~/.cache/multimodal_kit``) unless this is set.
+        cache_features: with a frozen pretrained encoder, compute its outputs once per split (into Arrow files
+            under ``$MMKIT_CACHE/features``, or ``<cache_dir>/multimodal_kit_features``) and train on them instead
+            of encoding every step; off by itself when the encoder trains or the media are augmented.
     """
 
     def __init__(
@@ -120,6 +134,7 @@ class PairDataModule(LightningDataModule):
         preload: bool | None = None,
         predict_path: str | None = None,
         cache_dir: str | None = None,
+        cache_features: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["codec"])
@@ -295,6 +310,53 @@ class PairDataModule(LightningDataModule):
                                                random_text=name == "train" and self.hparams.train_text == "random",
                                                preloaded=self._preloaded.pop(name, None))
         return self._datasets[name]
+
+    # ----------------------------------------------------------------- a frozen encoder's features, cached
+    @property
+    def augments_media(self) -> bool:
+        """Whether training batches' media are augmented (then a frozen encoder's features change every epoch
+        and are not cached)."""
+        return False
+
+    def preprocessing(self) -> dict[str, Any]:
+        """The settings that shape what an encoder reads (all but batching, loading and text settings): part of a
+        feature cache's key."""
+        loader = {"batch_size", "eval_batch_size", "num_workers", "preload", "predict_path", "cache_dir",
+                  "check_media", "bad_rows", "train_text", "tokenizer", "tokenizer_kind", "min_word_count",
+                  "max_text_length", "trust_remote_code", "cache_features"}
+        return {key: value for key, value in self.hparams.items() if key not in loader}
+
+    def use_cached_features(self, name: str, encoder: nn.Module, encode: Encode, dim: int, precision: str,
+                            world: tuple[int, int] = (1, 0), barrier: Callable[[], None] = lambda: None) -> Path:
+        """Compute split ``name``'s features with a frozen ``encoder`` once (this process: its shard of ``world``
+        = (processes, rank)), then let the split's items carry them (training: instead of their media).
+
+        Args:
+            encode: the method's encoding of a batch of media → features (B, N, D) and mask (B, N).
+            dim: D.
+            precision: the trainer's precision, in which ``encode`` runs (part of the key).
+            barrier: waits for every process (the strategy's), between computing the shards and reading them.
+
+        Returns:
+            The directory of the split's cached features.
+        """
+        self.check_split(name)
+        dataset = self.dataset(name)
+        key = split_key(dataset.media, dataset.ids, self.preprocessing(), precision)
+        folder = features_root(self.hparams.cache_dir) / encoder_key(encoder) / f"{name}-{key}"
+        processes, rank = world
+        start, stop = shard_bounds(len(dataset), processes, rank)
+        shard = dataset.media.select(range(start, stop))
+        device = next(encoder.parameters()).device
+        path = folder / f"shard{rank:03d}of{processes:03d}.arrow"
+        compute_features(shard, lambda value, i: self.codec.load(value, dataset.ids[start + i]), self.codec.collate,
+                         encode, dim, device, self.eval_batch_size, path, f"caching {name} features")
+        barrier()
+        table = datasets.concatenate_datasets([datasets.Dataset.from_file(str(folder / f"shard{r:03d}of"
+                                                                              f"{processes:03d}.arrow"))
+                                               for r in range(processes)])
+        dataset.use_features(CachedFeatures(table), keep_media=name != "train")  # evaluation draws its media
+        return folder
 
     def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:
         """The training batch sampler; ``None``: uniformly shuffled batches of ``batch_size``."""

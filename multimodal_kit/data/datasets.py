@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.feature_cache import CachedFeatures, pad_features
 from multimodal_kit.data.fields import Rows
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.data.text import encode_texts
@@ -45,6 +46,8 @@ class PairDataset(Dataset):
         self.random_text = random_text
         self.preloaded = preloaded
         self._index: dict[str, int] | None = None
+        self.features: CachedFeatures | None = None  # a frozen encoder's cached outputs (see use_features)
+        self.keep_media = True
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -77,13 +80,25 @@ class PairDataset(Dataset):
             return self.preloaded[index]
         return self.codec.load(self.value_at(index), self.rows.ids[index])
 
+    def use_features(self, features: CachedFeatures, keep_media: bool) -> None:
+        """Give each item its cached encoder features (``<media>_features``, (N, D)); without ``keep_media``
+        instead of its media, which is then not decoded at all (training); with it (evaluation, whose pictures
+        show the media) beside them."""
+        if len(features) != len(self):
+            raise ValueError(f"{len(features)} cached features for {len(self)} items")
+        self.features, self.keep_media = features, keep_media
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         rows = self.rows
         references = rows.references[index]
         text = rows.texts[index]
         if self.random_text and len(references) > 1:
             text = references[int(torch.randint(len(references), ()).item())]
-        item = {self.codec.media: self.media_at(index), "text": text, "references": references, "id": rows.ids[index]}
+        item: dict[str, Any] = {"text": text, "references": references, "id": rows.ids[index]}
+        if self.keep_media:
+            item[self.codec.media] = self.media_at(index)
+        if self.features is not None:
+            item[f"{self.codec.media}_features"] = self.features[index]
         return item | {name: values[index] for name, values in rows.fields.items()}
 
 
@@ -156,10 +171,12 @@ class PairCollator:
         self.text_fields = tuple(text_fields)
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        media = self.codec.media
+        media, cached = self.codec.media, f"{self.codec.media}_features"
         batch: dict[str, Any] = self.codec.collate([item[media] for item in items]) if media in items[0] else {}
+        if cached in items[0]:
+            batch[cached], batch[f"{cached[:-1]}_lengths"] = pad_features([item[cached] for item in items])
         for key in items[0]:
-            if key != media:
+            if key not in (media, cached):
                 batch[key] = [item[key] for item in items]
         if "text" in batch and self.tokenizer is not None:
             batch["tokens"], batch["token_lengths"] = encode_texts(self.tokenizer, batch["text"])

@@ -64,6 +64,10 @@ class TextAudioDataModule(PairDataModule):
         self.spec_augment = spec_augment
         self.sort_by_length = sort_by_length
 
+    @property
+    def augments_media(self) -> bool:
+        return self.spec_augment is not None
+
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         if self.spec_augment is not None and self.trainer is not None and self.trainer.training:
             batch["audio"] = self.spec_augment(batch["audio"], batch["audio_lengths"])

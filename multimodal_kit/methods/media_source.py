@@ -1,7 +1,8 @@
 """``MediaSource``: what a method that reads the pair's medium shares — building its encoder (the kit's default
 or any module given, checked by a dry run), encoding a batch's media into a feature sequence with its validity
 mask, and checking the data gives what the encoder reads. Media → text methods and image question answering use
-it alike."""
+it alike. A frozen pretrained encoder's features are computed once per split and read back (the data module's
+``cache_features``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from multimodal_kit.models.encoders import (
     output_shape,
 )
 from multimodal_kit.models.masking import length_mask
+from multimodal_kit.models.pretrained import FrozenUnlessTrainable
+from multimodal_kit.utils import rank_zero_info
 
 
 class MediaSource:
@@ -39,6 +42,47 @@ class MediaSource:
         if rate and getattr(datamodule, "sample_rate", rate) != rate:
             raise ConfigError(f"{type(self.encoder).__name__} was trained on {rate} Hz audio: set "
                               f"--data.init_args.sample_rate {rate}.")
+
+    # ------------------------------------------------------------------ a frozen encoder's features, once
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        self.cache_encoder_features(("train", "validation") if self.trainer.limit_val_batches != 0 else ("train",))
+
+    def on_validation_start(self) -> None:
+        super().on_validation_start()
+        if self.trainer.state.fn == "validate":  # during a fit, on_fit_start has cached val already
+            self.cache_encoder_features(("validation",))
+
+    def on_test_start(self) -> None:
+        super().on_test_start()
+        self.cache_encoder_features(("test",))
+
+    def cache_encoder_features(self, splits: tuple[str, ...]) -> None:
+        """With a frozen pretrained encoder and the data module's ``cache_features`` on, compute ``splits``'
+        encoder outputs once (each process its shard, on its device) and read them from then on; a trainable
+        encoder or augmented media keep encoding every step, said once."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        encoder = getattr(self, "encoder", None)
+        if (not isinstance(encoder, FrozenUnlessTrainable) or datamodule is None
+                or not datamodule.hparams.get("cache_features") or self.trainer.fast_dev_run):
+            return  # (a fast_dev_run's few batches would not pay for encoding every split once)
+        name = getattr(getattr(encoder.backbone, "config", None), "_name_or_path", type(encoder).__name__)
+        if encoder.trainable or datamodule.augments_media:
+            why = "it trains (trainable: true)" if encoder.trainable else "the training media are augmented"
+            rank_zero_info(f"Feature cache off for {name}: {why}, so it encodes every step.")
+            return
+        trainer = self.trainer
+        for split in splits:
+            if split not in datamodule.splits:
+                continue
+            folder = datamodule.use_cached_features(split, encoder, self._encode_media, int(encoder.out_dim),
+                                                    str(trainer.precision), (trainer.world_size, trainer.global_rank),
+                                                    trainer.strategy.barrier)
+            rank_zero_info(f"The frozen {name}'s {split} features: {folder} (computed once; read back from then on)")
+
+    def _encode_media(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.trainer.precision_plugin.forward_context():
+            return self.encode_source(batch)
 
     def build_encoder(self) -> tuple[nn.Module, int]:
         """The source encoder and its feature size D."""
@@ -72,7 +116,11 @@ class MediaSource:
 
     def encode_source(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's source → encoder features (B, N, D) and their validity mask (B, N) (audio: frames past
-        each item's length are padding)."""
+        each item's length are padding); cached features (``<media>_features``) are read as they are."""
+        cached = batch.get(f"{self.hparams.media}_features")
+        if cached is not None:
+            return cached, length_mask(batch[f"{self.hparams.media}_feature_lengths"].to(cached.device),
+                                       cached.shape[1])
         source = batch[self.hparams.media]
         lengths = batch.get(f"{self.hparams.media}_lengths")
         if lengths is None:

@@ -1,0 +1,130 @@
+"""Features of a frozen encoder, computed once per split and read back instead of the media.
+
+A frozen pretrained encoder (ViT, CLIP's vision tower, wav2vec 2.0 …) gives the same output for an item every
+epoch, so recomputing it is wasted work (ClipCap and BLIP-2-style training cache the frozen tower's outputs). The
+features of a split are written with ``datasets.Dataset.map`` into an Arrow file under the kit's cache, named by a
+key that covers everything they depend on: the encoder (its name and revision, and a hash of its weights), the data
+module's preprocessing, the split's own fingerprint, and the precision they were computed in. Under DDP each process
+computes a contiguous shard of the split on its own device; every process then reads all shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch import nn
+
+from multimodal_kit.utils import cache_root
+
+#: encode(batch of media) → features (B, N, D) and their validity mask (B, N)
+Encode = Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
+
+FEATURES = "features"
+
+
+def features_root(cache_dir: str | None) -> Path:
+    """Where cached features go: ``<cache_dir>/multimodal_kit_features`` or ``$MMKIT_CACHE/features``."""
+    return Path(cache_dir) / "multimodal_kit_features" if cache_dir else cache_root() / "features"
+
+
+def encoder_key(encoder: nn.Module) -> str:
+    """A file-name-safe key of an encoder's identity: ``<name>-<hash>``, the name from its pretrained
+    ``name_or_path`` (else its class), the hash over its revision, its settings and its weights' bytes."""
+    config = getattr(getattr(encoder, "backbone", None), "config", None)
+    name = str(getattr(config, "_name_or_path", "") or type(encoder).__name__)
+    digest = hashlib.sha256()
+    digest.update(f"{type(encoder).__qualname__}|{getattr(config, '_commit_hash', None)}|"
+                  f"{getattr(encoder, 'output', None)}".encode())
+    tensors = {**encoder.state_dict(), **dict(encoder.named_buffers())}  # non-persistent buffers (normalization) too
+    for key, tensor in sorted(tensors.items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).name if Path(name).is_dir() else name)
+    return f"{safe}-{digest.hexdigest()[:16]}"
+
+
+def split_key(media: datasets.Dataset, ids: Sequence[str], preprocessing: dict[str, Any], precision: str) -> str:
+    """The key of one split's features for a given encoder: the split's Arrow fingerprint and item ids, the data
+    module's preprocessing settings and the precision the features are computed in."""
+    digest = hashlib.sha256()
+    digest.update(str(getattr(media, "_fingerprint", "")).encode())
+    digest.update("\n".join(ids).encode())
+    digest.update(json.dumps(preprocessing, sort_keys=True, default=str).encode())
+    digest.update(precision.encode())
+    return digest.hexdigest()[:16]
+
+
+def compute_features(media: datasets.Dataset, decode: Callable[[Any, int], torch.Tensor],
+                     collate: Callable[[list[torch.Tensor]], dict[str, torch.Tensor]], encode: Encode, dim: int,
+                     device: torch.device, batch_size: int, path: Path, description: str) -> datasets.Dataset:
+    """One split's (or shard's) features into the Arrow file ``path`` (read back if it already exists).
+
+    Args:
+        media: the split's media column, undecoded.
+        decode: (value, index) → the item's media tensor, as the data module decodes it.
+        collate: the data module's media collation (tensors → the batch entries the encoder reads).
+        encode: the method's own encoding of such a batch, so cached features equal what training would compute.
+        dim: D, the features' size.
+        device: where the encoder runs.
+        batch_size: items per encoder call.
+        path: the Arrow file.
+        description: the progress bar's label.
+
+    Returns:
+        A dataset with one column, ``features``: per item an array (N_i, D) of float32, only its valid positions.
+    """
+    column = media.column_names[0]
+
+    def batch_features(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[np.ndarray]]:
+        tensors = collate([decode(value, index) for value, index in zip(batch[column], indices, strict=True)])
+        with torch.no_grad():
+            features, mask = encode({k: v.to(device) for k, v in tensors.items()})
+        features, mask = features.float().cpu(), mask.cpu()
+        return {FEATURES: [f[m].numpy() for f, m in zip(features, mask, strict=True)]}
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = datasets.Features({FEATURES: datasets.Array2D(shape=(None, dim), dtype="float32")})
+    return media.map(batch_features, batched=True, batch_size=batch_size, with_indices=True, features=schema,
+                     remove_columns=media.column_names, cache_file_name=str(path), load_from_cache_file=True,
+                     new_fingerprint=path.stem, desc=description)
+
+
+def shard_bounds(length: int, shards: int, index: int) -> tuple[int, int]:
+    """[start, stop) of contiguous shard ``index`` of ``shards`` over ``length`` items, as ``Dataset.shard``
+    cuts them (the first ``length % shards`` shards one item longer)."""
+    size, extra = divmod(length, shards)
+    start = index * size + min(index, extra)
+    return start, start + size + (index < extra)
+
+
+class CachedFeatures:
+    """Random access to a split's cached features as tensors (N_i, D)."""
+
+    def __init__(self, table: datasets.Dataset) -> None:
+        self.table = table.with_format("numpy")
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        value = self.table[index][FEATURES]
+        if value.dtype == object:  # rows of unequal length come back as an array of arrays
+            value = np.stack(list(value))
+        return torch.from_numpy(np.asarray(value, dtype=np.float32))
+
+
+def pad_features(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached features (N_i, D) → zero-padded (B, max N_i, D) and the lengths (B,)."""
+    lengths = torch.tensor([len(item) for item in items])
+    padded = torch.zeros(len(items), int(lengths.max()), items[0].shape[-1], dtype=items[0].dtype)
+    for i, item in enumerate(items):
+        padded[i, : len(item)] = item
+    return padded, lengths
