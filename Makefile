@@ -31,7 +31,7 @@ TTS_VOICE := --data.init_args.embedded_options '{"voice": "en-us+m3"}'
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle tts-cycle test test-all lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-matrix clean
+.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-matrix clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -60,6 +60,7 @@ demo: install  ## train Seq2Seq on the embedded shapes set, test the best checkp
 	$(VENV)/bin/mmkit test --ckpt_path $$best --results_path $$run/test_metrics.json && \
 	echo && echo "Run directory:   $$run" && echo "Best checkpoint: $$best" && \
 	echo "Test metrics:    $$run/test_metrics.json" && echo "Sample captions: $$run/media/val_samples/" && \
+	echo "Curves:          $$run/curves.png, $$run/metrics.csv" && \
 	echo "W&B files:       $$run/wandb/ (offline without credentials; upload with: wandb sync $$run/wandb/offline-run-*)"
 
 gan-cycle: install  ## train an evaluator, then the GAN on it (PAIR=image_caption|text_audio); print the cycle scores
@@ -92,13 +93,10 @@ tts-cycle: install  ## train a recognizer of the single voice, then a synthesize
 test: install  ## the default test suite (offline, CPU, a few minutes)
 	WANDB_MODE=offline $(VENV)/bin/pytest -q
 
-test-all: install  ## the suite including slow tests
-	WANDB_MODE=offline $(VENV)/bin/pytest -q --runslow
-
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
 
-bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes: both files at their 150k-sample budgets (~17 min; BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
@@ -117,6 +115,9 @@ bench-qa: install  ## image question answering, attention vs pooled vs blind at 
 
 bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs step rate, for the six experiments (~15 min)
 	WANDB_MODE=offline $(PY) benchmarks/overhead.py $(OVERHEAD_ARGS)
+
+bench-cache: install  ## epoch time with and without the feature cache of a frozen pretrained encoder (~5 min)
+	WANDB_MODE=offline $(PY) benchmarks/feature_cache.py $(BENCH_ARGS)
 
 bench-matrix: install  ## the six experiments' test metrics against their targets (from the quality benchmarks' figures)
 	$(PY) benchmarks/quality_matrix.py

@@ -17,19 +17,6 @@ TINY_SHAPES = {"num_train": 96, "num_validation": 32, "num_test": 32}
 TINY_SPOKEN = {"num_train": 64, "num_validation": 16, "num_test": 16}
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture(autouse=True, scope="session")
 def kit_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The kit's cache (embedded datasets, extracted tokenizers) in one temporary directory per session."""

@@ -14,7 +14,7 @@ from tests.conftest import TINY_SHAPES
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = sorted((REPO / "experiments" / "sweeps").glob("*.yaml"))
-KIT_METRICS = {"val/loss", "val/bleu4", "val/wer"}  # what every fit logs at validation (README: metric names)
+KIT_METRICS = {"val/loss", "val/bleu4", "val/wer"}  # what every fit logs at validation (docs/tracking.md: metric names)
 
 
 def a_value(spec: dict):  # noqa: ANN201
