@@ -192,7 +192,7 @@ class GeneratedSamples(Callback):
         datamodule = trainer.datamodule
         prompts = self.prompts(datamodule)
         tokens, lengths = encode_texts(datamodule.tokenizer, prompts)
-        noise = pl_module.noise(len(prompts), generator=torch.Generator().manual_seed(self.seed))
+        noise = pl_module.noise(len(prompts), generator=torch.Generator().manual_seed(self.seed), inference=True)
         media = codec.uncollate(pl_module.generate(tokens.to(pl_module.device), lengths, noise))
         values = codec.to_values(media)
         presenter = presenter_for(codec)

@@ -251,6 +251,19 @@ def test_evaluation_noise_and_sound_of_an_item_do_not_depend_on_its_batch() -> N
     assert np.array_equal(data.codec.to_values(clips)[1]["array"], data.codec.to_values(clips[1:])[0]["array"])
 
 
+def test_truncation_bounds_inference_noise_only() -> None:
+    """BigGAN's truncation trick: evaluation noise within [-t, t], still fixed per item; training noise untouched."""
+    plain = ConditionalGAN(vocab_size=10, image_size=16, **TINY_GAN)
+    cut = ConditionalGAN(vocab_size=10, image_size=16, truncation=0.5, **TINY_GAN)
+    ids = [f"item-{i}" for i in range(64)]
+    z = cut.item_noise(ids)
+    assert z.abs().max() <= 0.5 and z.std() > 0.2  # truncated, not collapsed
+    assert torch.equal(z, cut.item_noise(ids)) and torch.equal(z[3], cut.item_noise(ids[3:4])[0])
+    assert plain.item_noise(ids).abs().max() > 1.5  # without truncation: the plain normal
+    torch.manual_seed(0)
+    assert cut.noise(4096).abs().max() > 2.0  # training draws from the whole normal
+
+
 def test_audio_round_trip_ends_each_clip_where_its_sound_ends() -> None:
     gan = ConditionalGAN(vocab_size=10, media="audio", n_mels=4, max_frames=32, **TINY_GAN)
     lengths = torch.tensor([20, 30])
