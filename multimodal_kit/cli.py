@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -34,6 +34,7 @@ from multimodal_kit.errors import ConfigError, condense_parser_error
 from multimodal_kit.interruption import ResumableInterrupt, resume_checkpoint
 from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.progress import KitProgressBar
 from multimodal_kit.run_logging import (
     WANDB_ID_FILE,
     RunConfig,
@@ -222,6 +223,8 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
                 callback.dirpath = str(self.run_dir / "checkpoints")
         if self.subcommand == "fit" and config.get("enable_checkpointing") is not False:
             callbacks.append(ResumableInterrupt(self.run_dir / "checkpoints"))
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(KitProgressBar())  # Lightning's rich bar without a host–device sync every step
         if self.subcommand == "predict":
             options = self.config.predict
             callbacks.append(PredictionWriter(options.get("output_dir") or self.run_dir / "predictions",

@@ -1,6 +1,8 @@
 """The only place the kit touches other libraries' private attributes, each where no public route exists.
 
-Every function names what it reaches and why; ``tests/unit/test_compat.py`` checks each against the installed
+Every function names what it reaches and why (two subclasses elsewhere override a private hook, each tested with
+the others: ``learning_curves`` Lightning's CSV writer's ``_check_log_dir_exists``, ``progress`` the rich progress
+bar's ``_update_metrics``); ``tests/unit/test_compat.py`` checks each against the installed
 versions, and ``pyproject.toml`` bounds ``lightning`` and ``transformers`` to the versions tested, so an upgrade
 that moves one of these fails a test rather than a run.
 """

@@ -252,18 +252,38 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         return [with_schedule(self, optimizer, decay=decay) for optimizer in (generator, discriminator)]
 
     def _step(self, optimizer: Any, loss: torch.Tensor, name: str) -> None:
-        finite = bool(torch.isfinite(loss.detach()).item())
-        if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
-            raise FloatingPointError(
-                f"ConditionalGAN: {name} is not finite ({loss.item()}) at step {self.global_step} (epoch "
-                f"{self.current_epoch}); training stopped. Lower the learning rates (--model.optimizer_g/"
-                "--model.optimizer_d), set --model.clip_grad_norm, or use --model.loss hinge with spectral_norm.")
+        self._watch_finite(loss, name)
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.hparams.clip_grad_norm:
             self.clip_gradients(optimizer, gradient_clip_val=self.hparams.clip_grad_norm,
                                 gradient_clip_algorithm="norm")
         optimizer.step()
+
+    def _watch_finite(self, loss: torch.Tensor, name: str) -> None:
+        """Note, on the device, the first step whose ``name`` loss is not finite: no host sync per step (a
+        ``.item()`` here would stall a GPU's queue twice a step, and under DDP add two all-reduces)."""
+        watch = self.__dict__.setdefault("_first_nonfinite", {})
+        first = watch.get(name)
+        if first is None:
+            first = watch[name] = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach()) & (first < 0)
+        watch[name] = torch.where(bad, torch.full_like(first, self.global_step), first)
+
+    def _check_finite(self) -> None:
+        """Stop training if a loss was not finite since the start, naming the first such step: on logging steps
+        and at the end of each training epoch, across every process."""
+        for name, first in self.__dict__.get("_first_nonfinite", {}).items():
+            step = int(self.all_gather(first).max())
+            if step >= 0:
+                raise FloatingPointError(
+                    f"ConditionalGAN: {name} is not finite at step {step} (epoch {self.current_epoch}); training "
+                    "stopped. Lower the learning rates (--model.optimizer_g/--model.optimizer_d), set "
+                    "--model.clip_grad_norm, or use --model.loss hinge with spectral_norm.")
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        self._check_finite()
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         hp = self.hparams
@@ -315,6 +335,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         if logs_this_step(self.trainer):
             self.log_dict({"train/d_real": d_real.detach().mean(), "train/d_wrong": d_wrong.detach().mean(),
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
+            self._check_finite()
 
     def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
         """The evaluator's reading of the media generated for the batch's texts, and the FID."""

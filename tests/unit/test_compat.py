@@ -3,6 +3,7 @@ the installed versions: an upgrade that moves one fails here, not in a user's ru
 
 from __future__ import annotations
 
+import pytest
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
@@ -69,3 +70,18 @@ def test_index_sampler_is_the_batch_sampler() -> None:
 
 def test_lightningcli_still_reparses_the_checkpoint_where_the_kit_turns_it_off() -> None:
     assert callable(getattr(LightningCLI, "_parse_ckpt_path", None))
+
+
+@pytest.mark.parametrize(("interval", "fewest", "most"), [(0.0, 32, None), (3600.0, 1, 3)])
+def test_the_progress_bar_reads_metrics_every_batch_only_when_asked(tmp_path, interval: float, fewest: int,
+                                                                     most: int | None) -> None:
+    """KitProgressBar overrides RichProgressBar._update_metrics, which Lightning's bar calls after every batch: with
+    no interval it is read 32 times in 32 batches; with a long one only at the epoch's end."""
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from multimodal_kit.progress import KitProgressBar
+
+    bar = KitProgressBar(metrics_interval=interval)
+    Trainer(max_steps=32, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_model_summary=False,
+            callbacks=[bar], default_root_dir=str(tmp_path)).fit(BoringModel())
+    assert bar.metric_reads >= fewest and (most is None or bar.metric_reads <= most)

@@ -169,7 +169,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path: Path) -> Non
             return super().to_model(batch) * float("nan")
 
     gan = Poisoned(**{k: v for k, v in gan_for(dm).hparams.items()})
-    with pytest.raises(FloatingPointError, match=r"train/d_loss is not finite .* at step 0"):
+    with pytest.raises(FloatingPointError, match=r"train/d_loss is not finite at step 0"):
         tiny_trainer(tmp_path).fit(gan, dm)
 
 
