@@ -31,7 +31,7 @@ TTS_VOICE := --data.init_args.embedded_options '{"voice": "en-us+m3"}'
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-matrix clean
+.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-lm bench-matrix clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -96,7 +96,7 @@ test: install  ## the default test suite (offline, CPU, a few minutes)
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
 
-bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-lm bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes: both files at their 150k-sample budgets (~17 min; BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
@@ -118,6 +118,9 @@ bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs st
 
 bench-cache: install  ## epoch time with and without the feature cache of a frozen pretrained encoder (~5 min)
 	WANDB_MODE=offline $(PY) benchmarks/feature_cache.py $(BENCH_ARGS)
+
+bench-lm: install  ## a pretrained LM as the decoder (prefix, cross-attention, LoRA) vs the LSTM: speed and parameters (~10 min)
+	WANDB_MODE=offline $(PY) benchmarks/pretrained_lm.py $(BENCH_ARGS)
 
 bench-matrix: install  ## the six experiments' test metrics against their targets (from the quality benchmarks' figures)
 	$(PY) benchmarks/quality_matrix.py

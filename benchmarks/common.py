@@ -77,6 +77,15 @@ def update_results(section: str, text: str) -> None:
     RESULTS.write_text(current.rstrip() + "\n")
 
 
+def record_results(section: str, lines: list[str], name: str, rows: dict) -> None:
+    """Print a benchmark's figures, write them as its section of RESULTS.md and its rows to ``out/<name>.json``."""
+    print("\n".join(lines))
+    update_results(section, "\n".join(lines))
+    out = ROOT / "benchmarks" / "out" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
 def history_lines(rows: list[dict], metric: str, digits: int) -> list[str]:
     """One line per variant: ``metric`` after each validation, with the training samples (thousands) at that
     point."""

@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import ROOT, update_results  # noqa: E402
+from benchmarks.common import record_results  # noqa: E402
 
 SECTION = "Feature cache for frozen encoders — `make bench-cache`"
 VIT = {"hidden_size": 192, "num_hidden_layers": 6, "num_attention_heads": 3, "intermediate_size": 768,
@@ -112,12 +112,10 @@ def main() -> None:
                      f"{row['last_loss']:.4f} |")
     lines += ["", f"Epoch time uncached / cached: **{ratio:.1f}×**. Command: `make bench-cache` "
               f"(`python benchmarks/feature_cache.py --epochs {epochs} --num_train {num_train}`)."]
-    print("\n".join(lines))
     if not args.quick and not args.no_results:
-        update_results(SECTION, "\n".join(lines))
-        out = ROOT / "benchmarks" / "out" / "feature_cache.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rows, indent=2) + "\n")
+        record_results(SECTION, lines, "feature_cache", rows)
+    else:
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

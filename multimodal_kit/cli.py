@@ -172,6 +172,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         config.run_dir = str(self.run_dir)
         if self.subcommand == "fit":
             config.ckpt_path = self._resume_path(config.get("ckpt_path"))
+        link_language_model_tokenizer(config)
         if "weights_only" in config and config.weights_only is None:
             config.weights_only = True  # Lightning would unpickle anything from a --ckpt_path URL
         trainer = config.trainer
@@ -285,6 +286,16 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(json.dumps(metrics, indent=2) + "\n")
             rank_zero_info(f"Metrics written to {path}")
+
+
+def link_language_model_tokenizer(config: Any) -> None:
+    """A method with a pretrained ``language_model`` reads text with that model's own tokenizer: set it as the
+    data's tokenizer when none is given (a different one is the method's to refuse, if its vocabulary does not fit)."""
+    model_args, data_args = config.model.get("init_args") or {}, config.data.get("init_args") or {}
+    language_model = model_args.get("language_model") if hasattr(model_args, "get") else None
+    if language_model and hasattr(data_args, "get") and not data_args.get("tokenizer"):
+        data_args.tokenizer = language_model
+        rank_zero_info(f"--data.init_args.tokenizer {language_model}: the language model's own tokenizer.")
 
 
 def user_mistake(error: BaseException) -> DataError | ConfigError | None:

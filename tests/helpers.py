@@ -225,3 +225,41 @@ def assert_wandb_logged(offline_run: Path, *keys: bytes) -> None:
     logged = records.read_bytes()
     for key in keys:
         assert key in logged, f"{key!r} not in {records}"
+
+
+def save_gpt2(path: Path, llama: bool = False, width: int = 32, layers: int = 2) -> Path:
+    """A tiny random causal LM (GPT-2, or a Llama-like one without cross-attention blocks) and its own byte-level
+    BPE tokenizer, trained on shapes captions and spoken words (BOS = EOS = <|endoftext|>, no PAD: as GPT-2)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from tokenizers import decoders as tok_decoders
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
+
+    from multimodal_kit.data.embedded.spoken import VOCABULARY
+
+    config = ShapesConfig(num_train=200)
+    texts = [c for i in range(200) for c in scene_captions(*sample_scene(config, "train", i)[1:])]
+    texts += [" ".join(VOCABULARY)] * 5
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = tok_decoders.ByteLevel()
+    backend.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|endoftext|>",
+                                        eos_token="<|endoftext|>")
+    tokenizer.save_pretrained(path)
+    eos = tokenizer.eos_token_id
+    if llama:
+        LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width,
+                                     num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                                     max_position_embeddings=128, bos_token_id=eos, eos_token_id=eos)).save_pretrained(path)
+    else:
+        GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_layer=layers, n_embd=width, n_head=2, n_positions=128,
+                                   initializer_range=0.3,  # weights large enough to make peaked predictions
+                                   bos_token_id=eos, eos_token_id=eos)).save_pretrained(path)
+    return path

@@ -3,7 +3,9 @@
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.cross_attention import CrossModalAttention
 from multimodal_kit.methods.gan import ConditionalGAN
+from multimodal_kit.methods.pretrained_lm import PretrainedLM
 from multimodal_kit.methods.seq2seq import Seq2Seq
 from multimodal_kit.methods.text_generation import TextGenerationMethod
 
-__all__ = ["ConditionalGAN", "CrossModalAttention", "MultimodalMethod", "Seq2Seq", "TextGenerationMethod"]
+__all__ = ["ConditionalGAN", "CrossModalAttention", "MultimodalMethod", "PretrainedLM", "Seq2Seq",
+           "TextGenerationMethod"]

@@ -13,7 +13,7 @@ from jsonargparse import ArgumentParser
 from multimodal_kit.cli import main
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.methods.base import MultimodalMethod
-from tests.helpers import save_vit, save_wav2vec2
+from tests.helpers import save_gpt2, save_vit, save_wav2vec2
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted([*(REPO / "experiments").glob("*.yaml"), *(REPO / "experiments" / "real").glob("*.yaml"),
@@ -35,7 +35,13 @@ def test_config_parses_and_instantiates(path: Path, tmp_path: Path, capsys, monk
         kind = encoder["class_path"].rsplit(".", 1)[-1]
         encoder["init_args"]["name_or_path"] = str(TINY[kind](tmp_path / kind))
     modality = "audio" if data["class_path"].endswith("TextAudioDataModule") else "image"
-    model["init_args"].update(vocab_size=40, pad_id=0, bos_id=1, eos_id=2, media=modality,
+    vocab = 40
+    if model["init_args"].get("language_model"):  # a pretrained decoder: a tiny GPT-2 and its tokenizer
+        from transformers import AutoTokenizer
+
+        model["init_args"]["language_model"] = lm = str(save_gpt2(tmp_path / "lm"))
+        vocab = len(AutoTokenizer.from_pretrained(lm)) + 1  # and the PAD the kit adds
+    model["init_args"].update(vocab_size=vocab, pad_id=0, bos_id=1, eos_id=2, media=modality,
                               image_size=data["init_args"].get("image_size", 64),
                               n_mels=data["init_args"].get("n_mels", 64))
     parser = ArgumentParser(exit_on_error=False)
