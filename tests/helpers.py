@@ -227,9 +227,12 @@ def assert_wandb_logged(offline_run: Path, *keys: bytes) -> None:
         assert key in logged, f"{key!r} not in {records}"
 
 
-def save_gpt2(path: Path, llama: bool = False, width: int = 32, layers: int = 2) -> Path:
+def save_gpt2(path: Path, llama: bool = False, width: int = 32, layers: int = 2, extra_rows: int = 0,
+              pad_is_eos: bool = False) -> Path:
     """A tiny random causal LM (GPT-2, or a Llama-like one without cross-attention blocks) and its own byte-level
-    BPE tokenizer, trained on shapes captions and spoken words (BOS = EOS = <|endoftext|>, no PAD: as GPT-2)."""
+    BPE tokenizer, trained on shapes captions and spoken words (BOS = EOS = <|endoftext|>, no PAD: as GPT-2;
+    ``pad_is_eos``: PAD = EOS, as many LM tokenizers have it); ``extra_rows`` embedding rows past the tokenizer's
+    tokens (as Qwen's padded vocabulary)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from tokenizers import decoders as tok_decoders
     from transformers import (
@@ -251,15 +254,15 @@ def save_gpt2(path: Path, llama: bool = False, width: int = 32, layers: int = 2)
     backend.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|endoftext|>",
-                                        eos_token="<|endoftext|>")
+                                        eos_token="<|endoftext|>", pad_token="<|endoftext|>" if pad_is_eos else None)
     tokenizer.save_pretrained(path)
-    eos = tokenizer.eos_token_id
+    eos, rows = tokenizer.eos_token_id, len(tokenizer) + extra_rows
     if llama:
-        LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width,
+        LlamaForCausalLM(LlamaConfig(vocab_size=rows, hidden_size=width, intermediate_size=2 * width,
                                      num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
                                      max_position_embeddings=128, bos_token_id=eos, eos_token_id=eos)).save_pretrained(path)
     else:
-        GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_layer=layers, n_embd=width, n_head=2, n_positions=128,
+        GPT2LMHeadModel(GPT2Config(vocab_size=rows, n_layer=layers, n_embd=width, n_head=2, n_positions=128,
                                    initializer_range=0.3,  # weights large enough to make peaked predictions
                                    bos_token_id=eos, eos_token_id=eos)).save_pretrained(path)
     return path

@@ -346,15 +346,18 @@ class PairDataModule(LightningDataModule):
         folder = features_root(self.hparams.cache_dir) / encoder_key(encoder) / f"{name}-{key}"
         processes, rank = world
         start, stop = shard_bounds(len(dataset), processes, rank)
-        shard = dataset.media.select(range(start, stop))
         device = next(encoder.parameters()).device
-        path = folder / f"shard{rank:03d}of{processes:03d}.arrow"
-        compute_features(shard, lambda value, i: self.codec.load(value, dataset.ids[start + i]), self.codec.collate,
-                         encode, dim, device, self.eval_batch_size, path, f"caching {name} features")
+        shards = [r for r in range(processes) if shard_bounds(len(dataset), processes, r)[1] >
+                  shard_bounds(len(dataset), processes, r)[0]]  # fewer items than processes: some have none
+        if rank in shards:
+            compute_features(dataset.media.select(range(start, stop)),
+                             lambda value, i: self.codec.load(value, dataset.ids[start + i]), self.codec.collate,
+                             encode, dim, device, self.eval_batch_size, folder / f"shard{rank:03d}of{processes:03d}.arrow",
+                             f"caching {name} features")
         barrier()
         table = datasets.concatenate_datasets([datasets.Dataset.from_file(str(folder / f"shard{r:03d}of"
                                                                               f"{processes:03d}.arrow"))
-                                               for r in range(processes)])
+                                               for r in shards])
         dataset.use_features(CachedFeatures(table), keep_media=name != "train")  # evaluation draws its media
         return folder
 

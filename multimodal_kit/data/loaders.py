@@ -26,13 +26,17 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def auto_workers(on_gpu: bool, processes_per_node: int = 1, cpus: int | None = None) -> int:
-    """DataLoader workers when the config leaves ``num_workers`` unset. On GPUs: the node's cores shared among its
-    training processes, one kept for each process itself, at most 8 apiece. On CPU: none, since the training step
-    already uses every core and a worker would take them from it."""
+def auto_workers(on_gpu: bool, processes_per_node: int = 1, cpus: int | None = None,
+                 node_cpus: int | None = None) -> int:
+    """DataLoader workers when the config leaves ``num_workers`` unset. On GPUs: this process's cores less one
+    for itself, at most 8 — its share of the node's cores when it may run on all of them (``cpus`` =
+    ``node_cpus``), or all of its own when the launcher bound it to some (SLURM's per-task binding). On CPU: none,
+    since the training step already uses every core and a worker would take them from it."""
     if not on_gpu:
         return 0
-    share = (cpus if cpus is not None else usable_cpus()) // max(processes_per_node, 1)
+    cpus = cpus if cpus is not None else usable_cpus()
+    node_cpus = node_cpus if node_cpus is not None else os.cpu_count() or cpus
+    share = cpus // max(processes_per_node, 1) if cpus >= node_cpus else cpus
     return max(0, min(MAX_AUTO_WORKERS, share - 1))
 
 

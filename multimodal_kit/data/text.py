@@ -77,7 +77,8 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> PreTra
     """Load any HF tokenizer by hub name or local path, giving it BOS/EOS/PAD if it lacks them.
 
     BERT-like tokenizers already have ``[CLS]``/``[SEP]``, used as BOS/EOS; anything still missing is added as a
-    new special token (the kit's embeddings are trained, so a new id costs nothing). Code shipped with a hub
+    new special token (the kit's embeddings are trained, so a new id costs nothing), and so is a PAD where the
+    tokenizer's PAD is its EOS (as many LM tokenizers have it). Code shipped with a hub
     tokenizer runs only with ``trust_remote_code``.
     """
     try:
@@ -105,8 +106,8 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> PreTra
             tokenizer.eos_token = tokenizer.sep_token
         else:
             missing["eos_token"] = EOS
-    if tokenizer.pad_token is None:
-        missing["pad_token"] = PAD
+    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
+        missing["pad_token"] = PAD  # PAD must differ from EOS: the loss ignores PAD, and a model must learn EOS
     if missing:
         tokenizer.add_special_tokens(missing)
         rank_zero_info(f"--data.tokenizer={name_or_path!r} lacks {', '.join(missing)}: added "

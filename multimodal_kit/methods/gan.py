@@ -123,6 +123,9 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         truncation: float | None = None,
     ) -> None:
         self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d)
+        if truncation is not None and truncation <= 0:
+            raise ConfigError(f"--model.init_args.truncation {truncation}: the noise bound t must be positive "
+                              "(1.0 is common), or null for the plain normal.")
         super().__init__()
         self.automatic_optimization = False
         self.optimizer_g = optimizer_g
@@ -271,8 +274,8 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         watch[name] = torch.where(bad, torch.full_like(first, self.global_step), first)
 
     def _check_finite(self) -> None:
-        """Stop training if a loss was not finite since the start, naming the first such step: on logging steps
-        and at the end of each training epoch, across every process."""
+        """Stop training if a loss was not finite since the start, naming the first such step: on logging steps,
+        at the end of each training epoch and before each checkpoint, across every process."""
         for name, first in self.__dict__.get("_first_nonfinite", {}).items():
             step = int(self.all_gather(first).max())
             if step >= 0:
@@ -284,6 +287,10 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
         self._check_finite()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        self._check_finite()  # no checkpoint of weights a non-finite loss has already stepped
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         hp = self.hparams

@@ -42,25 +42,17 @@ class MediaSource:
         if rate and getattr(datamodule, "sample_rate", rate) != rate:
             raise ConfigError(f"{type(self.encoder).__name__} was trained on {rate} Hz audio: set "
                               f"--data.init_args.sample_rate {rate}.")
+        # before any loader exists (workers would copy the datasets without their features)
+        splits = {"fit": ("train", "validation") if self.trainer.limit_val_batches != 0 else ("train",),
+                  "validate": ("validation",), "test": ("test",)}.get(stage, ())
+        self.cache_encoder_features(splits)
 
     # ------------------------------------------------------------------ a frozen encoder's features, once
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        self.cache_encoder_features(("train", "validation") if self.trainer.limit_val_batches != 0 else ("train",))
-
-    def on_validation_start(self) -> None:
-        super().on_validation_start()
-        if self.trainer.state.fn == "validate":  # during a fit, on_fit_start has cached val already
-            self.cache_encoder_features(("validation",))
-
-    def on_test_start(self) -> None:
-        super().on_test_start()
-        self.cache_encoder_features(("test",))
-
     def cache_encoder_features(self, splits: tuple[str, ...]) -> None:
         """With a frozen pretrained encoder and the data module's ``cache_features`` on, compute ``splits``'
         encoder outputs once (each process its shard, on its device) and read them from then on; a trainable
-        encoder or augmented media keep encoding every step, said once."""
+        encoder or augmented media keep encoding every step, said once. Called from ``setup``: fit caches the
+        training and validation splits, validate and test theirs."""
         datamodule = getattr(self.trainer, "datamodule", None)
         encoder = getattr(self, "encoder", None)
         if (not isinstance(encoder, FrozenUnlessTrainable) or datamodule is None
@@ -72,17 +64,27 @@ class MediaSource:
             rank_zero_info(f"Feature cache off for {name}: {why}, so it encodes every step.")
             return
         trainer = self.trainer
-        for split in splits:
-            if split not in datamodule.splits:
-                continue
-            folder = datamodule.use_cached_features(split, encoder, self._encode_media, int(encoder.out_dim),
-                                                    str(trainer.precision), (trainer.world_size, trainer.global_rank),
-                                                    trainer.strategy.barrier)
-            rank_zero_info(f"The frozen {name}'s {split} features: {folder} (computed once; read back from then on)")
+        home = next(encoder.parameters()).device
+        encoder.to(trainer.strategy.root_device)  # setup runs before Lightning moves the model: encode on the device
+        try:
+            for split in splits:
+                if split not in datamodule.splits:
+                    continue
+                folder = datamodule.use_cached_features(split, encoder, self._encode_media, int(encoder.out_dim),
+                                                        str(trainer.precision),
+                                                        (trainer.world_size, trainer.global_rank),
+                                                        trainer.strategy.barrier)
+                rank_zero_info(f"The frozen {name}'s {split} features: {folder} (computed once; read back from "
+                               "then on)")
+        finally:
+            encoder.to(home)
 
     def _encode_media(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        with self.trainer.precision_plugin.forward_context():
-            return self.encode_source(batch)
+        """The encoder's features of a batch of media, as a training step would compute them (the precision
+        plugin's input conversion and autocast)."""
+        plugin = self.trainer.precision_plugin
+        with plugin.forward_context():
+            return self.encode_source(plugin.convert_input(batch))
 
     def build_encoder(self) -> tuple[nn.Module, int]:
         """The source encoder and its feature size D."""

@@ -41,7 +41,8 @@ class PretrainedLM(TextGenerationMethod):
         lora_dropout: LoRA's dropout.
         lora_targets: the LM's module names LoRA adapts (default: ``peft``'s choice for the architecture).
         lm_lr: the learning rate of the LM's trained parameters (adapters, new layers, or all); default ``lr``.
-        gradient_checkpointing: recompute the LM's activations in backward (for large LMs on GPUs).
+        gradient_checkpointing: recompute the LM's activations in backward (for large LMs on GPUs; with ``lora``
+            or ``full``: ``transformers`` does not checkpoint a frozen LM, which stays in eval mode).
         trust_remote_code: run Python code shipped with the LM.
         **kwargs: the options of :class:`~multimodal_kit.methods.text_generation.TextGenerationMethod`.
     """

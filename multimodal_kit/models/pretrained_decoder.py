@@ -48,6 +48,18 @@ def load_causal_lm(name_or_path: str, cross_attention: bool, trust_remote_code: 
     return lm
 
 
+def lm_tokens(name_or_path: str, lm: nn.Module, trust_remote_code: bool) -> int:
+    """The tokens of the LM's own tokenizer (its embedding matrix may have more rows, padded for speed, which no
+    text ever uses: those get no probability either)."""
+    from transformers import AutoTokenizer
+
+    rows = int(lm.get_output_embeddings().weight.shape[0])
+    try:
+        return min(rows, len(AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)))
+    except (OSError, ValueError):  # a model saved without its tokenizer: every row is a token
+        return rows
+
+
 def _heads(width: int) -> int:
     return next(h for h in (8, 4, 2, 1) if width % h == 0)
 
@@ -104,7 +116,8 @@ class PretrainedTextDecoder(nn.Module):
         lora_alpha: LoRA's scaling α.
         lora_dropout: dropout on LoRA's input.
         lora_targets: module names LoRA adapts; default: ``peft``'s choice for the architecture.
-        gradient_checkpointing: recompute the LM's activations in the backward pass (less memory, more time).
+        gradient_checkpointing: recompute the LM's activations in the backward pass (less memory, more time);
+            ``transformers`` does it only in training mode, so with ``lora`` or ``full`` (a frozen LM stays in eval).
         trust_remote_code: run Python code shipped with the LM.
     """
 
@@ -117,7 +130,7 @@ class PretrainedTextDecoder(nn.Module):
         super().__init__()
         self.name_or_path, self.connector, self.training_mode = name_or_path, connector, training
         lm = load_causal_lm(name_or_path, connector == "cross_attention", trust_remote_code)
-        self.lm_vocab = int(lm.get_output_embeddings().weight.shape[0])
+        self.lm_vocab = lm_tokens(name_or_path, lm, trust_remote_code)
         if vocab_size < self.lm_vocab:
             raise ConfigError(f"the data's tokenizer has {vocab_size} tokens, fewer than {name_or_path!r}'s "
                               f"{self.lm_vocab}: use the LM's own tokenizer (--data.init_args.tokenizer "
@@ -177,7 +190,7 @@ class PretrainedTextDecoder(nn.Module):
             kwargs = {"encoder_hidden_states": context["encoder"].to(embeds.dtype),
                       "encoder_attention_mask": context["encoder_mask"].long()}
         logits = self.lm(inputs_embeds=embeds, attention_mask=valid.long(), use_cache=False, **kwargs).logits
-        logits = logits[:, -tokens.shape[1]:]
+        logits = logits[:, -tokens.shape[1]:, : self.lm_vocab]  # rows past the LM's tokens: never text
         if self.vocab_size > self.lm_vocab:  # tokens the kit added (PAD): no probability
             extra = logits.new_full((*logits.shape[:2], self.vocab_size - self.lm_vocab), float("-inf"))
             logits = torch.cat([logits, extra], -1)

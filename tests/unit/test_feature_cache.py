@@ -30,6 +30,16 @@ class FirstBatch(Callback):
             self.keys, self.loss = set(batch), float(outputs["loss"])
 
 
+class TestBatches(Callback):
+    """Keeps each test batch's keys."""
+
+    def __init__(self) -> None:
+        self.keys: list[set[str]] = []
+
+    def on_test_batch_start(self, trainer: Trainer, pl_module: Any, batch: Any, batch_idx: int, *args: Any) -> None:
+        self.keys.append(set(batch))
+
+
 def first_batch(model: Any, datamodule: Any, tmp_path: Path) -> FirstBatch:
     seed_everything(0)
     seen = FirstBatch()
@@ -74,6 +84,15 @@ def test_training_on_cached_features_gives_the_loss_of_training_on_images(tmp_pa
     written = shard.stat().st_mtime_ns
     again = first_batch(copy.deepcopy(model), caption_data(True, tmp_path), tmp_path)
     assert shard.stat().st_mtime_ns == written and again.loss == pytest.approx(cached.loss, rel=1e-6)  # read back
+
+    # test, with a DataLoader worker: the split is cached before its loader (and the worker's copy) exists
+    data = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8, cache_dir=str(tmp_path / "cache"),
+                                  num_workers=1)
+    tested = TestBatches()
+    Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[tested],
+            default_root_dir=str(tmp_path)).test(copy.deepcopy(model), data)
+    assert tested.keys and all({"image", "image_features"} <= keys for keys in tested.keys)
+    assert [f.name.split("-")[0] for f in sorted(folders[0].parent.glob("*"))] == ["test", "train", "validation"]
 
 
 def test_the_key_changes_with_the_weights(tmp_path: Path) -> None:

@@ -262,6 +262,8 @@ def test_truncation_bounds_inference_noise_only() -> None:
     assert plain.item_noise(ids).abs().max() > 1.5  # without truncation: the plain normal
     torch.manual_seed(0)
     assert cut.noise(4096).abs().max() > 2.0  # training draws from the whole normal
+    with pytest.raises(ConfigError, match="truncation 0.0: the noise bound t must be positive"):
+        ConditionalGAN(vocab_size=10, image_size=16, truncation=0.0, **TINY_GAN)
 
 
 def test_audio_round_trip_ends_each_clip_where_its_sound_ends() -> None:

@@ -120,11 +120,12 @@ def test_splits_from_a_column(tmp_path) -> None:
 def test_automatic_workers_share_the_nodes_cores_on_gpus_and_stay_out_of_the_way_on_cpu() -> None:
     from multimodal_kit.data.loaders import auto_workers
 
-    assert auto_workers(on_gpu=False, processes_per_node=1, cpus=16) == 0  # CPU training uses every core itself
-    assert auto_workers(on_gpu=True, processes_per_node=1, cpus=16) == 8  # at most 8
-    assert auto_workers(on_gpu=True, processes_per_node=4, cpus=16) == 3  # 4 cores per GPU process, one for it
-    assert auto_workers(on_gpu=True, processes_per_node=8, cpus=8) == 0
-    assert auto_workers(on_gpu=True, processes_per_node=1, cpus=2) == 1
+    assert auto_workers(on_gpu=False, processes_per_node=1, cpus=16, node_cpus=16) == 0  # CPU: the step uses them
+    assert auto_workers(on_gpu=True, processes_per_node=1, cpus=16, node_cpus=16) == 8  # at most 8
+    assert auto_workers(on_gpu=True, processes_per_node=4, cpus=16, node_cpus=16) == 3  # 4 per process, 1 for it
+    assert auto_workers(on_gpu=True, processes_per_node=8, cpus=8, node_cpus=8) == 0
+    assert auto_workers(on_gpu=True, processes_per_node=1, cpus=2, node_cpus=2) == 1
+    assert auto_workers(on_gpu=True, processes_per_node=4, cpus=4, node_cpus=16) == 3  # bound to its own 4 cores
     dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8)  # num_workers unset, no GPU
     dm.setup("fit")
     assert dm.train_dataloader().num_workers == 0 and not dm.train_dataloader().pin_memory

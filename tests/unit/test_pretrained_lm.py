@@ -121,6 +121,18 @@ def test_speech_to_text_with_a_pretrained_lm_decoder(gpt2: Path, tmp_path: Path)
     assert model.generate(next(iter(data.val_dataloader())), max_length=5).tokens.shape[0] == 8
 
 
+def test_a_pad_that_is_eos_and_a_padded_embedding_matrix(tmp_path: Path) -> None:
+    """Many LM tokenizers set PAD = EOS (the loss would then never see EOS) and pad their embedding rows."""
+    lm = save_gpt2(tmp_path / "lm", extra_rows=7, pad_is_eos=True)
+    data = captions(lm)
+    assert data.pad_id != data.eos_id and data.pad_id == data.vocab_size - 1  # the kit's own PAD, added
+    model = method(lm, data)
+    batch = next(iter(data.train_dataloader()))
+    logits = model.teacher_forced_logits(model.encode(batch), batch["tokens"][:, :-1])
+    assert logits.shape[-1] == data.vocab_size and model.decoder.lm_vocab == data.vocab_size - 1
+    assert model.decoder.lm.get_output_embeddings().weight.shape[0] == data.vocab_size - 1 + 7
+
+
 def test_refusals_name_the_fix(gpt2: Path, tmp_path: Path) -> None:
     data = captions(gpt2)
     llama = save_gpt2(tmp_path / "llama", llama=True)
