@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,9 +21,18 @@ BUDGET_OVERRIDE: list[str] = []
 
 
 def mmkit(*args: str) -> None:
-    """``python -m multimodal_kit ARGS`` from the repository root, failing loudly."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    subprocess.run([sys.executable, "-m", "multimodal_kit", *args], check=True, env=env, cwd=ROOT)
+    """``mmkit ARGS`` from the repository root, in this process (the CLI's own ``main``: one interpreter start,
+    not one per command), failing loudly."""
+    from multimodal_kit.cli import main
+
+    here, argv = Path.cwd(), sys.argv
+    os.chdir(ROOT)
+    sys.argv = [argv[0]]  # the script's own flags are not the CLI's (LightningCLI would warn about both)
+    try:
+        main(list(args))
+    finally:
+        os.chdir(here)
+        sys.argv = argv
 
 
 def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse: bool,
