@@ -31,7 +31,7 @@ from multimodal_kit.compat import KeepsCheckpointConfig, wandb_started
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
-from multimodal_kit.interruption import ResumableInterrupt, resume_checkpoint
+from multimodal_kit.interruption import LAST, ResumableInterrupt, resume_checkpoint
 from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.progress import KitProgressBar
@@ -255,7 +255,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         if best is not None and best.best_model_path:
             score = f" ({best.monitor}={float(best.best_model_score):.4f})" if best.best_model_score is not None else ""
             lines.append(f"Best checkpoint{score}: {best.best_model_path}")
-        last = self.run_dir / "checkpoints" / f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"
+        last = self.run_dir / "checkpoints" / LAST
         if last.is_file():
             lines.append(f"Last checkpoint: {last}")
         for logger in self.trainer.loggers:

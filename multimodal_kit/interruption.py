@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -28,7 +28,7 @@ from multimodal_kit.compat import request_graceful_stop, wandb_started
 from multimodal_kit.utils import rank_zero_info
 
 INTERRUPTED = "interrupted.ckpt"  # in the run's checkpoint directory
-LAST = "last.ckpt"
+LAST = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"  # ModelCheckpoint's last.ckpt
 
 
 def resume_checkpoint(checkpoints: Path) -> Path | None:

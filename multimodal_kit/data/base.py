@@ -347,8 +347,7 @@ class PairDataModule(LightningDataModule):
         processes, rank = world
         start, stop = shard_bounds(len(dataset), processes, rank)
         device = next(encoder.parameters()).device
-        shards = [r for r in range(processes) if shard_bounds(len(dataset), processes, r)[1] >
-                  shard_bounds(len(dataset), processes, r)[0]]  # fewer items than processes: some have none
+        shards = range(min(processes, len(dataset)))  # fewer items than processes: the last shards are empty
         if rank in shards:
             compute_features(dataset.media.select(range(start, stop)),
                              lambda value, i: self.codec.load(value, dataset.ids[start + i]), self.codec.collate,

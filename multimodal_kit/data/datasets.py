@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.codec import MediaCodec
-from multimodal_kit.data.feature_cache import CachedFeatures, pad_features
+from multimodal_kit.data.feature_cache import CachedFeatures, feature_lengths_key, features_key, pad_features
 from multimodal_kit.data.fields import Rows
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.data.text import encode_texts
@@ -98,7 +98,7 @@ class PairDataset(Dataset):
         if self.keep_media:
             item[self.codec.media] = self.media_at(index)
         if self.features is not None:
-            item[f"{self.codec.media}_features"] = self.features[index]
+            item[features_key(self.codec.media)] = self.features[index]
         return item | {name: values[index] for name, values in rows.fields.items()}
 
 
@@ -171,10 +171,10 @@ class PairCollator:
         self.text_fields = tuple(text_fields)
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        media, cached = self.codec.media, f"{self.codec.media}_features"
+        media, cached = self.codec.media, features_key(self.codec.media)
         batch: dict[str, Any] = self.codec.collate([item[media] for item in items]) if media in items[0] else {}
         if cached in items[0]:
-            batch[cached], batch[f"{cached[:-1]}_lengths"] = pad_features([item[cached] for item in items])
+            batch[cached], batch[feature_lengths_key(media)] = pad_features([item[cached] for item in items])
         for key in items[0]:
             if key not in (media, cached):
                 batch[key] = [item[key] for item in items]

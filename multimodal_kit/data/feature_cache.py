@@ -21,6 +21,7 @@ import datasets
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
 from multimodal_kit.utils import cache_root
 
@@ -28,6 +29,16 @@ from multimodal_kit.utils import cache_root
 Encode = Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
 
 FEATURES = "features"
+
+
+def features_key(media: str) -> str:
+    """The batch key of cached features (B, N, D): ``image_features``, ``audio_features``."""
+    return f"{media}_features"
+
+
+def feature_lengths_key(media: str) -> str:
+    """The batch key of the cached features' lengths (B,)."""
+    return f"{media}_feature_lengths"
 
 
 def features_root(cache_dir: str | None) -> Path:
@@ -115,16 +126,9 @@ class CachedFeatures:
         return len(self.table)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        value = self.table[index][FEATURES]
-        if value.dtype == object:  # rows of unequal length come back as an array of arrays
-            value = np.stack(list(value))
-        return torch.from_numpy(np.asarray(value, dtype=np.float32))
+        return torch.from_numpy(self.table[index][FEATURES])  # float32 (N_i, D): the Array2D column's rows
 
 
 def pad_features(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Cached features (N_i, D) → zero-padded (B, max N_i, D) and the lengths (B,)."""
-    lengths = torch.tensor([len(item) for item in items])
-    padded = torch.zeros(len(items), int(lengths.max()), items[0].shape[-1], dtype=items[0].dtype)
-    for i, item in enumerate(items):
-        padded[i, : len(item)] = item
-    return padded, lengths
+    return pad_sequence(items, batch_first=True), torch.tensor([len(item) for item in items])

@@ -128,6 +128,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
                               "(1.0 is common), or null for the plain normal.")
         super().__init__()
         self.automatic_optimization = False
+        self._first_nonfinite: dict[str, torch.Tensor] = {}  # per loss: the first step it was not finite (-1: none)
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
 
@@ -266,17 +267,14 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
     def _watch_finite(self, loss: torch.Tensor, name: str) -> None:
         """Note, on the device, the first step whose ``name`` loss is not finite: no host sync per step (a
         ``.item()`` here would stall a GPU's queue twice a step, and under DDP add two all-reduces)."""
-        watch = self.__dict__.setdefault("_first_nonfinite", {})
-        first = watch.get(name)
-        if first is None:
-            first = watch[name] = torch.full((), -1, dtype=torch.long, device=loss.device)
+        first = self._first_nonfinite.get(name, torch.full((), -1, dtype=torch.long, device=loss.device))
         bad = ~torch.isfinite(loss.detach()) & (first < 0)
-        watch[name] = torch.where(bad, torch.full_like(first, self.global_step), first)
+        self._first_nonfinite[name] = torch.where(bad, torch.full_like(first, self.global_step), first)
 
     def _check_finite(self) -> None:
         """Stop training if a loss was not finite since the start, naming the first such step: on logging steps,
         at the end of each training epoch and before each checkpoint, across every process."""
-        for name, first in self.__dict__.get("_first_nonfinite", {}).items():
+        for name, first in self._first_nonfinite.items():
             step = int(self.all_gather(first).max())
             if step >= 0:
                 raise FloatingPointError(

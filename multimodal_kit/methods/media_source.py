@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from multimodal_kit.data.feature_cache import feature_lengths_key, features_key
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.encoders import (
     as_sequence,
@@ -119,10 +120,10 @@ class MediaSource:
     def encode_source(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's source → encoder features (B, N, D) and their validity mask (B, N) (audio: frames past
         each item's length are padding); cached features (``<media>_features``) are read as they are."""
-        cached = batch.get(f"{self.hparams.media}_features")
+        cached = batch.get(features_key(self.hparams.media))
         if cached is not None:
-            return cached, length_mask(batch[f"{self.hparams.media}_feature_lengths"].to(cached.device),
-                                       cached.shape[1])
+            lengths = batch[feature_lengths_key(self.hparams.media)].to(cached.device)
+            return cached, length_mask(lengths, cached.shape[1])
         source = batch[self.hparams.media]
         lengths = batch.get(f"{self.hparams.media}_lengths")
         if lengths is None:
