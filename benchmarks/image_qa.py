@@ -51,13 +51,14 @@ def answer_prior() -> dict[str, float]:
     question words): what the blind baseline should come near. Keys: ``accuracy`` and ``accuracy_<family>``."""
     from collections import Counter
 
-    from multimodal_kit.data.embedded.shapes_questions import ShapesQuestionsConfig, sample_question
+    from multimodal_kit.data.embedded.shapes_questions import ShapesQuestionsConfig, scene_questions
 
     config = ShapesQuestionsConfig()
     sizes = config.split_sizes()
 
     def items(split: str) -> list[tuple[str, str]]:  # (family, answer)
-        return [(q[3], q[2]) for q in (sample_question(config, split, i) for i in range(sizes[split]))]
+        return [(family, answer) for i in range(sizes[split])
+                for _, answer, family in scene_questions(config, split, i)[1]]
 
     counts: dict[str, Counter] = {}
     for family, answer in items("train"):
@@ -73,8 +74,8 @@ def report(rows: list[dict]) -> str:
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
         f"{torch.__version__}. Each variant is its experiment file run as is for its budget ({budget_text(rows)}; "
-        "10,000 training scenes, one question each), then `mmkit test` on its best checkpoint (by validation "
-        "accuracy) over 1,000 test scenes. attention = the transformer decoder over the question, cross-attending "
+        "10,000 training scenes, five different questions each), then `mmkit test` on its best checkpoint (by "
+        "validation accuracy) over the 5,000 questions about 1,000 test scenes. attention = the transformer decoder over the question, cross-attending "
         "to the image regions; san = stacked attention (ablation). Targets (attention): test accuracy ≥ 0.95 "
         "overall and ≥ 0.9 on relation questions; *samples to target*: the first validation that met both.",
         "",

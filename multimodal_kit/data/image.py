@@ -52,6 +52,21 @@ class ImageTransform:
         return (pixels * 255).round().to(torch.uint8)
 
 
+def random_shift(images: torch.Tensor, pixels: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image by up to ``pixels`` in each direction, its edge pixels repeated into the gap (the pad and
+    random crop of DrQ, Kostrikov et al. 2021): what is where *relative to each other* stays, so colours, shapes,
+    sizes and spatial relations keep their meaning. images (B, C, H, W) → (B, C, H, W)."""
+    if pixels <= 0:
+        return images
+    b, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (pixels, pixels, pixels, pixels), mode="replicate")
+    offsets = torch.randint(0, 2 * pixels + 1, (2, b, 1), generator=generator).to(images.device)  # (2, B, 1)
+    rows = offsets[0] + torch.arange(h, device=images.device)  # (B, H)
+    cols = offsets[1] + torch.arange(w, device=images.device)  # (B, W)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 class ImageCodec(MediaCodec):
     """Images: a value → uint8 (3, S, S) per item; a batch's ``image`` is float (B, 3, S, S), normalized.
 

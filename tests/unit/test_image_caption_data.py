@@ -129,3 +129,34 @@ def test_automatic_workers_share_the_nodes_cores_on_gpus_and_stay_out_of_the_way
     dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8)  # num_workers unset, no GPU
     dm.setup("fit")
     assert dm.train_dataloader().num_workers == 0 and not dm.train_dataloader().pin_memory
+
+
+def test_random_shift_moves_each_training_image_whole_and_leaves_evaluation_alone() -> None:
+    from multimodal_kit.data.image import random_shift
+
+    images = torch.rand(16, 3, 12, 12)
+    shifted = random_shift(images, 2, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2), mode="replicate")
+    offsets = []
+    for image, out in zip(padded, shifted, strict=True):  # each output is one 12×12 window of its padded image
+        found = [(y, x) for y in range(5) for x in range(5) if torch.equal(image[:, y:y + 12, x:x + 12], out)]
+        assert found
+        offsets.append(found[0])
+    assert len(set(offsets)) > 3  # every image its own shift
+    assert torch.equal(random_shift(images, 0), images)
+
+    dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8, random_shift=3)
+    assert dm.augments_media  # (a frozen encoder's features are then not cached)
+
+    class FakeTrainer:
+        training = False
+
+    dm.setup("fit")
+    batch = next(iter(dm.val_dataloader()))
+    original = batch["image"].clone()
+    dm.trainer = FakeTrainer()
+    assert torch.equal(dm.on_after_batch_transfer(dict(batch), 0)["image"], original)  # evaluating: untouched
+    FakeTrainer.training = True
+    assert not torch.equal(dm.on_after_batch_transfer(dict(batch), 0)["image"], original)
+    with pytest.raises(ConfigError, match="random_shift"):
+        ImageCaptionDataModule(embedded_options=TINY_SHAPES, random_shift=-1)

@@ -17,6 +17,7 @@ from multimodal_kit.data.embedded.shapes_questions import (
     generate_split,
     name,
     sample_question,
+    scene_questions,
 )
 from multimodal_kit.data.text import encode_texts, train_tokenizer
 from multimodal_kit.methods.image_qa import ImageQuestionAnswering
@@ -69,6 +70,22 @@ def test_the_set_is_deterministic_and_balanced_enough_that_the_question_alone_is
     for family, answers in by_family.items():
         top = answers.most_common(1)[0][1] / sum(answers.values())
         assert top < 0.65, (family, answers)  # no family is answered by its most common answer
+
+
+def test_several_questions_per_scene_are_different_rows_of_one_image_the_first_as_with_one() -> None:
+    config = ShapesQuestionsConfig(num_train=30, num_validation=8, num_test=8, questions_per_scene=4)
+    columns = generate_split(config, "train", progress=False)
+    assert len(columns["question"]) == 4 * 30
+    assert columns["id"][:5] == [f"shapes_qa-train-000000-{j}" for j in range(4)] + ["shapes_qa-train-000001-0"]
+    for i in range(30):
+        rows = slice(4 * i, 4 * i + 4)
+        assert len(set(columns["question"][rows])) == 4  # different questions ...
+        assert len({image["bytes"] for image in columns["image"][rows]}) == 1  # ... about one image
+        assert columns["question"][4 * i] == sample_question(config, "train", i)[1]  # the first: as with one
+    one = generate_split(ShapesQuestionsConfig(num_train=3, questions_per_scene=1), "train", progress=False)
+    assert one["id"] == ["shapes_qa-train-000000", "shapes_qa-train-000001", "shapes_qa-train-000002"]
+    with pytest.raises(ValueError, match="questions_per_scene"):  # count alone has one question to ask
+        scene_questions(ShapesQuestionsConfig(families=("count",), questions_per_scene=2), "train", 0)
 
 
 def qa_model(fusion: str, vocab: int = 30, **options) -> ImageQuestionAnswering:

@@ -1,7 +1,8 @@
 """The embedded ``shapes_qa`` set: a question and its one-word answer about each ``shapes`` scene, offline.
 
-The scenes are those of ``shapes`` (same generator, same seeds, same splits); each gets one question from a family
-drawn uniformly, asked from the scene parameters the generator keeps:
+The scenes are those of ``shapes`` (same generator, same seeds, same splits); each gets ``questions_per_scene``
+different questions (one row each, the scene's image repeated), each from a family drawn uniformly, asked from the
+scene parameters the generator keeps:
 
 | family | example | answers |
 |---|---|---|
@@ -13,13 +14,15 @@ drawn uniformly, asked from the scene parameters the generator keeps:
 | ``size`` | what size is the purple diamond? | small, large |
 
 An object is named by the fewest of its other attributes that single it out (never the one asked about); a
-family that cannot be asked of a scene (a relation in a one-object scene) is drawn again. Answers are balanced
-within each family by the scenes themselves, so answering from the question alone scores near chance.
-Question ``i`` of split ``s`` draws from its own generator seeded with ``(seed, s, i, 1)``.
+family that cannot be asked of a scene (a relation in a one-object scene), or a question already asked of it, is
+drawn again. Answers are balanced within each family by the scenes themselves, so answering from the question
+alone scores near chance. The questions of scene ``i`` of split ``s`` draw from one generator seeded with
+``(seed, s, i, 1)``, in turn: the first is the same whatever ``questions_per_scene`` is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 
@@ -45,9 +48,14 @@ class ShapesQuestionsConfig(ShapesConfig):
 
     Args:
         families: the question families drawn from (uniformly).
+        questions_per_scene: different questions asked of each scene, one row each (a one-object scene has few
+            beyond its ``exists`` ones, so those make up more of its later questions). More questions per
+            scene teach the image encoder more per image: with one, a model learns the 10,000 training
+            scenes' answers by heart long before it learns to see shapes.
     """
 
     families: tuple[str, ...] = FAMILIES
+    questions_per_scene: int = 5
     version: int = field(default=1)
 
 
@@ -98,33 +106,50 @@ def ask(family: str, objects: list[SceneObject], relation: str, rng: np.random.G
     return None
 
 
-def sample_question(config: ShapesQuestionsConfig, split: str, index: int
-                    ) -> tuple[np.ndarray, str, str, str]:
-    """Scene ``index`` of ``split`` (as ``shapes`` draws it) with one question: image, question, answer, family."""
+def scene_questions(config: ShapesQuestionsConfig, split: str, index: int
+                    ) -> tuple[np.ndarray, list[tuple[str, str, str]]]:
+    """Scene ``index`` of ``split`` (as ``shapes`` draws it) with its ``questions_per_scene`` different
+    questions: the image and ``[(question, answer, family), ...]``."""
     from multimodal_kit.data.embedded.shapes import SPLITS
 
+    if config.questions_per_scene < 1:
+        raise ValueError(f"questions_per_scene must be at least 1, got {config.questions_per_scene}")
     pixels, objects, relation = sample_scene(config, split, index)
     rng = np.random.default_rng([config.seed, SPLITS.index(split), index, 1])
-    while True:
+    asked: dict[str, tuple[str, str, str]] = {}
+    for _ in range(1000 * config.questions_per_scene):  # a one-object scene has ~30 distinct questions
         family = config.families[int(rng.integers(len(config.families)))]
-        asked = ask(family, objects, relation, rng)
-        if asked is not None:
-            return pixels, *asked, family
+        found = ask(family, objects, relation, rng)
+        if found is not None and found[0] not in asked:
+            asked[found[0]] = (*found, family)
+            if len(asked) == config.questions_per_scene:
+                return pixels, list(asked.values())
+    raise ValueError(f"scene {index} of {split} has fewer than {config.questions_per_scene} different questions "
+                     f"in the families {config.families}: ask fewer per scene (questions_per_scene)")
+
+
+def sample_question(config: ShapesQuestionsConfig, split: str, index: int
+                    ) -> tuple[np.ndarray, str, str, str]:
+    """Scene ``index`` of ``split`` with its first question: image, question, answer, family."""
+    pixels, questions = scene_questions(dataclasses.replace(config, questions_per_scene=1), split, index)
+    return pixels, *questions[0]
 
 
 def generate_split(config: ShapesQuestionsConfig, split: str, progress: bool = True) -> dict[str, list]:
-    """One split as columns: image (PNG bytes), question, answer, family, id."""
+    """One split as columns, a row per question: image (PNG bytes), question, answer, family, id
+    (``shapes_qa-<split>-<scene>`` with one question per scene, ``...-<scene>-<question>`` with more)."""
     from tqdm.auto import tqdm
 
     columns: dict[str, list] = {k: [] for k in ("image", "question", "answer", "family", "id")}
     for i in tqdm(range(config.split_sizes()[split]), desc=f"shapes_qa/{split}", disable=not progress,
                   unit="img", leave=False):
-        pixels, question, answer, family = sample_question(config, split, i)
+        pixels, questions = scene_questions(config, split, i)
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-        columns["image"].append({"bytes": buffer.getvalue(), "path": None})
-        columns["question"].append(question)
-        columns["answer"].append(answer)
-        columns["family"].append(family)
-        columns["id"].append(f"shapes_qa-{split}-{i:06d}")
+        for j, (question, answer, family) in enumerate(questions):
+            columns["image"].append({"bytes": buffer.getvalue(), "path": None})
+            columns["question"].append(question)
+            columns["answer"].append(answer)
+            columns["family"].append(family)
+            columns["id"].append(f"shapes_qa-{split}-{i:06d}" + (f"-{j}" if config.questions_per_scene > 1 else ""))
     return columns
