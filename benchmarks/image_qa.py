@@ -94,6 +94,8 @@ def report(rows: list[dict]) -> str:
                  + " | | | | |")
     lines += ["", "Validation accuracy after each epoch (training samples):", ""]
     lines += history_lines(rows, "val/accuracy", 3)
+    lines += ["", "Validation accuracy on relation questions (what attention should buy over the pooled image):", ""]
+    lines += history_lines(rows, "val/accuracy_relation", 3)
     return "\n".join(lines) + "\n"
 
 
