@@ -41,6 +41,12 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
     return [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
 
 
+def text_inputs(trainer: Trainer, batch: dict[str, Any]) -> list[str]:
+    """The task's further text fields (a question) that ``batch`` holds: what the pictures show beside the media."""
+    fields = getattr(trainer.datamodule, "fields", None)
+    return [name for name in (fields.text_fields if fields is not None else ()) if name in batch]
+
+
 class ValidationSamples(Callback):
     """Each validation epoch: the first ``num_samples`` validation items with their references and prediction
     (and the task's further text fields, e.g. a question),
@@ -62,8 +68,7 @@ class ValidationSamples(Callback):
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         if batch_idx != 0 or dataloader_idx != 0 or not trainer.is_global_zero or not isinstance(outputs, dict):
             return
-        fields = getattr(trainer.datamodule, "fields", None)  # a task's further text fields (a question) show too
-        inputs = [name for name in (fields.text_fields if fields is not None else ()) if name in batch]
+        inputs = text_inputs(trainer, batch)
         for i in range(min(self.num_samples, len(batch["id"]))):
             self._rows.append({"id": batch["id"][i], "references": batch["references"][i],
                                "prediction": outputs["predictions"][i],
@@ -150,11 +155,14 @@ class AttentionMaps(DrawsValidationItems):
         if result.attention is None:
             return
         presenter = presenter_for(codec)
+        inputs = text_inputs(trainer, batch)
         rows = []
         for k, item in enumerate(items):
             n = int(result.lengths[k])
             words = token_words(pl_module.tokenizer, result.tokens[k, :n])
-            rows.append(presenter.attention_picture(item[codec.media], words, result.attention[k, :n].float().cpu()))
+            caption = " ".join(str(batch[name][k]) for name in inputs)
+            rows.append(presenter.attention_picture(item[codec.media], words, result.attention[k, :n].float().cpu(),
+                                                    caption))
         sheet = stack_vertically(rows)
         out = run_dir_of(trainer) / "media" / "attention"
         out.mkdir(parents=True, exist_ok=True)

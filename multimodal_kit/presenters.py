@@ -29,9 +29,11 @@ class ImagePresenter:
         """uint8 (3, S, S) → the image."""
         return tensor_to_pil(item)
 
-    def attention_picture(self, item: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
-        """The image, then each word with its attention (L, regions) as a heat overlay."""
-        return attention_strip(self.picture(item), words, weights)
+    def attention_picture(self, item: torch.Tensor, words: Sequence[str], weights: torch.Tensor,
+                          caption: str = "") -> Image.Image:
+        """The image (``caption`` under it: what else the model read, a question), then each word with its
+        attention (L, regions) as a heat overlay."""
+        return attention_strip(self.picture(item), words, weights, caption=caption)
 
     def wandb_value(self, value: Any, caption: str | None = None) -> Any:
         """A value of :meth:`MediaCodec.to_values` as a ``wandb.Image``."""
@@ -51,11 +53,13 @@ class AudioPresenter(ImagePresenter):
         """log-mel (T, n_mels) or a waveform (N,) → its spectrogram."""
         return spectrogram_image(self.codec.as_log_mel(item))
 
-    def attention_picture(self, item: torch.Tensor, words: Sequence[str], weights: torch.Tensor) -> Image.Image:
-        """The spectrogram with a tokens × frames heatmap under it; trailing padded frames (zero weight) cut."""
+    def attention_picture(self, item: torch.Tensor, words: Sequence[str], weights: torch.Tensor,
+                          caption: str = "") -> Image.Image:
+        """The spectrogram with a tokens × frames heatmap under it; trailing padded frames (zero weight) cut;
+        ``caption`` (what else the model read) labels the spectrogram's row."""
         valid = torch.nonzero(weights.sum(0) > 0)
         frames = int(valid.max()) + 1 if len(valid) else weights.shape[1]
-        return attention_heatmap(self.codec.as_log_mel(item), words, weights[:, :frames])
+        return attention_heatmap(self.codec.as_log_mel(item), words, weights[:, :frames], title=caption)
 
     def wandb_value(self, value: Any, caption: str | None = None) -> Any:
         """``{array, sampling_rate}`` → a playable ``wandb.Audio``."""

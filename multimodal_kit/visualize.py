@@ -59,12 +59,13 @@ def attention_overlay(image: Image.Image, weights: torch.Tensor, size: int) -> I
 
 
 def attention_strip(image: Image.Image, words: Sequence[str], weights: torch.Tensor, cell: int = 96,
-                    max_words: int = 16) -> Image.Image:
-    """One row: the image, then one cell per generated word (the first ``max_words``) with its attention (T, N)."""
+                    max_words: int = 16, caption: str = "") -> Image.Image:
+    """One row: the image (with ``caption`` under it: a question), then one cell per generated word (the first
+    ``max_words``) with its attention (T, N)."""
     words = list(words)[:max_words]
     cells = [image.convert("RGB").resize((cell, cell), Image.BICUBIC)]
     cells += [attention_overlay(image, weights[t], cell) for t in range(len(words))]
-    return captioned_grid(cells, ["", *words], columns=len(cells), cell=cell, text_lines=1)
+    return captioned_grid(cells, [caption, *words], columns=len(cells), cell=cell, text_lines=3 if caption else 1)
 
 
 # anchors of the viridis colour map (low → high), interpolated linearly
@@ -90,9 +91,10 @@ def spectrogram_image(features: torch.Tensor, height: int = 96, width: int | Non
 
 
 def attention_heatmap(features: torch.Tensor, words: Sequence[str], weights: torch.Tensor, row: int = 18,
-                      label_width: int = 72) -> Image.Image:
+                      label_width: int = 72, title: str = "") -> Image.Image:
     """The spectrogram (T, n_mels) on top and, under it, one row per generated word with its attention (L, N)
-    over the encoder's N frames, stretched to the spectrogram's time axis: a tokens × frames heatmap."""
+    over the encoder's N frames, stretched to the spectrogram's time axis: a tokens × frames heatmap. ``title``
+    (wrapped into the label column, at most six lines) replaces the spectrogram's label "log-mel"."""
     words = list(words)
     spectrogram = spectrogram_image(features)
     width = spectrogram.width
@@ -104,7 +106,9 @@ def attention_heatmap(features: torch.Tensor, words: Sequence[str], weights: tor
         sheet.paste(rows, (label_width, spectrogram.height + 4))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=11)
-    draw.text((2, spectrogram.height // 2 - 6), "log-mel", fill="black", font=font)
+    label = textwrap.wrap(title, width=11)[:6] or ["log-mel"]
+    for j, line in enumerate(label):
+        draw.text((2, spectrogram.height // 2 - 6 * len(label) + 12 * j), line, fill="black", font=font)
     for i, word in enumerate(words):
         draw.text((2, spectrogram.height + 4 + i * row + 3), word[:11], fill="black", font=font)
     return sheet

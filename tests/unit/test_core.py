@@ -15,7 +15,7 @@ from multimodal_kit.data.image_caption import ImageCaptionDataModule
 from multimodal_kit.data.text import train_tokenizer
 from multimodal_kit.methods import CrossModalAttention
 from multimodal_kit.models.masking import length_mask, masked_mean
-from multimodal_kit.visualize import captioned_grid
+from multimodal_kit.visualize import attention_heatmap, attention_strip, captioned_grid
 
 
 def question_folder(root, with_captions_in_validation: bool = True):  # noqa: ANN001, ANN201
@@ -104,3 +104,15 @@ def test_a_grid_shows_every_line_of_a_wrapped_prediction_and_reference() -> None
     tall = captioned_grid([Image.new("RGB", (8, 8))], [long], cell=160)
     lines = sum(len(textwrap.wrap(part, width=160 // 6)) for part in long.split("\n"))
     assert lines == 5 and tall.height - short.height == 13 * (lines - 2)  # 13 pixels a line: nothing cut
+
+
+def test_attention_pictures_show_what_else_the_model_read_under_the_media() -> None:
+    image, weights = Image.new("RGB", (16, 16), "white"), torch.full((1, 16), 1 / 16)
+    plain = attention_strip(image, ["green"], weights)
+    asked = attention_strip(image, ["green"], weights, caption="what color is the diamond?")
+    assert asked.height - plain.height == 13 * 2  # three lines under the image for the question, not one
+    assert asked.crop((0, 96, 96, asked.height)).getextrema() != plain.crop((0, 96, 96, plain.height)).getextrema()
+    features = torch.zeros(20, 8)
+    labelled = attention_heatmap(features, ["yes"], torch.full((1, 20), 0.05), title="is it loud?")
+    assert labelled.size == attention_heatmap(features, ["yes"], torch.full((1, 20), 0.05)).size
+    assert labelled.tobytes() != attention_heatmap(features, ["yes"], torch.full((1, 20), 0.05)).tobytes()
