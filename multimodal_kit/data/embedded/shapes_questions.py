@@ -1,4 +1,4 @@
-"""The embedded ``shapes_qa`` set: a question and its one-word answer about each ``shapes`` scene, offline.
+"""The embedded ``shapes_qa`` set: questions with one-word answers about each ``shapes`` scene, offline.
 
 The scenes are those of ``shapes`` (same generator, same seeds, same splits); each gets ``questions_per_scene``
 different questions (one row each, the scene's image repeated), each from a family drawn uniformly, asked from the
@@ -37,6 +37,7 @@ from multimodal_kit.data.embedded.shapes import (
     ShapesConfig,
     sample_scene,
 )
+from multimodal_kit.errors import ConfigError
 
 FAMILIES = ("color", "shape", "relation", "count", "exists", "size")
 NUMBERS = {1: "one", 2: "two"}
@@ -113,7 +114,8 @@ def scene_questions(config: ShapesQuestionsConfig, split: str, index: int
     from multimodal_kit.data.embedded.shapes import SPLITS
 
     if config.questions_per_scene < 1:
-        raise ValueError(f"questions_per_scene must be at least 1, got {config.questions_per_scene}")
+        raise ConfigError(f"--data.embedded_options questions_per_scene must be at least 1, got "
+                          f"{config.questions_per_scene}")
     pixels, objects, relation = sample_scene(config, split, index)
     rng = np.random.default_rng([config.seed, SPLITS.index(split), index, 1])
     asked: dict[str, tuple[str, str, str]] = {}
@@ -124,8 +126,9 @@ def scene_questions(config: ShapesQuestionsConfig, split: str, index: int
             asked[found[0]] = (*found, family)
             if len(asked) == config.questions_per_scene:
                 return pixels, list(asked.values())
-    raise ValueError(f"scene {index} of {split} has fewer than {config.questions_per_scene} different questions "
-                     f"in the families {config.families}: ask fewer per scene (questions_per_scene)")
+    raise ConfigError(f"scene {index} of {split} has fewer than {config.questions_per_scene} different questions "
+                      f"in the families {config.families}: ask fewer per scene (--data.embedded_options "
+                      "questions_per_scene) or draw from more families")
 
 
 def sample_question(config: ShapesQuestionsConfig, split: str, index: int
