@@ -75,8 +75,8 @@ def report(rows: list[dict]) -> str:
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
         f"{torch.__version__}. Each variant is its experiment file run as is for its budget ({budget_text(rows)}; "
         "10,000 training scenes, five different questions each), then `mmkit test` on its best checkpoint (by "
-        "validation accuracy) over the 5,000 questions about 1,000 test scenes. attention = the transformer decoder over the question, cross-attending "
-        "to the image regions; san = stacked attention (ablation). Targets (attention): test accuracy ≥ 0.95 "
+        "validation accuracy) over the 5,000 questions about 1,000 test scenes. attention = the transformer "
+        "decoder over the question, cross-attending to the image regions; san = stacked attention (ablation). Targets (attention): test accuracy ≥ 0.95 "
         "overall and ≥ 0.9 on relation questions; *samples to target*: the first validation that met both.",
         "",
         "| variant | test accuracy | " + " | ".join(FAMILIES) + " | samples to target (val) | train min "

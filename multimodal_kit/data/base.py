@@ -311,12 +311,23 @@ class PairDataModule(LightningDataModule):
                                                preloaded=self._preloaded.pop(name, None))
         return self._datasets[name]
 
-    # ----------------------------------------------------------------- a frozen encoder's features, cached
+    # ----------------------------------------------------------------- training media augmented, on the device
     @property
     def augments_media(self) -> bool:
-        """Whether training batches' media are augmented (then a frozen encoder's features change every epoch
-        and are not cached)."""
+        """Whether training batches' media are augmented by :meth:`augment` (then a frozen encoder's features
+        change every step and are not cached)."""
         return False
+
+    def augment(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A training batch with its media augmented (on the device; a subclass with ``augments_media``)."""
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.augments_media and self.trainer is not None and self.trainer.training:
+            return self.augment(batch)
+        return batch
+
+    # ----------------------------------------------------------------- a frozen encoder's features, cached
 
     def preprocessing(self) -> dict[str, Any]:
         """The settings that shape what an encoder reads (all but batching, loading and text settings): part of a

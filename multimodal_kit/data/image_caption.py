@@ -41,7 +41,6 @@ class ImageCaptionDataModule(PairDataModule):
     def augments_media(self) -> bool:
         return self.random_shift > 0
 
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        if self.random_shift and self.trainer is not None and self.trainer.training and "image" in batch:
-            batch["image"] = random_shift(batch["image"], self.random_shift)
+    def augment(self, batch: dict[str, Any]) -> dict[str, Any]:
+        batch[self.media] = random_shift(batch[self.media], self.random_shift)
         return batch

@@ -68,9 +68,8 @@ class TextAudioDataModule(PairDataModule):
     def augments_media(self) -> bool:
         return self.spec_augment is not None
 
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        if self.spec_augment is not None and self.trainer is not None and self.trainer.training:
-            batch["audio"] = self.spec_augment(batch["audio"], batch["audio_lengths"])
+    def augment(self, batch: dict[str, Any]) -> dict[str, Any]:
+        batch["audio"] = self.spec_augment(batch["audio"], batch["audio_lengths"])
         return batch
 
     def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:

@@ -51,7 +51,7 @@ def checkpoint_encoder(checkpoint: str | Path, key: str = "encoder") -> tuple[nn
     else:
         raise ConfigError(f"EncoderFromCheckpoint: {str(path)!r} does not say how its {key!r} was built (neither a "
                           "class_path in its hyperparameters nor the kit's default encoder).")
-    if isinstance(module, FrozenUnlessTrainable):  # a pretrained wrapper: its weights are all in the checkpoint
+    if isinstance(module, FrozenUnlessTrainable):  # a pretrained wrapper: EncoderFromCheckpoint's trainable decides
         module.trainable = True
         module.freeze_unless_trainable()
     module.load_state_dict(state)
