@@ -33,6 +33,8 @@ def test_image_qa_fits_tests_and_predicts(tmp_path: Path, experiment: str, optio
           *options])
     assert (run / "media" / "val_samples" / "epoch_000.png").is_file()
     assert (run / "media" / "attention" / "epoch_000.png").is_file() == (experiment == "attention")
+    if experiment == "attention":  # four items, each row with three lines of its question under the image
+        assert Image.open(run / "media" / "attention" / "epoch_000.png").height == 4 * (96 + 3 * 13 + 6)
     results = tmp_path / "test.json"
     main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--results_path", str(results),
           "--trainer.logger", "false"])
