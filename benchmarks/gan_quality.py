@@ -21,7 +21,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import benchmark_main, budget_text, fit_and_test, reached, samples_to_all  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    benchmark_main,
+    budget_text,
+    fit_and_test,
+    load_trained,
+    reached,
+    samples_to_all,
+)
 
 SECTION = "Conditional GAN, cycle scores — `make bench`"
 #: the evaluators, each its experiment file for a fixed number of epochs (captions: 6 × 10,048 scenes; words:
@@ -31,8 +38,15 @@ EVALUATORS: dict[str, list[str]] = {
     "text-audio": ["-c", "experiments/attention_text_audio.yaml", "--trainer.max_epochs", "20",
                    "--data.init_args.embedded_options", '{"single_word": true}'],
 }
+#: the captioner whose frozen encoder the vision-aided discriminator reads: another network than the evaluator
+#: (a Seq2Seq captioner, 6 × 10,048 scenes), so the generator is not scored by the encoder it trained against
+FEATURE_ENCODERS: dict[str, list[str]] = {
+    "text-image": ["-c", "experiments/seq2seq_image_caption.yaml", "--trainer.max_epochs", "6"],
+}
 GANS: dict[str, list[str]] = {
-    "text-image": ["-c", "experiments/gan_image_caption.yaml"],
+    "text-image": ["-c", "experiments/vision_aided_gan_image_caption.yaml"],
+    # ablation: the discriminator trained from scratch alone (no feature discriminator)
+    "text-image-scratch": ["-c", "experiments/gan_image_caption.yaml"],
     "text-audio": ["-c", "experiments/gan_text_audio.yaml"],
     # ablation: both networks twice as wide, cosine learning rates, half the budget
     "text-audio-w32": ["-c", "experiments/gan_text_audio.yaml", "--model.init_args.generator_width", "32",
@@ -41,7 +55,7 @@ GANS: dict[str, list[str]] = {
 }
 DEFAULT = ["text-image", "text-audio"]
 #: the pair each variant generates (what its evaluator reads and its targets)
-PAIR = {"text-image": "text-image", "text-audio": "text-audio", "text-audio-w32": "text-audio"}
+PAIR = {"text-image": "text-image", "text-image-scratch": "text-image", "text-audio": "text-audio", "text-audio-w32": "text-audio"}
 #: each variant's targets on its cycle scores (all higher-is-better): (metric, target); the first is the headline
 TARGETS = {"text-image": [("cycle_bleu4", 0.6), ("cycle_exact_match", 0.3)],
            "text-audio": [("cycle_exact_match", 0.75)]}
@@ -63,8 +77,63 @@ QUICK_EVALUATORS = {
                    '{"class_path": "multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder", '
                    '"init_args": {"conv_channels": 4, "hidden_dim": 16}}'],
 }
+QUICK_FEATURE_ENCODER = ["--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
+                         "--model.init_args.encoder", '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", '
+                         '"init_args": {"widths": [8, 16]}}']
 QUICK_GAN = ["--model.init_args.noise_dim", "8", "--model.init_args.cond_dim", "16",
              "--model.init_args.generator_width", "4", "--model.init_args.discriminator_width", "4"]
+
+
+#: what :func:`attributes_read` scores, with its chance level (uniform guessing over the set's values)
+ATTRIBUTES = {"colour": 1 / 6, "shape": 1 / 4, "size": 1 / 2, "relation": 1 / 4, "objects": 1 / 2}
+
+
+def _same_words(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    return sum(x == y for x, y in zip(a, b, strict=True))
+
+
+@torch.no_grad()
+def attributes_read(gan_ckpt: str, evaluator_ckpt: str) -> dict[str, dict[str, float]]:
+    """Which words of a ``shapes`` prompt the generated test images get right: the evaluator's caption of each
+    generated (and, as the ceiling, each real) test image is read back to objects and relation
+    (:func:`~multimodal_kit.data.embedded.shapes.read_caption`) and compared with the scene's. Attributes are
+    scored object by object when the count is right (the caption's order or its inverse form); ``objects`` is
+    the share with the right count. Returns ``{"generated": {...}, "real": {...}}``, each attribute's share."""
+    from multimodal_kit.data.embedded import load_embedded
+    from multimodal_kit.data.embedded.shapes import INVERSE, read_caption
+    from multimodal_kit.evaluation import CycleEvaluator
+
+    gan, dm = load_trained(gan_ckpt, eval_batch_size=250)
+    gan.codec = dm.codec
+    evaluator = CycleEvaluator(evaluator_ckpt)
+    test = load_embedded(dm.hparams["source"], dm.hparams.get("embedded_options"))["test"]
+    scenes = {i: ([(o["size"], o["color"], o["shape"]) for o in objects], relation)
+              for i, objects, relation in zip(test["id"], test["objects"], test["relation"], strict=True)}
+    counts = {kind: dict.fromkeys(ATTRIBUTES, 0) for kind in ("generated", "real")}
+    totals = dict.fromkeys(ATTRIBUTES, 0)
+    for batch in dm.test_dataloader():
+        readings = {kind: evaluator.read(evaluator.batch(gan.media_values(media))) for kind, media in
+                    (("generated", gan.generated_media(batch)), ("real", gan.real_media(batch)))}
+        for j, item in enumerate(batch["id"]):
+            objects, relation = scenes[item]
+            totals["objects"] += 1
+            for name in ("colour", "shape", "size"):
+                totals[name] += len(objects)
+            totals["relation"] += bool(relation)
+            for kind, texts in readings.items():
+                read = read_caption(texts[j])
+                if read is None or len(read[0]) != len(objects):
+                    continue
+                counts[kind]["objects"] += 1
+                # as written, or as the other order ("<b> <inverse> <a>" is the same scene): the better fit
+                swapped = (read[0][::-1], INVERSE.get(read[1], ""))
+                fit = [(o[1] == relation) + sum(map(_same_words, objects, o[0])) for o in (read, swapped)]
+                got, got_relation = swapped if fit[1] > fit[0] else read
+                counts[kind]["relation"] += bool(relation) and got_relation == relation
+                for want, have in zip(objects, got, strict=True):
+                    for k, name in enumerate(("size", "colour", "shape")):
+                        counts[kind][name] += want[k] == have[k]
+    return {kind: {name: c[name] / max(totals[name], 1) for name in ATTRIBUTES} for kind, c in counts.items()}
 
 
 def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
@@ -72,10 +141,17 @@ def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
     quick_args = [*QUICK_DATA[pair], *QUICK] if quick else None
     evaluator = fit_and_test(EVALUATORS[pair], out / "evaluator", quick_args and [*quick_args, *QUICK_EVALUATORS[pair]],
                              reuse, budgeted=False)
-    gan = fit_and_test([*GANS[name], "--model.init_args.evaluator", evaluator["checkpoint"]], out / "gan",
-                       quick_args and [*quick_args, *QUICK_GAN], reuse)
+    features, feature_args = None, []
+    if "vision_aided" in " ".join(GANS[name]):
+        features = fit_and_test(FEATURE_ENCODERS[pair], out / "feature_encoder",
+                                quick_args and [*quick_args, *QUICK_FEATURE_ENCODER], reuse, budgeted=False)
+        feature_args = ["--model.init_args.feature_encoder.init_args.checkpoint", features["checkpoint"]]
+    gan = fit_and_test([*GANS[name], "--model.init_args.evaluator", evaluator["checkpoint"], *feature_args],
+                       out / "gan", quick_args and [*quick_args, *QUICK_GAN], reuse)
     to_target = samples_to_all(gan["history"], [(f"val/{metric}", target) for metric, target in TARGETS[pair]])
-    return {"variant": name, "evaluator": evaluator, **gan, "samples_to_target": to_target}
+    read = attributes_read(gan["checkpoint"], evaluator["checkpoint"]) if pair == "text-image" else None
+    return {"variant": name, "evaluator": evaluator, "feature_encoder": features, **gan,
+            "samples_to_target": to_target, "attributes": read}
 
 
 def report(rows: list[dict]) -> str:
@@ -107,11 +183,24 @@ def report(rows: list[dict]) -> str:
         lines.append(f"- {r['variant']} ({score}): " + ", ".join(
             f"{h[f'val/{score}']:.2f} / {h['val/cycle_exact_match']:.2f} / {h['val/fid']:.1f} ({h['samples'] / 1000:.0f}k)"
             for h in r["history"]))
+    for r in rows:
+        if r.get("attributes"):
+            read = r["attributes"]
+            lines += ["", f"What the evaluator reads in {r['variant']}'s generated test images, word by word (share "
+                      "right; real = the real test images; chance = a uniform guess):", "",
+                      "| | " + " | ".join(ATTRIBUTES) + " |", "|---" * (len(ATTRIBUTES) + 1) + "|",
+                      *(f"| {kind} | " + " | ".join(f"{read[kind][a]:.3f}" for a in ATTRIBUTES) + " |"
+                        for kind in ("generated", "real")),
+                      "| chance | " + " | ".join(f"{c:.3f}" for c in ATTRIBUTES.values()) + " |"]
     lines += ["", "Evaluators (own test split, real media): " + "; ".join(
         f"{r['variant']}: " + json.dumps({k: round(v, 3) for k, v in r["evaluator"]["test"].items()
                                           if k in ("test/bleu4", "test/wer", "test/exact_match")})
         + f" after {r['evaluator']['history'][-1]['samples']:,} samples ({r['evaluator']['train_minutes']:.1f} min)"
         for r in rows)]
+    lines += [f"Feature encoder of {r['variant']}'s vision-aided discriminator (frozen; a Seq2Seq captioner, own "
+              f"test split): BLEU-4 {r['feature_encoder']['test']['test/bleu4']:.3f} after "
+              f"{r['feature_encoder']['history'][-1]['samples']:,} samples "
+              f"({r['feature_encoder']['train_minutes']:.1f} min)" for r in rows if r.get("feature_encoder")]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.gan import (
     ConvGenerator,
     EMAWithWarmup,
+    FeatureDiscriminator,
     PretrainedTextEncoder,
     ProjectionDiscriminator,
     TextEncoder,
@@ -89,6 +90,12 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         truncation: the truncation trick (BigGAN, Brock et al. 2019): validation, test, predict and the media
             callbacks draw z from a standard normal truncated to [-t, t], trading variety for samples nearer the
             typical one (smaller t: less varied); ``None``: the plain normal training draws from.
+        feature_encoder: a frozen pretrained image encoder for a second, feature discriminator
+            (:class:`~multimodal_kit.models.gan.FeatureDiscriminator`; Projected / Vision-aided GAN), e.g.
+            ``EncoderFromCheckpoint`` of a captioner the kit trained with ``trainable: false``. Its losses are added
+            to both networks' with ``feature_weight``. Use another network than ``evaluator``: a generator
+            trained against the evaluator's own encoder could fool the score it is judged by.
+        feature_weight: weight of the feature discriminator's losses.
     """
 
     def __init__(
@@ -121,8 +128,10 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         evaluator: str | None = None,
         griffin_lim_iters: int = 32,
         truncation: float | None = None,
+        feature_encoder: nn.Module | None = None,
+        feature_weight: float = 1.0,
     ) -> None:
-        self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d)
+        self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d, feature_encoder=feature_encoder)
         if truncation is not None and truncation <= 0:
             raise ConfigError(f"--model.init_args.truncation {truncation}: the noise bound t must be positive "
                               "(1.0 is common), or null for the plain normal.")
@@ -150,6 +159,13 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         self.discriminator = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size,
                                                      spatial_dims=space.spatial_dims, end=space.edge,
                                                      width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
+        self.feature_discriminator: FeatureDiscriminator | None = None
+        if self.given_objects.get("feature_encoder") is not None:
+            if hp.media != "image":
+                raise ConfigError("--model.init_args.feature_encoder reads images; the audio GAN has no feature "
+                                  "discriminator.")
+            self.feature_discriminator = FeatureDiscriminator(self.given_objects["feature_encoder"], hp.cond_dim,
+                                                              hp.image_size)
         self.generator_ema: AveragedModel | None = None
         if hp.ema_decay is not None:
             self.generator_ema = AveragedModel(self.generator, avg_fn=EMAWithWarmup(hp.ema_decay), use_buffers=True)
@@ -251,7 +267,8 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
         generator = (self.optimizer_g or default)(trainable_parameters([self.generator]))
-        discriminator = (self.optimizer_d or default)(trainable_parameters([self.discriminator, self.text_encoder]))
+        discriminator = (self.optimizer_d or default)(trainable_parameters(
+            [self.discriminator, self.text_encoder, *filter(None, [self.feature_discriminator])]))
         decay = self.hparams.get("lr_decay", "constant")
         return [with_schedule(self, optimizer, decay=decay) for optimizer in (generator, discriminator)]
 
@@ -311,6 +328,8 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             d_wrong = self.discriminator.scores(real_features, c[permutation])
             d_fake = self.discriminator(augment(fake), c)
             d_loss = discriminator_loss(d_real, d_wrong, d_fake, hp.loss, mismatch)
+            if self.feature_discriminator is not None:
+                d_loss = d_loss + hp.feature_weight * self._feature_loss(real, fake, c, permutation, mismatch)
             if same is not None:
                 d_loss = d_loss + hp.contrastive * contrastive_matching_loss(
                     real_features, self.discriminator.embed(c), same)
@@ -322,8 +341,11 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         # generator: make D call its samples real and matching
         with self.toggled_optimizer(opt_g):
             c = self.text_encoder(tokens, lengths).detach()
-            fake_features = self.discriminator.features(augment(self.generator(self.noise(n), c)))
+            fake = self.generator(self.noise(n), c)
+            fake_features = self.discriminator.features(augment(fake))
             g_loss = generator_loss(self.discriminator.scores(fake_features, c), hp.loss)
+            if self.feature_discriminator is not None:
+                g_loss = g_loss + hp.feature_weight * generator_loss(self.feature_discriminator(fake, c), hp.loss)
             if same is not None:
                 g_loss = g_loss + hp.contrastive * contrastive_matching_loss(
                     fake_features, self.discriminator.embed(c), same)
@@ -341,6 +363,16 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             self.log_dict({"train/d_real": d_real.detach().mean(), "train/d_wrong": d_wrong.detach().mean(),
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
             self._check_finite()
+
+    def _feature_loss(self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor, permutation: torch.Tensor,
+                      mismatch: torch.Tensor) -> torch.Tensor:
+        """The feature discriminator's matching-aware loss on the step's real (B, 3, S, S), generated (B, 3, S, S)
+        and wrong-text pairs, as :func:`discriminator_loss`."""
+        d = self.feature_discriminator
+        assert d is not None
+        real_features = d.features(real)
+        return discriminator_loss(d.scores(real_features, c), d.scores(real_features, c[permutation]), d(fake, c),
+                                  self.hparams.loss, mismatch)
 
     def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
         """The evaluator's reading of the media generated for the batch's texts, and the FID."""

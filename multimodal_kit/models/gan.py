@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils import spectral_norm as apply_spectral_norm
 
 from multimodal_kit.errors import ConfigError
+from multimodal_kit.models.encoders import as_sequence, output_dim
 from multimodal_kit.models.masking import length_mask, masked_mean
 
 
@@ -208,6 +209,50 @@ class ProjectionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """x (B, C, …), c (B, D) → scores (B,)."""
+        return self.scores(self.features(x), c)
+
+
+class FeatureDiscriminator(nn.Module):
+    """A second ``D(x, c)`` on a frozen pretrained encoder's features (Projected GAN, Sauer et al. 2021;
+    Vision-aided GAN, Kumari et al. 2022): the encoder already tells apart what a discriminator trained from
+    scratch learns late or never (which *shape* an object of a few pixels has), so the generator gets that signal
+    from the first step. Each region's feature goes through a small trainable layer, then the maximum over
+    regions (is the thing anywhere in the image) is scored as in :class:`ProjectionDiscriminator`.
+
+    Args:
+        encoder: images (B, 3, S, S) → regions (B, N, D), e.g. a kit captioner's
+            :class:`~multimodal_kit.models.transfer.EncoderFromCheckpoint` with ``trainable: false`` or a frozen
+            :class:`~multimodal_kit.models.pretrained.PretrainedImageEncoder`. Gradients flow through it to the
+            generator's images; its own weights stay as given.
+        cond_dim: size of c.
+        size: the image side.
+        feature_dim: F, the trainable layer's size.
+    """
+
+    def __init__(self, encoder: nn.Module, cond_dim: int, size: int, feature_dim: int = 256) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.encoder.requires_grad_(False)
+        in_dim = output_dim(encoder.eval(), torch.zeros(1, 3, size, size))
+        self.head = nn.Sequential(nn.Linear(in_dim, feature_dim), nn.LeakyReLU(0.2))
+        self.feature_dim = feature_dim
+        self.score = nn.Linear(feature_dim, 1)
+        self.embed = nn.Linear(cond_dim, feature_dim, bias=False)
+
+    def train(self, mode: bool = True) -> FeatureDiscriminator:
+        super().train(mode)
+        self.encoder.eval()  # frozen: batch-norm statistics and dropout as pretrained
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 3, S, S) → φ(x) (B, F): the trainable layer on each region, the maximum over regions."""
+        regions = as_sequence(self.encoder(x))  # (B, N, D)
+        return self.head(regions).amax(1)
+
+    scores = ProjectionDiscriminator.scores
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """x (B, 3, S, S), c (B, D) → scores (B,)."""
         return self.scores(self.features(x), c)
 
 

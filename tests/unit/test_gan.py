@@ -19,6 +19,7 @@ from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods import ConditionalGAN
 from multimodal_kit.models.gan import (
     ConvGenerator,
+    FeatureDiscriminator,
     PretrainedTextEncoder,
     ProjectionDiscriminator,
     TextEncoder,
@@ -217,6 +218,30 @@ def test_a_frozen_pretrained_text_encoder_trains_one_step_unchanged(tmp_path: Pa
     bert, projection = _snapshot(gan.text_encoder.model), _snapshot(gan.text_encoder.proj)
     tiny_trainer(tmp_path).fit(gan, dm)
     assert not _changed(bert, gan.text_encoder.model) and _changed(projection, gan.text_encoder.proj)
+
+
+# ---------------------------------------------------------------------- feature discriminator
+def test_a_frozen_encoder_feature_discriminator_trains_its_head_and_passes_gradients_to_images(tmp_path: Path) -> None:
+    from multimodal_kit.models.encoders import ConvImageEncoder
+
+    encoder = ConvImageEncoder(widths=(4, 8))
+    d = FeatureDiscriminator(encoder, cond_dim=16, size=16, feature_dim=12)
+    images = torch.randn(3, 3, 16, 16, requires_grad=True)
+    scores = d(images, torch.randn(3, 16))
+    assert scores.shape == (3,) and d.features(images).shape == (3, 12)
+    scores.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0  # the generator learns through it
+    assert all(p.grad is None for p in encoder.parameters()) and not d.train().encoder.training
+
+    dm = tiny_images()
+    gan = gan_for(dm, feature_encoder=ConvImageEncoder(widths=(4, 8)))
+    frozen, head = _snapshot(gan.feature_discriminator.encoder), _snapshot(gan.feature_discriminator.head)
+    generator = _snapshot(gan.generator)
+    tiny_trainer(tmp_path).fit(gan, dm)
+    assert not _changed(frozen, gan.feature_discriminator.encoder)
+    assert _changed(head, gan.feature_discriminator.head) and _changed(generator, gan.generator)
+    with pytest.raises(ValueError, match="feature_encoder reads images"):
+        gan_for(tiny_audio(), feature_encoder=ConvImageEncoder(widths=(4, 8)))
 
 
 # ---------------------------------------------------------------------- audio back to sound

@@ -16,6 +16,21 @@ def test_scenes_are_deterministic() -> None:
     assert not np.array_equal(sample_scene(config, "train", 0)[0], other)
 
 
+def test_every_caption_reads_back_to_its_scene() -> None:
+    config = ShapesConfig()
+    for index in range(100):
+        _, objects, relation = sample_scene(config, "train", index)
+        scene = ([(o.size, o.color, o.shape) for o in objects], relation)
+        for k, caption in enumerate(shapes.scene_captions(objects, relation)):
+            if len(objects) == 2 and k == 1:  # the other order: "<b> <inverse> <a>"
+                assert shapes.read_caption(caption) == (scene[0][::-1], INVERSE[relation])
+            else:
+                assert shapes.read_caption(caption) == scene
+    assert shapes.read_caption("A big red circle.") == ([("large", "red", "circle")], "")
+    for other in ("a red circle", "a large red circle left of", "a large pink circle", ""):
+        assert shapes.read_caption(other) is None
+
+
 def test_captions_match_scene_parameters() -> None:
     config = ShapesConfig()
     two = 0

@@ -11,6 +11,7 @@ The set is a pure function of its :class:`ShapesConfig`: sample ``i`` of split `
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -89,6 +90,29 @@ def scene_captions(objects: list[SceneObject], relation: str) -> list[str]:
         f"there is {a.phrase()} {relation} {b.phrase()}",
         f"{a.phrase(synonym=True)} {relation} {b.phrase(synonym=True)}",
     ]
+
+
+_OBJECT = (rf"(?:a|an) ({'|'.join([*SIZES, *SIZE_SYNONYMS.values()])}) ({'|'.join(COLORS)}) "
+           rf"({'|'.join(SHAPES)})")
+_CAPTION = re.compile(rf"(?:there is )?{_OBJECT}(?: ({'|'.join(RELATIONS)}) {_OBJECT})?")
+_SIZE_WORD = {**{s: s for s in SIZES}, **{v: k for k, v in SIZE_SYNONYMS.items()}}
+
+
+def read_caption(text: str) -> tuple[list[tuple[str, str, str]], str] | None:
+    """The scene a caption of :func:`scene_captions`'s forms describes: ``[(size, colour, shape), …]`` (one or two
+    objects, in the caption's order) and the relation (``""`` for one object), or ``None`` for any other text.
+    Scores what a captioner reads in a generated image attribute by attribute."""
+    text = " ".join(text.lower().replace(".", " ").split())
+    if text.startswith("one "):
+        text = "a " + text[4:]
+    match = _CAPTION.fullmatch(text)
+    if match is None:
+        return None
+    words = match.groups()
+    objects = [(_SIZE_WORD[words[0]], words[1], words[2])]
+    if words[3]:
+        objects.append((_SIZE_WORD[words[4]], words[5], words[6]))
+    return objects, words[3] or ""
 
 
 def _draw(draw: ImageDraw.ImageDraw, obj: SceneObject, scale: float) -> None:
