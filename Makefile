@@ -15,8 +15,10 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 # gan-cycle: which pair (image_caption: text → image; text_audio: text → audio), the evaluator's training budget in
 # epochs (as benchmarks/gan_quality.py trains it), and extra flags for the GAN's `mmkit fit`, e.g.
-# GAN_ARGS='--trainer.max_epochs 5'
+# GAN_ARGS='--trainer.max_epochs 5'. GAN=vision_aided_gan (images) also trains the Seq2Seq captioner whose frozen
+# encoder its second discriminator reads (6 epochs, as benchmarks/gan_quality.py does).
 PAIR ?= image_caption
+GAN ?= gan
 EVALUATOR_EPOCHS_image_caption ?= 6
 EVALUATOR_EPOCHS_text_audio ?= 20
 GAN_ARGS ?=
@@ -63,13 +65,18 @@ demo: install  ## train Seq2Seq on the embedded shapes set, test the best checkp
 	echo "Curves:          $$run/curves.png, $$run/metrics.csv" && \
 	echo "W&B files:       $$run/wandb/ (offline without credentials; upload with: wandb sync $$run/wandb/offline-run-*)"
 
-gan-cycle: install  ## train an evaluator, then the GAN on it (PAIR=image_caption|text_audio); print the cycle scores
+gan-cycle: install  ## train an evaluator, then the GAN on it (PAIR=image_caption|text_audio, GAN=gan|vision_aided_gan); print the cycle scores
 	@run=runs/gan-cycle-$(PAIR)-$$(date +%Y%m%d-%H%M%S); \
 	$(VENV)/bin/mmkit fit -c experiments/attention_$(PAIR).yaml --run_dir $$run/evaluator \
 	  --trainer.max_epochs $(EVALUATOR_EPOCHS_$(PAIR)) $(EVALUATOR_DATA_$(PAIR)) && \
-	evaluator=$$(ls $$run/evaluator/checkpoints/epoch*.ckpt | head -n 1) && \
-	$(VENV)/bin/mmkit fit -c experiments/gan_$(PAIR).yaml --run_dir $$run/gan --model.init_args.evaluator $$evaluator \
-	  $(GAN_ARGS) && \
+	evaluator=$$(ls $$run/evaluator/checkpoints/epoch*.ckpt | head -n 1) || exit 1; \
+	features=; if [ "$(GAN)" = vision_aided_gan ]; then \
+	  $(VENV)/bin/mmkit fit -c experiments/seq2seq_$(PAIR).yaml --run_dir $$run/feature_encoder \
+	    --trainer.max_epochs 6 || exit 1; \
+	  features="--model.init_args.feature_encoder.init_args.checkpoint $$(ls $$run/feature_encoder/checkpoints/epoch*.ckpt | head -n 1)"; \
+	fi; \
+	$(VENV)/bin/mmkit fit -c experiments/$(GAN)_$(PAIR).yaml --run_dir $$run/gan --model.init_args.evaluator $$evaluator \
+	  $$features $(GAN_ARGS) && \
 	best=$$(ls $$run/gan/checkpoints/epoch*.ckpt | head -n 1) && \
 	$(VENV)/bin/mmkit test --ckpt_path $$best --results_path $$run/gan/test_metrics.json && \
 	echo && echo "Evaluator:         $$evaluator" && echo "GAN checkpoint:    $$best" && \

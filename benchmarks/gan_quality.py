@@ -38,8 +38,9 @@ EVALUATORS: dict[str, list[str]] = {
     "text-audio": ["-c", "experiments/attention_text_audio.yaml", "--trainer.max_epochs", "20",
                    "--data.init_args.embedded_options", '{"single_word": true}'],
 }
-#: the captioner whose frozen encoder the vision-aided discriminator reads: another network than the evaluator
-#: (a Seq2Seq captioner, 6 × 10,048 scenes), so the generator is not scored by the encoder it trained against
+#: per vision-aided variant, the captioner whose frozen encoder its feature discriminator reads: another network
+#: than the evaluator (a Seq2Seq captioner, 6 × 10,048 scenes), so the generator is not scored by the encoder it
+#: trained against
 FEATURE_ENCODERS: dict[str, list[str]] = {
     "text-image": ["-c", "experiments/seq2seq_image_caption.yaml", "--trainer.max_epochs", "6"],
 }
@@ -142,7 +143,7 @@ def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
     evaluator = fit_and_test(EVALUATORS[pair], out / "evaluator", quick_args and [*quick_args, *QUICK_EVALUATORS[pair]],
                              reuse, budgeted=False)
     features, feature_args = None, []
-    if "vision_aided" in " ".join(GANS[name]):
+    if name in FEATURE_ENCODERS:
         features = fit_and_test(FEATURE_ENCODERS[pair], out / "feature_encoder",
                                 quick_args and [*quick_args, *QUICK_FEATURE_ENCODER], reuse, budgeted=False)
         feature_args = ["--model.init_args.feature_encoder.init_args.checkpoint", features["checkpoint"]]

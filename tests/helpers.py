@@ -266,3 +266,10 @@ def save_gpt2(path: Path, llama: bool = False, width: int = 32, layers: int = 2,
                                    initializer_range=0.3,  # weights large enough to make peaked predictions
                                    bos_token_id=eos, eos_token_id=eos)).save_pretrained(path)
     return path
+
+
+def save_encoder_run(path: Path, encoder: torch.nn.Module, spec: dict | None) -> Path:
+    """A checkpoint as Lightning writes one: hyperparameters and the whole model's state dict."""
+    state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()} | {"decoder.weight": torch.zeros(2)}
+    torch.save({"hyper_parameters": {"media": "image", "n_mels": 64, "encoder": spec}, "state_dict": state}, path)
+    return path

@@ -36,11 +36,17 @@ def test_speech_benchmark_quick_mode(tmp_path: Path) -> None:
 
 
 def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
-    rows = run_quick("gan_quality.py", tmp_path, "--variants", "text-audio")
-    assert [r["variant"] for r in rows] == ["text-audio"]
-    for row, score in zip(rows, ["cycle_wer"], strict=True):
+    rows = run_quick("gan_quality.py", tmp_path, "--variants", "text-image", "text-audio")
+    assert [r["variant"] for r in rows] == ["text-image", "text-audio"]
+    for row, score in zip(rows, ["cycle_bleu4", "cycle_wer"], strict=True):
         assert {f"test/{score}", f"test/real_{score}", "test/cycle_exact_match", "test/fid"} <= set(row["test"])
         assert row["evaluator"]["checkpoint"] and row["epochs"] == 1 and row["samples_per_s"] > 0
+    image, audio = rows
+    assert image["feature_encoder"]["checkpoint"] and audio["feature_encoder"] is None  # the vision-aided D's
+    for kind in ("generated", "real"):  # word by word, each a share
+        assert set(image["attributes"][kind]) == {"colour", "shape", "size", "relation", "objects"}
+        assert all(0 <= v <= 1 for v in image["attributes"][kind].values())
+    assert audio["attributes"] is None
 
 
 def test_speech_synthesis_benchmark_quick_mode(tmp_path: Path) -> None:
@@ -91,7 +97,7 @@ def test_quality_matrix_reads_the_benchmark_figures_and_judges_targets(tmp_path:
     assert table["attention_image_caption"]["met"] is False  # two-object exact match 0.85 < 0.9
     assert table["attention_image_caption"]["values"]["two/exact_match"] == 0.85
     assert table["attention_text_audio"]["met"] is True  # WER 0.04 ≤ 0.05: lower is better
-    assert "value" not in table["gan_image_caption"]  # its benchmark has not run: listed as such
+    assert "value" not in table["vision_aided_gan_image_caption"]  # its benchmark has not run: listed as such
 
 
 def test_rerunning_some_variants_keeps_the_other_rows_and_says_so(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -13,7 +13,7 @@ from jsonargparse import ArgumentParser
 from multimodal_kit.cli import main
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.methods.base import MultimodalMethod
-from tests.helpers import save_gpt2, save_vit, save_wav2vec2
+from tests.helpers import save_encoder_run, save_gpt2, save_vit, save_wav2vec2
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted([*(REPO / "experiments").glob("*.yaml"), *(REPO / "experiments" / "real").glob("*.yaml"),
@@ -34,6 +34,13 @@ def test_config_parses_and_instantiates(path: Path, tmp_path: Path, capsys, monk
     if encoder and encoder["class_path"].rsplit(".", 1)[-1] in TINY:
         kind = encoder["class_path"].rsplit(".", 1)[-1]
         encoder["init_args"]["name_or_path"] = str(TINY[kind](tmp_path / kind))
+    features = model["init_args"].get("feature_encoder")
+    if features and features["class_path"].endswith("EncoderFromCheckpoint"):  # another run's encoder: a tiny one
+        from multimodal_kit.models.encoders import ConvImageEncoder
+
+        tiny = {"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", "init_args": {"widths": [4, 8]}}
+        features["init_args"]["checkpoint"] = str(save_encoder_run(tmp_path / "captioner.ckpt",
+                                                                  ConvImageEncoder((4, 8)), tiny))
     modality = "audio" if data["class_path"].endswith("TextAudioDataModule") else "image"
     vocab = 40
     if model["init_args"].get("language_model"):  # a pretrained decoder: a tiny GPT-2 and its tokenizer

@@ -10,13 +10,7 @@ import torch
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.encoders import ConvImageEncoder
 from multimodal_kit.models.transfer import EncoderFromCheckpoint
-
-
-def save_run(path: Path, encoder: torch.nn.Module, spec: dict | None) -> Path:
-    """A checkpoint as Lightning writes one: hyperparameters and the whole model's state dict."""
-    state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()} | {"decoder.weight": torch.zeros(2)}
-    torch.save({"hyper_parameters": {"media": "image", "n_mels": 64, "encoder": spec}, "state_dict": state}, path)
-    return path
+from tests.helpers import save_encoder_run
 
 
 @pytest.mark.parametrize("spec", [None, {"class_path": "multimodal_kit.models.encoders.ConvImageEncoder",
@@ -27,7 +21,7 @@ def test_the_encoder_comes_back_as_its_run_built_and_trained_it(tmp_path: Path, 
     for p in trained.parameters():  # weights no fresh encoder has
         p.data.normal_()
     trained.eval()
-    loaded = EncoderFromCheckpoint(str(save_run(tmp_path / "run.ckpt", trained, spec))).eval()
+    loaded = EncoderFromCheckpoint(str(save_encoder_run(tmp_path / "run.ckpt", trained, spec))).eval()
     images = torch.rand(2, 3, 64, 64)
     assert torch.equal(loaded(images), trained(images))  # (2, N, D), the same numbers
     assert loaded.media == "image" and loaded.out_dim == trained.out_dim
@@ -35,7 +29,7 @@ def test_the_encoder_comes_back_as_its_run_built_and_trained_it(tmp_path: Path, 
 
 
 def test_frozen_it_keeps_its_weights_and_batch_norm_statistics(tmp_path: Path) -> None:
-    path = save_run(tmp_path / "run.ckpt", ConvImageEncoder((8, 16)),
+    path = save_encoder_run(tmp_path / "run.ckpt", ConvImageEncoder((8, 16)),
                     {"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", "init_args": {"widths": [8, 16]}})
     frozen = EncoderFromCheckpoint(str(path), trainable=False).train()
     assert not any(p.requires_grad for p in frozen.parameters()) and not frozen.backbone.training
@@ -54,7 +48,7 @@ def test_a_method_takes_it_as_its_encoder(tmp_path: Path) -> None:
     from multimodal_kit.methods.image_qa import ImageQuestionAnswering
 
     trained = ConvImageEncoder((8, 16))
-    path = save_run(tmp_path / "run.ckpt", trained, {"class_path": "multimodal_kit.models.encoders.ConvImageEncoder",
+    path = save_encoder_run(tmp_path / "run.ckpt", trained, {"class_path": "multimodal_kit.models.encoders.ConvImageEncoder",
                                                      "init_args": {"widths": [8, 16]}})
     model = ImageQuestionAnswering(vocab_size=20, image_size=16, fusion="transformer", d_model=16, num_heads=2,
                                    num_layers=1, ff_dim=32, encoder=EncoderFromCheckpoint(str(path)))
