@@ -144,7 +144,7 @@ def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
                              reuse, budgeted=False)
     features, feature_args = None, []
     if name in FEATURE_ENCODERS:
-        features = fit_and_test(FEATURE_ENCODERS[pair], out / "feature_encoder",
+        features = fit_and_test(FEATURE_ENCODERS[name], out / "feature_encoder",
                                 quick_args and [*quick_args, *QUICK_FEATURE_ENCODER], reuse, budgeted=False)
         feature_args = ["--model.init_args.feature_encoder.init_args.checkpoint", features["checkpoint"]]
     gan = fit_and_test([*GANS[name], "--model.init_args.evaluator", evaluator["checkpoint"], *feature_args],

@@ -29,6 +29,7 @@ from multimodal_kit.models.gan import (
     FeatureDiscriminator,
     PretrainedTextEncoder,
     ProjectionDiscriminator,
+    ProjectionScores,
     TextEncoder,
     trainable_parameters,
 )
@@ -45,6 +46,16 @@ from multimodal_kit.models.gan_spaces import media_space
 from multimodal_kit.utils import rank_zero_info
 
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
+
+
+def matching_scores(discriminator: ProjectionScores, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
+                    permutation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A discriminator's scores of a step's three pairs: real samples (B, …) with their texts c (B, D) and with
+    the texts ``permutation`` (B,) gives them, and generated samples (B, …) with their texts. Returns φ(real)
+    (computed once, scored with both texts) and the real, wrong and fake scores (B,) each."""
+    real_features = discriminator.features(real)
+    return (real_features, discriminator.scores(real_features, c), discriminator.scores(real_features, c[permutation]),
+            discriminator(fake, c))
 
 
 class ConditionalGAN(CycleScoring, MultimodalMethod):
@@ -323,13 +334,12 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             c = self.text_encoder(tokens, lengths)  # (B, D)
             with torch.no_grad():
                 fake = self.generator(self.noise(n), c)
-            real_features = self.discriminator.features(augment(real))  # φ(real) once, scored with two texts
-            d_real = self.discriminator.scores(real_features, c)
-            d_wrong = self.discriminator.scores(real_features, c[permutation])
-            d_fake = self.discriminator(augment(fake), c)
+            real_features, d_real, d_wrong, d_fake = matching_scores(self.discriminator, augment(real),
+                                                                     augment(fake), c, permutation)
             d_loss = discriminator_loss(d_real, d_wrong, d_fake, hp.loss, mismatch)
             if self.feature_discriminator is not None:
-                d_loss = d_loss + hp.feature_weight * self._feature_loss(real, fake, c, permutation, mismatch)
+                _, *feature_scores = matching_scores(self.feature_discriminator, real, fake, c, permutation)
+                d_loss = d_loss + hp.feature_weight * discriminator_loss(*feature_scores, hp.loss, mismatch)
             if same is not None:
                 d_loss = d_loss + hp.contrastive * contrastive_matching_loss(
                     real_features, self.discriminator.embed(c), same)
@@ -363,16 +373,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             self.log_dict({"train/d_real": d_real.detach().mean(), "train/d_wrong": d_wrong.detach().mean(),
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
             self._check_finite()
-
-    def _feature_loss(self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor, permutation: torch.Tensor,
-                      mismatch: torch.Tensor) -> torch.Tensor:
-        """The feature discriminator's matching-aware loss on the step's real (B, 3, S, S), generated (B, 3, S, S)
-        and wrong-text pairs, as :func:`discriminator_loss`."""
-        d = self.feature_discriminator
-        assert d is not None
-        real_features = d.features(real)
-        return discriminator_loss(d.scores(real_features, c), d.scores(real_features, c[permutation]), d(fake, c),
-                                  self.hparams.loss, mismatch)
 
     def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
         """The evaluator's reading of the media generated for the batch's texts, and the FID."""

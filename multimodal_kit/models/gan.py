@@ -168,7 +168,27 @@ class ConvGenerator(nn.Module):
         return self.activation(self.out(x))
 
 
-class ProjectionDiscriminator(nn.Module):
+class ProjectionScores(nn.Module):
+    """What the kit's discriminators share: features φ(x) (B, F) from a subclass's :meth:`features`, scored
+    against a condition as ``w·φ(x) + ⟨embed(c), φ(x)⟩`` (a projection discriminator, Miyato & Koyama 2018) by
+    its ``score`` (F → 1) and ``embed`` (D → F) layers."""
+
+    score: nn.Module
+    embed: nn.Module
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def scores(self, features: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """φ(x) (B, F), c (B, D) → scores (B,) (logits: high = real and matching)."""
+        return self.score(features).squeeze(1) + (self.embed(c) * features).sum(1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """x (B, C, …), c (B, D) → scores (B,)."""
+        return self.scores(self.features(x), c)
+
+
+class ProjectionDiscriminator(ProjectionScores):
     """``D(x, c)``: strided-conv blocks (LeakyReLU) that each halve the resolution to a small map, flattened to
     features φ(x); the score is ``w·φ(x) + ⟨embed(c), φ(x)⟩`` (a projection discriminator, Miyato & Koyama
     2018), so the condition decides whether a sample *matches* its text. Trained matching-aware (real samples
@@ -203,16 +223,8 @@ class ProjectionDiscriminator(nn.Module):
         """x (B, C, …) → φ(x) (B, F), which :meth:`scores` reads with any condition."""
         return self.blocks(x).flatten(1)
 
-    def scores(self, features: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """φ(x) (B, F), c (B, D) → scores (B,) (logits: high = real and matching)."""
-        return self.score(features).squeeze(1) + (self.embed(c) * features).sum(1)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """x (B, C, …), c (B, D) → scores (B,)."""
-        return self.scores(self.features(x), c)
-
-
-class FeatureDiscriminator(nn.Module):
+class FeatureDiscriminator(ProjectionScores):
     """A second ``D(x, c)`` on a frozen pretrained encoder's features (Projected GAN, Sauer et al. 2021;
     Vision-aided GAN, Kumari et al. 2022): the encoder already tells apart what a discriminator trained from
     scratch learns late or never (which *shape* an object of a few pixels has), so the generator gets that signal
@@ -248,12 +260,6 @@ class FeatureDiscriminator(nn.Module):
         """x (B, 3, S, S) → φ(x) (B, F): the trainable layer on each region, the maximum over regions."""
         regions = as_sequence(self.encoder(x))  # (B, N, D)
         return self.head(regions).amax(1)
-
-    scores = ProjectionDiscriminator.scores
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """x (B, 3, S, S), c (B, D) → scores (B,)."""
-        return self.scores(self.features(x), c)
 
 
 def trainable_parameters(modules: Sequence[nn.Module]) -> list[nn.Parameter]:
