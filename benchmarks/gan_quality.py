@@ -93,15 +93,37 @@ def _same_words(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return sum(x == y for x, y in zip(a, b, strict=True))
 
 
+def words_right(objects: list[tuple[str, str, str]], relation: str,
+                read: tuple[list[tuple[str, str, str]], str] | None) -> dict[str, int]:
+    """How many words of one scene (``(size, colour, shape)`` per object, relation) a reading of it
+    (:func:`~multimodal_kit.data.embedded.shapes.read_caption`) gets right, per :data:`ATTRIBUTES`. Nothing counts
+    unless the number of objects is right; a two-object reading is compared as written or in the other order
+    ("<b> <inverse> <a>" is the same scene), whichever fits better."""
+    from multimodal_kit.data.embedded.shapes import INVERSE
+
+    right = dict.fromkeys(ATTRIBUTES, 0)
+    if read is None or len(read[0]) != len(objects):
+        return right
+    swapped = (read[0][::-1], INVERSE.get(read[1], ""))
+    fit = [(o[1] == relation) + sum(map(_same_words, objects, o[0])) for o in (read, swapped)]
+    got, got_relation = swapped if fit[1] > fit[0] else read
+    right["objects"] = 1
+    right["relation"] = int(bool(relation) and got_relation == relation)
+    for want, have in zip(objects, got, strict=True):
+        for k, name in enumerate(("size", "colour", "shape")):
+            right[name] += want[k] == have[k]
+    return right
+
+
 @torch.no_grad()
 def attributes_read(gan_ckpt: str, evaluator_ckpt: str) -> dict[str, dict[str, float]]:
     """Which words of a ``shapes`` prompt the generated test images get right: the evaluator's caption of each
     generated (and, as the ceiling, each real) test image is read back to objects and relation
     (:func:`~multimodal_kit.data.embedded.shapes.read_caption`) and compared with the scene's. Attributes are
-    scored object by object when the count is right (the caption's order or its inverse form); ``objects`` is
-    the share with the right count. Returns ``{"generated": {...}, "real": {...}}``, each attribute's share."""
+    scored object by object when the count is right (:func:`words_right`); ``objects`` is the share with the
+    right count. Returns ``{"generated": {...}, "real": {...}}``, each attribute's share."""
     from multimodal_kit.data.embedded import load_embedded
-    from multimodal_kit.data.embedded.shapes import INVERSE, read_caption
+    from multimodal_kit.data.embedded.shapes import read_caption
     from multimodal_kit.evaluation import CycleEvaluator
 
     gan, dm = load_trained(gan_ckpt, eval_batch_size=250)
@@ -122,18 +144,8 @@ def attributes_read(gan_ckpt: str, evaluator_ckpt: str) -> dict[str, dict[str, f
                 totals[name] += len(objects)
             totals["relation"] += bool(relation)
             for kind, texts in readings.items():
-                read = read_caption(texts[j])
-                if read is None or len(read[0]) != len(objects):
-                    continue
-                counts[kind]["objects"] += 1
-                # as written, or as the other order ("<b> <inverse> <a>" is the same scene): the better fit
-                swapped = (read[0][::-1], INVERSE.get(read[1], ""))
-                fit = [(o[1] == relation) + sum(map(_same_words, objects, o[0])) for o in (read, swapped)]
-                got, got_relation = swapped if fit[1] > fit[0] else read
-                counts[kind]["relation"] += bool(relation) and got_relation == relation
-                for want, have in zip(objects, got, strict=True):
-                    for k, name in enumerate(("size", "colour", "shape")):
-                        counts[kind][name] += want[k] == have[k]
+                for name, n in words_right(objects, relation, read_caption(texts[j])).items():
+                    counts[kind][name] += n
     return {kind: {name: c[name] / max(totals[name], 1) for name in ATTRIBUTES} for kind, c in counts.items()}
 
 

@@ -35,6 +35,23 @@ def test_speech_benchmark_quick_mode(tmp_path: Path) -> None:
         assert set(row["wer_by_words"]) <= {"1", "2", "3", "4", "5"} and row["wer_by_words"]  # JSON keys
 
 
+def test_words_right_scores_a_reading_word_by_word_in_either_order() -> None:
+    from benchmarks.gan_quality import words_right
+
+    scene = [("small", "red", "circle"), ("large", "blue", "square")]
+    # "a large blue square right of a small red circle" is the same scene: all right
+    assert words_right(scene, "left of", ([scene[1], scene[0]], "right of")) == {
+        "colour": 2, "shape": 2, "size": 2, "relation": 1, "objects": 1}
+    # as written, with one shape and the relation wrong
+    assert words_right(scene, "left of", ([("small", "red", "triangle"), scene[1]], "above")) == {
+        "colour": 2, "shape": 1, "size": 2, "relation": 0, "objects": 1}
+    nothing = {"colour": 0, "shape": 0, "size": 0, "relation": 0, "objects": 0}
+    assert words_right(scene, "left of", ([scene[0]], "")) == nothing  # one object for two: nothing counts
+    assert words_right(scene, "left of", None) == nothing
+    assert words_right([scene[0]], "", ([("large", "red", "circle")], "")) == {
+        "colour": 1, "shape": 1, "size": 0, "relation": 0, "objects": 1}
+
+
 def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
     rows = run_quick("gan_quality.py", tmp_path, "--variants", "text-image", "text-audio")
     assert [r["variant"] for r in rows] == ["text-image", "text-audio"]
