@@ -33,10 +33,10 @@ TTS_VOICE := --data.init_args.embedded_options '{"voice": "en-us+m3"}'
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-lm bench-matrix clean
+.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-overhead bench-cache bench-lm bench-matrix same-seed clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed  ## create .venv with the kit and its dev tools (idempotent)
 
@@ -131,6 +131,10 @@ bench-lm: install  ## a pretrained LM as the decoder (prefix, cross-attention, L
 
 bench-matrix: install  ## the six experiments' test metrics against their targets (from the quality benchmarks' figures)
 	$(PY) benchmarks/quality_matrix.py
+
+same-seed: install  ## short same-seed fits of six shipped files → benchmarks/out/same_seed-<commit>.json; REF=<file> compares (~4 min)
+	WANDB_MODE=offline $(PY) benchmarks/same_seed.py --out benchmarks/out/same_seed-$$(git rev-parse --short HEAD).json \
+	  $(if $(REF),--reference $(REF))
 
 clean:  ## remove the venv, runs and caches of this checkout
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
