@@ -64,8 +64,8 @@ class CaptionRetrieval(CrossModalAttention):
         logp = logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1) * real
         return (logp.sum(1) / real.sum(1)).view(b, b)
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
-        out = super()._evaluate(batch, stage)
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
+        out = super().evaluation_step(batch, stage)
         tokenizer = self.require_tokenizer()
         scores = self.pair_scores(batch)  # (B, B)
         texts = [canonical_text(tokenizer, t) for t in batch["text"]]

@@ -1,8 +1,10 @@
 """``MultimodalMethod``: the base of every method (torchgeo's ``BaseTask`` pattern).
 
 ``__init__`` saves the hyperparameters, then calls :meth:`configure_models`, :meth:`configure_losses` and
-:meth:`configure_metrics`; a new method overrides those hooks. The tokenizer travels inside every checkpoint, so a
-checkpoint alone is enough to test or predict.
+:meth:`configure_metrics`; a new method overrides those hooks. A method that writes ``configure_models``,
+``training_step`` and :meth:`evaluation_step` is complete: the default :meth:`configure_optimizers` (AdamW over
+:meth:`parameter_groups`, the kit's warmup and cosine) serves it. The tokenizer travels inside every checkpoint,
+so a checkpoint alone is enough to test or predict.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+import torch
 from lightning.pytorch import LightningModule
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.text import tokenizer_from_dict, tokenizer_to_dict
 from multimodal_kit.errors import ConfigError
+from multimodal_kit.methods.schedule import with_schedule
 
 PLAIN = (str, int, float, bool, list, tuple, dict, type(None))  # what a checkpoint's hyperparameters may hold
 
@@ -35,6 +39,8 @@ class MultimodalMethod(LightningModule, ABC):
     target: ClassVar[str] = "text"
     #: the metric that picks the best checkpoint, and whether higher is better
     checkpoint_monitor: tuple[str | None, str] = ("val/loss", "min")
+    #: the optimizer of the default :meth:`configure_optimizers`
+    optimizer_class: ClassVar[type[torch.optim.Optimizer]] = torch.optim.AdamW
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,16 +83,35 @@ class MultimodalMethod(LightningModule, ABC):
     def configure_metrics(self) -> None:
         """Build the torchmetrics objects, one per stage."""
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> Any:
-        """One validation (``stage="val"``) or test (``"test"``) batch: update and log the stage's metrics; what
-        it returns reaches the callbacks as the step's outputs."""
-        raise NotImplementedError(f"{type(self).__name__} does not evaluate: implement _evaluate(batch, stage)")
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> Any:
+        """One validation (``stage="val"``) or test (``"test"``) batch: update and log the stage's metrics
+        (``<stage>/<metric>``); what it returns reaches the callbacks as the step's outputs (``predictions``: the
+        generated texts, for :class:`~multimodal_kit.callbacks.ValidationSamples`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not evaluate: implement evaluation_step(batch, stage)")
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
-        return self._evaluate(batch, "val")
+        return self.evaluation_step(batch, "val")
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
-        return self._evaluate(batch, "test")
+        return self.evaluation_step(batch, "test")
+
+    # ------------------------------------------------------------------ optimization
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """What the default optimizer trains, as ``torch.optim`` parameter groups: every trainable parameter in
+        one group. A method splits them to give a part its own learning rate (``{"params": [...], "lr": …}``);
+        frozen parameters stay out, and empty groups are dropped."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    def configure_optimizers(self) -> Any:
+        """:attr:`optimizer_class` (AdamW) over :meth:`parameter_groups` with the hyperparameters ``lr`` (default
+        1e-3) and ``weight_decay`` (0), stepped by the kit's schedule: ``warmup_steps`` of linear warmup, then
+        ``lr_decay`` ``constant`` or ``cosine`` (:func:`~multimodal_kit.methods.schedule.with_schedule`). A
+        method with its own arguments of these names gets them here; ``--optimizer``/``--lr_scheduler`` on the
+        CLI replace it."""
+        hp = self.hparams
+        groups = [group for group in self.parameter_groups() if group["params"]]
+        optimizer = self.optimizer_class(groups, lr=hp.get("lr", 1e-3), weight_decay=hp.get("weight_decay", 0.0))
+        return with_schedule(self, optimizer, hp.get("warmup_steps", 0), hp.get("lr_decay", "constant"))
 
     # ------------------------------------------------------------------ tokenizer: from the data, into checkpoints
     def setup(self, stage: str) -> None:

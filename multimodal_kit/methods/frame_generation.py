@@ -22,7 +22,7 @@ from torchmetrics import MeanMetric
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.generated_media import CycleScoring, require_sound, training_items
-from multimodal_kit.methods.schedule import LrDecay, with_schedule
+from multimodal_kit.methods.schedule import LrDecay
 from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.attention import alignment_ok, guided_attention_penalty
 from multimodal_kit.models.band_norm import BandNormalizer
@@ -70,6 +70,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
 
     source = ("text",)
     target = "media"
+    optimizer_class = torch.optim.Adam  # Tacotron 2's (L2 weight decay, not AdamW's decoupled one)
 
     def __init__(
         self,
@@ -141,11 +142,6 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
                 self.normalizer.estimate(training_items(datamodule, STATS_ITEMS))
         if stage in ("fit", "validate", "test"):
             self._load_evaluator(stage)
-
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        return with_schedule(self, optimizer, hp.warmup_steps, hp.get("lr_decay", "constant"))
 
     # ------------------------------------------------------------------ encoding and decoding
     def initial_state(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -227,7 +223,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
             self.log("train/guided_attention", losses["guided"], batch_size=n)
         return losses["loss"]
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         n = len(batch["tokens"])
         out = self.teacher_forced(batch)
         losses = self.losses(batch, out)

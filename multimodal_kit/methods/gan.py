@@ -374,7 +374,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
             self._check_finite()
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         """The evaluator's reading of the media generated for the batch's texts, and the FID."""
         self.score_cycle(batch, stage)
 

@@ -23,7 +23,7 @@ from multimodal_kit.data.text import decode_tokens, token_counts
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
-from multimodal_kit.methods.schedule import LrDecay, with_schedule
+from multimodal_kit.methods.schedule import LrDecay
 from multimodal_kit.models.attention import AdditiveAttention
 from multimodal_kit.models.attention_decoders import TransformerAttentionDecoder
 from multimodal_kit.models.masking import length_mask, masked_mean
@@ -129,12 +129,6 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
                                   f"answer(s) are longer, e.g. {long[:3]}: use one-word answers (a word-level "
                                   "tokenizer) or generate answers with CrossModalAttention and text_fields.")
 
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=hp.lr, weight_decay=hp.weight_decay)
-        return with_schedule(self, optimizer, hp.get("warmup_steps", 0), hp.get("lr_decay", "constant"))
-
     # ------------------------------------------------------------------ forward
     def answer_logits(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The batch's images and questions → answer logits (B, V) and the last hop's attention over the
@@ -186,7 +180,7 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
         return loss
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         logits, _ = self.answer_logits(batch)
         target, n = self.targets(batch), len(logits)
         self.log(f"{stage}/loss", self.loss_fn(logits.float(), target), batch_size=n, sync_dist=True)

@@ -81,21 +81,17 @@ class PretrainedLM(TextGenerationMethod):
         return self.decoder(memory, inputs)
 
     # ------------------------------------------------------------------ optimization
-    def configure_optimizers(self) -> Any:
-        """AdamW over what learns: the mapper (``lr``), the LM's trained parameters (``lm_lr``) and a trained
-        encoder (``encoder_lr``); frozen parameters are left out."""
-        from multimodal_kit.methods.schedule import with_schedule
-
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """What learns: the mapper (``lr``), the LM's trained parameters (``lm_lr``) and a trained encoder
+        (``encoder_lr``); frozen parameters are left out."""
         hp = self.hparams
         lm = {id(p) for p in self.decoder.lm.parameters()}
         encoder = {id(p) for p in self.encoder.parameters()}
-        groups = [
+        return [
             {"params": [p for p in self.parameters() if p.requires_grad and id(p) not in lm | encoder]},
             {"params": [p for p in self.decoder.lm.parameters() if p.requires_grad], "lr": hp.lm_lr or hp.lr},
             {"params": [p for p in self.encoder.parameters() if p.requires_grad], "lr": hp.encoder_lr or hp.lr},
         ]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=hp.lr, weight_decay=hp.weight_decay)
-        return with_schedule(self, optimizer, hp.warmup_steps, hp.lr_decay)
 
     # ------------------------------------------------------------------ checkpoints without the frozen LM
     def _frozen_keys(self) -> list[str]:

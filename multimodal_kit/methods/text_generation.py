@@ -16,7 +16,7 @@ from torchmetrics import MeanMetric
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
-from multimodal_kit.methods.schedule import LrDecay, with_schedule
+from multimodal_kit.methods.schedule import LrDecay
 from multimodal_kit.metrics import monitor_of, text_metrics
 from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
 
@@ -106,14 +106,12 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
     def teacher_forced_logits(self, memory: State, inputs: torch.Tensor) -> torch.Tensor:
         """inputs (B, T) (BOS … second to last token) → logits (B, T, V)."""
 
-    def configure_optimizers(self) -> Any:
-        hp = self.hparams
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The encoder's trainable parameters apart, at ``encoder_lr`` (frozen ones are left out)."""
         encoder = [p for p in self.encoder.parameters() if p.requires_grad]
         mine = {id(p) for p in self.encoder.parameters()}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in mine]
-        groups = [{"params": rest}] + ([{"params": encoder, "lr": hp.get("encoder_lr") or hp.lr}] if encoder else [])
-        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
-        return with_schedule(self, optimizer, hp.get("warmup_steps", 0), hp.get("lr_decay", "constant"))
+        return [{"params": rest}, {"params": encoder, "lr": self.hparams.get("encoder_lr") or self.hparams.lr}]
 
     # ------------------------------------------------------------------ inference
     def generate(self, batch: dict[str, Any], beam_size: int | None = None, max_length: int | None = None,
@@ -156,7 +154,7 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["tokens"]))
         return loss
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         tokenizer = self.require_tokenizer()
         tokens = batch["tokens"]
         n = len(tokens)

@@ -144,7 +144,7 @@ def test_accuracy_per_family_by_hand(qa_tokenizer) -> None:
     ids = [qa_tokenizer.convert_tokens_to_ids(w) for w in ("red", "yes", "red", "yes")]  # right, right, wrong, wrong
     model.answer_logits = lambda b: (torch.nn.functional.one_hot(torch.tensor(ids), len(qa_tokenizer)).float(), None)
     model.log = model.log_dict = lambda *a, **k: None
-    out = model._evaluate(batch, "test")
+    out = model.evaluation_step(batch, "test")
     assert out["predictions"] == ["red", "yes", "red", "yes"]
     assert float(model.test_accuracy.compute()) == pytest.approx(0.5)
     families = model.test_families.compute()

@@ -50,3 +50,33 @@ def test_cosine_decay_needs_a_known_number_of_steps() -> None:
         optimizer.step()
         schedule.step()
     assert rates[0] == pytest.approx(2e-3) and rates == sorted(rates, reverse=True) and rates[-1] < 1e-4
+
+
+def test_a_method_that_writes_no_optimizer_gets_the_bases_adamw_over_its_trainable_parameters() -> None:
+    """The default configure_optimizers: AdamW at the method's own lr and weight_decay, frozen parameters left out,
+    the kit's warmup when the method has warmup_steps."""
+    from torch import nn
+
+    from multimodal_kit.methods.base import MultimodalMethod
+
+    class Probe(MultimodalMethod):
+        def __init__(self, lr: float = 0.01, weight_decay: float = 0.5, warmup_steps: int = 2) -> None:
+            super().__init__()
+
+        def configure_models(self) -> None:
+            self.frozen, self.head = nn.Linear(3, 3).requires_grad_(False), nn.Linear(3, 2)
+
+    config = Probe().configure_optimizers()
+    optimizer = config["optimizer"]
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert [len(g["params"]) for g in optimizer.param_groups] == [2]  # the head's weight and bias only
+    assert optimizer.param_groups[0]["weight_decay"] == 0.5
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.005)  # warmup's first step: 1/2 of lr
+
+
+def test_parameter_groups_give_the_encoder_its_own_rate_and_drop_empty_groups() -> None:
+    model = Seq2Seq(vocab_size=10, lr=1e-3, encoder_lr=1e-4, embed_dim=8, hidden_dim=8)
+    optimizer = model.configure_optimizers()
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 1e-4]
+    model.encoder.requires_grad_(False)
+    assert len(model.configure_optimizers().param_groups) == 1
