@@ -27,7 +27,7 @@ import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
 from multimodal_kit.callbacks import PredictionWriter
 from multimodal_kit.checkpoints import DATA_LINKS, DataAttribute, checkpoint_config
-from multimodal_kit.compat import KeepsCheckpointConfig, wandb_started
+from multimodal_kit.compat import KeepsCheckpointConfig, cli_section, wandb_started
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
@@ -205,7 +205,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         return ckpt
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        config = self._get(self.config_init, "trainer")
+        config = cli_section(self, self.config_init, "trainer")
         callbacks = list(config.get("callbacks") or [])
         checkpoints = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
         if not checkpoints and config.get("enable_checkpointing") is not False:

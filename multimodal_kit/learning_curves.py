@@ -16,39 +16,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
+
+from multimodal_kit.compat import ContinuingCSVLogger
 
 METRICS_FILE = "metrics.csv"
 CURVES_FILE = "curves.png"
 
 
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer, continuing an existing ``metrics.csv``: its header is kept, and the first rows
-    written drop the old rows at or after their first step (those a stopped fit logged past its checkpoint)."""
-
-    def _check_log_dir_exists(self) -> None:  # the stock writer deletes metrics.csv here
-        self._resumed = self._fs.isfile(self.metrics_file_path)
-        if self._resumed:
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
-
-    def save(self) -> None:
-        if self._resumed and self.metrics:
-            first = min(int(row["step"]) for row in self.metrics)
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                kept = [row for row in csv.DictReader(file) if int(float(row["step"])) < first]
-            with self._fs.open(self.metrics_file_path, "w", newline="") as file:
-                writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
-                writer.writeheader()
-                writer.writerows(kept)
-            self._resumed = False
-        super().save()
-
-
-class RunMetricsLogger(CSVLogger):
+class RunMetricsLogger(ContinuingCSVLogger):
     """``<run_dir>/metrics.csv`` during the fit, ``<run_dir>/curves.png`` at its end (see the module docstring).
 
     Args:
@@ -64,20 +40,13 @@ class RunMetricsLogger(CSVLogger):
     def log_dir(self) -> str:
         return self.save_dir
 
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> _AppendingWriter:
-        if self._experiment is None:
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
-
     @rank_zero_only
     def log_hyperparams(self, params: Any) -> None:
         """Nothing: the run's resolved config is already ``config.yaml`` beside ``metrics.csv``."""
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        if self._experiment is None:
+        if not self.started:
             return
         super().finalize(status)
         path = Path(self.log_dir) / METRICS_FILE

@@ -2,8 +2,8 @@
 
 Lightning's ``RichProgressBar`` reads the logged progress-bar metrics after every training batch, and reading them
 turns each one into a Python number (``.item()``): on a GPU that waits for the step's queued kernels to finish,
-every step, so the host can no longer run ahead and prepare the next one. :class:`KitProgressBar` reads them at
-most every ``metrics_interval`` seconds during training (the bar itself still moves every batch), and always at
+every step, so the host can no longer run ahead and prepare the next one. :class:`KitProgressBar` reads them
+(``get_metrics``, the public hook the bar asks) at most every ``metrics_interval`` seconds during training (the bar itself still moves every batch), and always at
 the end of an epoch and of validation.
 """
 
@@ -30,6 +30,7 @@ class KitProgressBar(RichProgressBar):
         self.metric_reads = 0
         self._last_read = float("-inf")
         self._in_train_batch = False
+        self._shown: dict[str, Any] | None = None  # the metrics last read, shown until the next read
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any, **kwargs: Any) -> None:
         self._in_train_batch = True
@@ -38,10 +39,11 @@ class KitProgressBar(RichProgressBar):
         finally:
             self._in_train_batch = False
 
-    def _update_metrics(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def get_metrics(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
         now = time.monotonic()
-        if self._in_train_batch and now - self._last_read < self.metrics_interval:
-            return
+        if self._in_train_batch and now - self._last_read < self.metrics_interval and self._shown is not None:
+            return self._shown
         self._last_read = now
         self.metric_reads += 1
-        super()._update_metrics(trainer, pl_module)
+        self._shown = super().get_metrics(trainer, pl_module)
+        return self._shown

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
+from multimodal_kit.compat import model_revision
 from multimodal_kit.utils import cache_root
 
 #: encode(batch of media) → features (B, N, D) and their validity mask (B, N)
@@ -50,9 +51,9 @@ def encoder_key(encoder: nn.Module) -> str:
     """A file-name-safe key of an encoder's identity: ``<name>-<hash>``, the name from its pretrained
     ``name_or_path`` (else its class), the hash over its revision, its settings and its weights' bytes."""
     config = getattr(getattr(encoder, "backbone", None), "config", None)
-    name = str(getattr(config, "_name_or_path", "") or type(encoder).__name__)
+    name = str(getattr(config, "name_or_path", "") or type(encoder).__name__)
     digest = hashlib.sha256()
-    digest.update(f"{type(encoder).__qualname__}|{getattr(config, '_commit_hash', None)}|"
+    digest.update(f"{type(encoder).__qualname__}|{model_revision(config)}|"
                   f"{getattr(encoder, 'output', None)}".encode())
     tensors = {**encoder.state_dict(), **dict(encoder.named_buffers())}  # non-persistent buffers (normalization) too
     for key, tensor in sorted(tensors.items()):

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Sampler
+from torch.utils.data import RandomSampler, Sampler
 
-from multimodal_kit.compat import index_sampler
+from multimodal_kit.compat import IndexHookLoader
 
 
 def seed_of(*parts: int) -> int:
@@ -99,7 +99,7 @@ class _SkipBatches(Sampler):
         yield from iterator
 
 
-class ResumableLoader(DataLoader):
+class ResumableLoader(IndexHookLoader):
     """The training ``DataLoader``: resumable mid-epoch (Lightning's ``_Stateful`` protocol) and seeding each
     batch (:func:`seed_batch`). The epoch is read from the sampler (``sampler.epoch``), which Lightning sets."""
 
@@ -111,9 +111,7 @@ class ResumableLoader(DataLoader):
         """Resume there: the next iteration over that epoch skips the batches already handed out."""
         self._pending = (int(state["epoch"]), int(state["batches"]))
 
-    @property
-    def _index_sampler(self) -> Any:
-        batches = index_sampler(self)
+    def index_batches(self, batches: Any) -> Any:
         skip = getattr(self, "_skip", 0)
         return _SkipBatches(batches, skip) if skip else batches
 

@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch import LightningModule
 from transformers import PreTrainedTokenizerBase
 
+from multimodal_kit.compat import attached_trainer
 from multimodal_kit.data.text import tokenizer_from_dict, tokenizer_to_dict
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.schedule import with_schedule
@@ -115,7 +116,7 @@ class MultimodalMethod(LightningModule, ABC):
 
     # ------------------------------------------------------------------ tokenizer: from the data, into checkpoints
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
         if self.tokenizer is None and datamodule is not None and hasattr(datamodule, "tokenizer"):
             self.tokenizer = datamodule.tokenizer
 

@@ -17,7 +17,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from multimodal_kit.compat import ddp_finds_unused_parameters, logs_this_step
+from multimodal_kit.compat import attached_trainer, ddp_finds_unused_parameters, logs_this_step
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.generated_media import CycleScoring, require_sound, training_items
@@ -193,7 +193,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         """No callbacks of its own (experiment files list the media callbacks); refuses Trainer options that
         manual optimization cannot honour (checked here because Lightning asks for model callbacks before it
         validates the loop configuration, so this message comes first)."""
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         if trainer is not None and trainer.gradient_clip_val:
             raise ConfigError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot clip its "
                              "gradients: remove --trainer.gradient_clip_val and set --model.clip_grad_norm.")

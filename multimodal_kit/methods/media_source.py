@@ -59,7 +59,7 @@ class MediaSource:
         if (not isinstance(encoder, FrozenUnlessTrainable) or datamodule is None
                 or not datamodule.hparams.get("cache_features") or self.trainer.fast_dev_run):
             return  # (a fast_dev_run's few batches would not pay for encoding every split once)
-        name = getattr(getattr(encoder.backbone, "config", None), "_name_or_path", type(encoder).__name__)
+        name = getattr(getattr(encoder.backbone, "config", None), "name_or_path", type(encoder).__name__)
         if encoder.trainable or datamodule.augments_media:
             why = "it trains (trainable: true)" if encoder.trainable else "the training media are augmented"
             rank_zero_info(f"Feature cache off for {name}: {why}, so it encodes every step.")

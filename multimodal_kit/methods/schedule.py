@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import Timer
 
+from multimodal_kit.compat import attached_trainer
 from multimodal_kit.errors import ConfigError
 
 LrDecay = Literal["constant", "cosine"]
@@ -54,7 +55,7 @@ def with_schedule(module: LightningModule, optimizer: torch.optim.Optimizer, war
 def _run_length_known(module: LightningModule) -> bool:
     """Whether the Trainer bounds the run by steps or epochs (a time limit alone does not; with no limit at all,
     Lightning trains 1000 epochs)."""
-    trainer = module._trainer
+    trainer = attached_trainer(module)
     if trainer is None:
         return False
     max_epochs = trainer.fit_loop.max_epochs

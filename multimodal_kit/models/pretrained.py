@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multimodal_kit.compat import feature_lengths
 from multimodal_kit.errors import ConfigError
 
 #: checkpoints of two-tower models whose vision tower is loaded alone
@@ -159,6 +158,8 @@ class PretrainedAudioEncoder(FrozenUnlessTrainable):
         if getattr(self.extractor, "return_attention_mask", False):
             kwargs["attention_mask"] = valid.long()
         frames = self.backbone(input_values=audio, **kwargs).last_hidden_state  # (B, T, D)
+        from multimodal_kit.compat import feature_lengths  # here: importing a network never imports Lightning
+
         out_lengths = feature_lengths(self.backbone, lengths).clamp(max=frames.shape[1])
         return frames, out_lengths.long()
 

@@ -136,7 +136,9 @@ class PretrainedTextDecoder(nn.Module):
                               f"{self.lm_vocab}: use the LM's own tokenizer (--data.init_args.tokenizer "
                               f"{name_or_path}).")
         self.vocab_size, self.pad_id = vocab_size, pad_id
-        self.revision = getattr(lm.config, "_commit_hash", None)
+        from multimodal_kit.compat import model_revision  # here: importing a network never imports Lightning
+
+        self.revision = model_revision(lm.config)
         width = int(lm.get_input_embeddings().weight.shape[1])
         if gradient_checkpointing:
             lm.gradient_checkpointing_enable()

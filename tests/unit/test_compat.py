@@ -9,7 +9,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.strategies import DDPStrategy
-from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
+from torch.utils.data import BatchSampler, SequentialSampler
 
 from multimodal_kit import compat
 
@@ -63,9 +63,63 @@ def test_feature_lengths_of_a_speech_model_match_its_conv_arithmetic() -> None:
     assert compat.feature_lengths(model, lengths).tolist()[1] == frames
 
 
-def test_index_sampler_is_the_batch_sampler() -> None:
+def test_the_index_hook_loader_sees_and_replaces_the_batch_indices() -> None:
+    seen = []
+
+    class EveryOther(compat.IndexHookLoader):
+        def index_batches(self, batches):  # noqa: ANN001, ANN202
+            seen.append(list(batches))
+            return seen[-1][::2]
+
     batches = BatchSampler(SequentialSampler(range(5)), 2, drop_last=False)
-    assert list(compat.index_sampler(DataLoader(range(5), batch_sampler=batches))) == [[0, 1], [2, 3], [4]]
+    assert [b.tolist() for b in EveryOther(range(5), batch_sampler=batches)] == [[0, 1], [4]]
+    assert seen == [[[0, 1], [2, 3], [4]]]
+    assert [b.tolist() for b in EveryOther(range(3), batch_size=2)] == [[0, 1]]  # the loader's own batching too
+
+
+def test_attached_trainer_is_none_until_a_trainer_holds_the_module() -> None:
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    model = BoringModel()
+    assert compat.attached_trainer(model) is None
+    trainer = Trainer(accelerator="cpu", logger=False, max_steps=1, limit_val_batches=0, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model)
+    assert compat.attached_trainer(model) is trainer
+
+
+def test_cli_section_reads_under_the_subcommand_or_at_the_top() -> None:
+    from jsonargparse import Namespace
+
+    cli = object.__new__(LightningCLI)  # only its subcommand is read
+    cli.subcommand = "fit"
+    assert compat.cli_section(cli, Namespace(fit=Namespace(trainer=Namespace(max_epochs=3))), "trainer").max_epochs == 3
+    cli.subcommand = None
+    assert compat.cli_section(cli, Namespace(trainer=Namespace(max_epochs=4)), "trainer").max_epochs == 4
+
+
+def test_model_revision_is_the_configs_commit_hash() -> None:
+    from transformers import GPT2Config
+
+    config = GPT2Config(n_layer=1, n_embd=8, n_head=2)
+    assert compat.model_revision(config) is None
+    config._commit_hash = "abc123"
+    assert compat.model_revision(config) == "abc123"
+
+
+def test_the_continuing_csv_logger_keeps_the_rows_before_a_resumed_step(tmp_path) -> None:
+    first = compat.ContinuingCSVLogger(save_dir=str(tmp_path), name="", version="")
+    assert not first.started
+    first.log_metrics({"train/loss": 3.0}, step=0)
+    first.log_metrics({"train/loss": 2.0}, step=5)
+    first.save()
+    assert first.started
+    resumed = compat.ContinuingCSVLogger(save_dir=str(tmp_path), name="", version="")
+    resumed.log_metrics({"train/loss": 1.5}, step=5)  # the stopped fit's step 5 is redone
+    resumed.save()
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",") == ["step", "train/loss"] and [r.split(",")[0] for r in rows[1:]] == ["0", "5"]
+    assert rows[2].endswith("1.5")
 
 
 def test_lightningcli_still_reparses_the_checkpoint_where_the_kit_turns_it_off() -> None:
@@ -75,8 +129,8 @@ def test_lightningcli_still_reparses_the_checkpoint_where_the_kit_turns_it_off()
 @pytest.mark.parametrize(("interval", "fewest", "most"), [(0.0, 32, None), (3600.0, 1, 3)])
 def test_the_progress_bar_reads_metrics_every_batch_only_when_asked(tmp_path, interval: float, fewest: int,
                                                                      most: int | None) -> None:
-    """KitProgressBar overrides RichProgressBar._update_metrics, which Lightning's bar calls after every batch: with
-    no interval it is read 32 times in 32 batches; with a long one only at the epoch's end."""
+    """KitProgressBar overrides the public get_metrics, which Lightning's bar calls after every batch: with no
+    interval it is read 32 times in 32 batches; with a long one only at the epoch's end."""
     from lightning.pytorch.demos.boring_classes import BoringModel
 
     from multimodal_kit.progress import KitProgressBar
