@@ -149,7 +149,7 @@ def plain_gan_step(model: Any, clip: float | None) -> Callable[[dict[str, Any]],
 
     def step(batch: dict[str, Any]) -> None:
         real = model.to_model(batch)
-        tokens, lengths = batch["tokens"], batch["token_lengths"]
+        tokens, lengths = batch["text_tokens"], batch["text_lengths"]
         n = len(tokens)
         permutation, mismatch = mismatched_texts(batch["text"])
         permutation, mismatch = permutation.to(real.device), mismatch.to(real.device)

@@ -53,7 +53,7 @@ class CaptionRetrieval(CrossModalAttention):
 
     def pair_scores(self, batch: dict[str, Any]) -> torch.Tensor:
         """(B, B): mean log-probability of caption j given image i, for every pair of the batch."""
-        tokens = batch["tokens"]  # (B, L)
+        tokens = batch["text_tokens"]  # (B, L)
         b = len(tokens)
         memory = self.encode(batch)  # memory (B, N, D), mask (B, N)
         tiled = {k: v.repeat_interleave(b, dim=0) for k, v in memory.items()}  # image i, b times in a row

@@ -238,8 +238,26 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         return trainer
 
     # ------------------------------------------------------------------ around the subcommands
-    @rank_zero_only
+    def _check_contract(self) -> None:
+        """The method's fields against the data's, on every process, before any split is checked or loaded."""
+        if isinstance(self.model, MultimodalMethod):
+            self.model.check_data(self.datamodule, self.subcommand)
+
+    def before_validate(self) -> None:
+        self._check_contract()
+
+    def before_test(self) -> None:
+        self._check_contract()
+
+    def before_predict(self) -> None:
+        self._check_contract()
+
     def before_fit(self) -> None:
+        self._check_contract()
+        self._keep_tokenizer_and_wandb_id()
+
+    @rank_zero_only
+    def _keep_tokenizer_and_wandb_id(self) -> None:
         tokenizer = getattr(self.datamodule, "tokenizer", None)
         if tokenizer is not None:
             tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))

@@ -45,17 +45,17 @@ class SynthesisSamples(DrawsValidationItems):
 
     def draw(self, trainer: Trainer, pl_module: LightningModule, codec: Any, dataset: Any,
              items: list[dict[str, Any]], batch: dict[str, Any]) -> None:
-        out = pl_module.synthesize(batch["tokens"], batch["token_lengths"])
+        out = pl_module.synthesize(batch["text_tokens"], batch["text_lengths"])
         media = codec.uncollate({"audio": out["audio"], "audio_lengths": out["audio_lengths"]})
         values = codec.to_values(media)
         reduction = getattr(pl_module.hparams, "reduction", 1)
         rows = []
         for k, item in enumerate(items):
             rows.append(labelled(spectrogram_image(item["audio"]), "target"))
-            n = int(batch["token_lengths"][k])  # batch tensors are on the module's device; pictures on the CPU
+            n = int(batch["text_lengths"][k])  # batch tensors are on the module's device; pictures on the CPU
             if "attention" in out:
                 weights = frame_alignment(out["attention"][k, :, :n].float().cpu(), reduction, len(media[k]))
-                rows.append(attention_heatmap(media[k], token_words(pl_module.tokenizer, batch["tokens"][k, :n].cpu()),
+                rows.append(attention_heatmap(media[k], token_words(pl_module.tokenizer, batch["text_tokens"][k, :n].cpu()),
                                               weights))
             else:
                 rows.append(labelled(spectrogram_image(media[k]), "generated"))

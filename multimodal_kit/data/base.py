@@ -159,6 +159,16 @@ class PairDataModule(LightningDataModule):
         """The medium of the pairs (``image``/``audio``): its field name and batch key; the CLI links it."""
         return self.codec.media
 
+    @property
+    def field_kinds(self) -> dict[str, str]:
+        """Every field this data gives, by name → kind (the task contract; read from the flags, no data loaded):
+        the medium, the target ``text`` (unless ``text_column`` is null), ``references``, ``id``, and the task's
+        further text and label fields."""
+        f = self.fields
+        kinds = {f.media: self.codec.media, **({"text": "text"} if f.text_column else {}),
+                 "references": "references", "id": "id"}
+        return kinds | {name: "text" for name in f.text_fields} | {name: "label" for name in f.label_fields}
+
     # ----------------------------------------------------------------- splits, rows, tokenizer
     @cached_property
     def _data(self) -> tuple[dict[str, datasets.Dataset], dict[str, Rows], dict[str, dict[str, str | None]]]:

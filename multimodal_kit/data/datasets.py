@@ -155,9 +155,9 @@ class Prompts(Dataset):
 
 
 class PairCollator:
-    """Items → the batch dict: the medium batched by its codec; ``text`` → ``tokens``/``token_lengths`` and each
-    of ``text_fields`` → ``<field>_tokens``/``<field>_lengths`` (``BOS … EOS``, PAD-padded); every other field
-    (strings, references, labels) as a list.
+    """Items → the batch dict: the medium batched by its codec; each text field (the target ``text`` and each of
+    ``text_fields``) kept as its strings and tokenized into ``<field>_tokens``/``<field>_lengths`` (``BOS … EOS``,
+    PAD-padded); every other field (references, ids, labels) as a list.
 
     Args:
         codec: the medium's codec.
@@ -178,9 +178,7 @@ class PairCollator:
         for key in items[0]:
             if key not in (media, cached):
                 batch[key] = [item[key] for item in items]
-        if "text" in batch and self.tokenizer is not None:
-            batch["tokens"], batch["token_lengths"] = encode_texts(self.tokenizer, batch["text"])
-        for name in self.text_fields:
-            if name in batch:
+        for name in ("text", *self.text_fields):
+            if name in batch and self.tokenizer is not None:
                 batch[f"{name}_tokens"], batch[f"{name}_lengths"] = encode_texts(self.tokenizer, batch[name])
         return batch

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from multimodal_kit.data.problems import DataError
 
 #: field names the batch contract reserves; a task's own text or label fields take other names
-RESERVED = ("text", "references", "id", "tokens", "token_lengths", "input")
+RESERVED = ("text", "references", "id", "input")
 
 
 def column(split: datasets.Dataset, name: str) -> list[Any]:
@@ -54,7 +54,7 @@ class Fields:
     Args:
         media: the medium's field (and batch key): ``image`` or ``audio``.
         media_column: the column holding it.
-        text_column: the target text (caption, transcript, prompt); tokenized into ``tokens``/``token_lengths``.
+        text_column: the target text (caption, transcript, prompt); tokenized into ``text_tokens``/``text_lengths``.
         captions_column: a list column of reference texts, or a list of columns holding one each; optional
             (when a split lacks it, the text is that split's only reference).
         id_column: a column naming each row; default ``id`` where a split has one, else the media file name.
@@ -73,9 +73,13 @@ class Fields:
     label_fields: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        taken = [name for name in (*self.text_fields, *self.label_fields) if name in (*RESERVED, self.media)]
-        if taken:
-            raise DataError(f"field name(s) {taken} are the batch's own keys; name the task's fields otherwise.")
+        names = [*self.text_fields, *self.label_fields]
+        taken = [name for name in names if name in (*RESERVED, self.media)]
+        derived = [name for name in names for suffix in ("_tokens", "_lengths")
+                   if name.endswith(suffix) and name.removesuffix(suffix) in ("text", self.media, *self.text_fields)]
+        if taken or derived:
+            raise DataError(f"field name(s) {taken + derived} are the batch's own keys; name the task's fields "
+                            "otherwise.")
 
     def resolve(self, split: datasets.Dataset, name: str, source: str) -> ResolvedFields:
         """The columns of this declaration that ``split`` has, checked: a required column it lacks is a

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from multimodal_kit.compat import attached_trainer
 from multimodal_kit.data.text import tokenizer_from_dict, tokenizer_to_dict
 from multimodal_kit.errors import ConfigError
+from multimodal_kit.methods.contract import MEDIA, check_fields, declared_arguments
 from multimodal_kit.methods.schedule import with_schedule
 
 PLAIN = (str, int, float, bool, list, tuple, dict, type(None))  # what a checkpoint's hyperparameters may hold
@@ -28,16 +29,19 @@ PLAIN = (str, int, float, bool, list, tuple, dict, type(None))  # what a checkpo
 class MultimodalMethod(LightningModule, ABC):
     """Base of the kit's methods: hyperparameters, the model/loss/metric hooks, the tokenizer in checkpoints.
 
-    A method names its direction with :attr:`source` and :attr:`target`: the fields it reads and the field it
-    produces, ``"media"`` standing for the pair's medium (``image``/``audio``, the ``media`` argument the CLI
-    links from the data). A subclass's ``__init__`` takes its own arguments, hands those that may be objects rather
-    than plain data (an encoder, an attention class, an optimizer factory) to :meth:`give`, and calls
-    ``super().__init__()`` last.
+    A method declares the fields it reads (:attr:`inputs`) and those it produces and is trained on
+    (:attr:`outputs`), by name and kind; they are checked against the data's fields before the first step
+    (:meth:`check_data`). ``"media"`` stands for the pair's medium, named and of the kind the method's ``media``
+    argument says (``image``/``audio``, linked from the data). A subclass's ``__init__`` takes its own arguments,
+    hands those that may be objects rather than plain data (an encoder, an attention class, an optimizer factory)
+    to :meth:`give`, and calls ``super().__init__()`` last; its hyperparameters are exactly the arguments its
+    constructors declare (the CLI links nothing else into them).
     """
 
-    #: the fields the method reads, and the one it produces ("media": the pair's medium)
-    source: ClassVar[tuple[str, ...]] = ("media",)
-    target: ClassVar[str] = "text"
+    #: the fields the method reads, by name and kind ("media": the pair's medium)
+    inputs: ClassVar[dict[str, str]] = {MEDIA: MEDIA}
+    #: the fields it produces (and is trained and scored on), by name and kind
+    outputs: ClassVar[dict[str, str]] = {"text": "text"}
     #: the metric that picks the best checkpoint, and whether higher is better
     checkpoint_monitor: tuple[str | None, str] = ("val/loss", "min")
     #: the optimizer of the default :meth:`configure_optimizers`
@@ -51,6 +55,9 @@ class MultimodalMethod(LightningModule, ABC):
         for name in self.given_objects:
             if not isinstance(self.hparams.get(name), PLAIN):
                 del self.hparams[name]
+        declared = declared_arguments(type(self), MultimodalMethod)
+        for name in [k for k in self.hparams if not k.startswith("_") and k not in declared]:
+            del self.hparams[name]  # linked by the CLI for another method, or left by an older config
         if self.hparams.get("vocab_size", 1) <= 0:
             raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
                               "`vocab_size=datamodule.vocab_size`.")
@@ -96,6 +103,28 @@ class MultimodalMethod(LightningModule, ABC):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
         return self.evaluation_step(batch, "test")
 
+    # ------------------------------------------------------------------ the task contract
+    def declared_fields(self) -> tuple[dict[str, str], dict[str, str]]:
+        """:attr:`inputs` and :attr:`outputs` with ``"media"`` replaced by the pair's medium (``hparams.media``)."""
+        media = self.hparams.get("media")
+
+        def resolve(fields: dict[str, str]) -> dict[str, str]:
+            return {(media if name == MEDIA else name): (media if kind == MEDIA else kind)
+                    for name, kind in fields.items()}
+
+        return resolve(self.inputs), resolve(self.outputs)
+
+    def check_data(self, datamodule: Any, stage: str) -> None:
+        """Refuse data that lacks a field the method reads, or (but for ``predict``) one it produces, naming the
+        field and the YAML line to add (:func:`~multimodal_kit.methods.contract.check_fields`). Data without
+        ``field_kinds`` (not a kit data module) is not checked."""
+        kinds = getattr(datamodule, "field_kinds", None)
+        if kinds is None:
+            return
+        inputs, outputs = self.declared_fields()
+        wanted = inputs if stage == "predict" else {**inputs, **outputs}
+        check_fields(type(self).__name__, wanted, kinds, type(datamodule).__name__)
+
     # ------------------------------------------------------------------ optimization
     def parameter_groups(self) -> list[dict[str, Any]]:
         """What the default optimizer trains, as ``torch.optim`` parameter groups: every trainable parameter in
@@ -117,6 +146,8 @@ class MultimodalMethod(LightningModule, ABC):
     # ------------------------------------------------------------------ tokenizer: from the data, into checkpoints
     def setup(self, stage: str) -> None:
         datamodule = getattr(attached_trainer(self), "datamodule", None)
+        if datamodule is not None:
+            self.check_data(datamodule, stage)
         if self.tokenizer is None and datamodule is not None and hasattr(datamodule, "tokenizer"):
             self.tokenizer = datamodule.tokenizer
 

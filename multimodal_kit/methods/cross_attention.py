@@ -83,7 +83,7 @@ class CrossModalAttention(TextGenerationMethod):
     def loss(self, batch: dict[str, Any], memory: State | None = None) -> torch.Tensor:
         """Cross-entropy plus, in training and for the recurrent decoder, the doubly stochastic attention penalty
         (validation and test report the per-token cross-entropy alone, as every method does)."""
-        tokens = batch["tokens"]
+        tokens = batch["text_tokens"]
         memory = self.encode(batch) if memory is None else memory
         logits, weights = self.teacher_forced(memory, tokens[:, :-1])
         loss = self.token_loss(logits, tokens)

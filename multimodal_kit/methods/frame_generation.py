@@ -68,8 +68,8 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
             (``*/cycle_wer``, ``*/cycle_cer``, ``*/fid``); without it those are skipped.
     """
 
-    source = ("text",)
-    target = "media"
+    inputs = {"text": "text"}
+    outputs = {"media": "media"}
     optimizer_class = torch.optim.Adam  # Tacotron 2's (L2 weight decay, not AdamW's decoupled one)
 
     def __init__(
@@ -151,7 +151,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
 
     def teacher_forced(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The decoder's outputs on the batch's own frames (:meth:`FrameDecoder.forward`), standardized."""
-        state = self.initial_state(batch["tokens"], batch["token_lengths"])
+        state = self.initial_state(batch["text_tokens"], batch["text_lengths"])
         return self.decoder(self.normalizer(batch["audio"]), state)
 
     @torch.no_grad()
@@ -186,7 +186,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Inference: speech for the batch's texts."""
-        return self.generate(batch["tokens"], batch["token_lengths"])
+        return self.generate(batch["text_tokens"], batch["text_lengths"])
 
     # ------------------------------------------------------------------ training and evaluation
     def losses(self, batch: dict[str, Any], out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -209,14 +209,14 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         loss = frame + stop
         guided = None
         if "attention" in out and self.training and self.hparams.guided_attention > 0:
-            guided = guided_attention_penalty(out["attention"], last + 1, batch["token_lengths"].to(self.device))
+            guided = guided_attention_penalty(out["attention"], last + 1, batch["text_lengths"].to(self.device))
             loss = loss + self.hparams.guided_attention * guided
         return {"loss": loss, "frame": frame, "stop": stop, "guided": guided, "stop_target": stop_target,
                 "stop_valid": stop_valid, "valid": valid}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses = self.losses(batch, self.teacher_forced(batch))
-        n = len(batch["tokens"])
+        n = len(batch["text_tokens"])
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=n)
         self.log_dict({"train/frame_loss": losses["frame"], "train/stop_loss": losses["stop"]}, batch_size=n)
         if losses["guided"] is not None:
@@ -224,7 +224,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         return losses["loss"]
 
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
-        n = len(batch["tokens"])
+        n = len(batch["text_tokens"])
         out = self.teacher_forced(batch)
         losses = self.losses(batch, out)
         metric = lambda name: getattr(self, f"{stage}_{name}")  # noqa: E731
@@ -237,9 +237,9 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         metric("stop_accuracy").update(correct.sum() / losses["stop_valid"].sum(), weight=losses["stop_valid"].sum())
         self.log_dict({f"{stage}/loss": metric("loss"), f"{stage}/mel_l1": metric("mel_l1"),
                        f"{stage}/stop_accuracy": metric("stop_accuracy")}, prog_bar=stage == "val", batch_size=n)
-        generated = self.synthesize(batch["tokens"], batch["token_lengths"])
+        generated = self.synthesize(batch["text_tokens"], batch["text_lengths"])
         if "attention" in generated:
-            healthy = alignment_ok(generated["attention"], generated["steps"], batch["token_lengths"],
+            healthy = alignment_ok(generated["attention"], generated["steps"], batch["text_lengths"],
                                    generated["stopped"])
             metric("alignment_ok").update(healthy.float().mean(), weight=n)
             self.log(f"{stage}/alignment_ok", metric("alignment_ok"), prog_bar=stage == "val", batch_size=n)
@@ -250,7 +250,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         """One record per prompt: ``id``, ``input`` (the text), ``seconds``, ``stopped`` (whether the stop token
         ended it before ``max_frames``) and ``_media`` (the sound), which the prediction writer saves as a WAV
         file and replaces by its path."""
-        out = self.synthesize(batch["tokens"], batch["token_lengths"])
+        out = self.synthesize(batch["text_tokens"], batch["text_lengths"])
         media = {"audio": out["audio"], "audio_lengths": out["audio_lengths"]}
         values = self.media_values(media)
         return [{"id": i, "input": text, "seconds": round(len(value["array"]) / value["sampling_rate"], 3),

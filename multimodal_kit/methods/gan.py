@@ -109,6 +109,9 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         feature_weight: weight of the feature discriminator's losses.
     """
 
+    inputs = {"text": "text"}
+    outputs = {"media": "media"}
+
     def __init__(
         self,
         vocab_size: int = 0,
@@ -268,7 +271,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Inference: media for the batch's texts."""
-        return self.generate(batch["tokens"], batch["token_lengths"])
+        return self.generate(batch["text_tokens"], batch["text_lengths"])
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[Any]:
@@ -322,7 +325,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         hp = self.hparams
         opt_g, opt_d = self.optimizers()
         real = self.to_model(batch)
-        tokens, lengths = batch["tokens"], batch["token_lengths"]
+        tokens, lengths = batch["text_tokens"], batch["text_lengths"]
         n = len(tokens)
         permutation, mismatch = mismatched_texts(batch["text"])
         permutation, mismatch = permutation.to(self.device), mismatch.to(self.device)
@@ -381,6 +384,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """One record per prompt: ``id``, ``input`` (the prompt) and ``_media`` (the generated value), which the
         prediction writer saves as a PNG/WAV file and replaces by its path."""
-        values = self.media_values(self.generate(batch["tokens"], batch["token_lengths"], self.item_noise(batch["id"])))
+        values = self.media_values(self.generate(batch["text_tokens"], batch["text_lengths"], self.item_noise(batch["id"])))
         return [{"id": i, "input": text, "_media": value}
                 for i, text, value in zip(batch["id"], batch["text"], values, strict=True)]

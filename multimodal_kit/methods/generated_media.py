@@ -70,7 +70,7 @@ class CycleScoring:
 
     def generated_media(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The media generated for the batch's texts, fixed per item (media entries of a batch)."""
-        return self.generate(batch["tokens"], batch["token_lengths"], self.item_noise(batch["id"]))
+        return self.generate(batch["text_tokens"], batch["text_lengths"], self.item_noise(batch["id"]))
 
     def real_media(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The batch's real media as the generator could have made them (e.g. cut to its length)."""
@@ -97,7 +97,7 @@ class CycleScoring:
         reuses media already generated for this batch."""
         if self.evaluator is None:
             return
-        n = len(batch["tokens"])
+        n = len(batch["text_tokens"])
         if stage == "val":
             self._score(batch, self.val_fid, self.val_cycle, None, generated)
             self.log_dict(self.val_cycle, prog_bar=True, batch_size=n)

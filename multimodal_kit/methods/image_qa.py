@@ -67,8 +67,8 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         lr_decay: after warmup, ``constant`` or ``cosine`` (to zero at the run's last step).
     """
 
-    source = ("media", "question")
-    target = "text"  # the answer: the data's text column
+    inputs = {"media": "media", "question": "text"}
+    outputs = {"text": "text"}  # the answer: the data's text column
     checkpoint_monitor = ("val/accuracy", "max")
 
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2,
@@ -158,7 +158,7 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
 
     def targets(self, batch: dict[str, Any]) -> torch.Tensor:
         """The answers' token ids (B,): ``BOS answer EOS``, so position 1."""
-        return batch["tokens"][:, 1]
+        return batch["text_tokens"][:, 1]
 
     def generate(self, batch: dict[str, Any]) -> SearchResult:
         """The predicted answer as a one-token result, with the attention it came from (what

@@ -145,18 +145,18 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
 
     def loss(self, batch: dict[str, Any], memory: State | None = None) -> torch.Tensor:
         """Teacher-forced cross-entropy of the batch's tokens."""
-        tokens = batch["tokens"]
+        tokens = batch["text_tokens"]
         memory = self.encode(batch) if memory is None else memory
         return self.token_loss(self.teacher_forced_logits(memory, tokens[:, :-1]), tokens)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["tokens"]))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["text_tokens"]))
         return loss
 
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         tokenizer = self.require_tokenizer()
-        tokens = batch["tokens"]
+        tokens = batch["text_tokens"]
         n = len(tokens)
         memory = self.encode(batch)  # once, for the loss and for decoding
         mean_loss = self.loss(batch, memory)

@@ -119,7 +119,7 @@ def test_cross_modal_attention_with_location_attention_trains_and_decodes() -> N
 
     method = CrossModalAttention(vocab_size=12, image_size=32, attention="location", embed_dim=8, hidden_dim=8,
                                  attention_dim=8)  # 32×32 images: 2×2 = 4 regions to choose between
-    batch = {"image": torch.randn(2, 3, 32, 32), "tokens": torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0]])}
+    batch = {"image": torch.randn(2, 3, 32, 32), "text_tokens": torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0]])}
     method.loss(batch).backward()
     assert method.decoder.attention.location_conv.weight.grad.abs().sum() > 0
     for beam in (1, 3):

@@ -71,7 +71,7 @@ def test_the_collator_batches_any_fields_without_a_data_module() -> None:
               "question": "red", "speaker": 5}]
     batch = PairCollator(codec, tokenizer, text_fields=("question",))(items)
     assert batch["image"].shape == (2, 3, 4, 4) and batch["speaker"] == [3, 5]
-    assert batch["question_lengths"].tolist() == [5, 3] and batch["token_lengths"].tolist() == [3, 3]
+    assert batch["question_lengths"].tolist() == [5, 3] and batch["text_lengths"].tolist() == [3, 3]
     assert [torch.equal(a, b) for a, b in zip(codec.uncollate(batch), [i["image"] for i in items], strict=True)] == [
         True, True]
 
@@ -80,11 +80,11 @@ def test_validation_loss_is_the_per_token_loss_without_the_attention_penalty() -
     torch.manual_seed(0)
     method = CrossModalAttention(vocab_size=12, image_size=16, embed_dim=8, hidden_dim=8, attention_dim=8,
                                  doubly_stochastic=5.0)
-    batch = {"image": torch.randn(3, 3, 16, 16), "tokens": torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0], [1, 4, 2, 0]])}
+    batch = {"image": torch.randn(3, 3, 16, 16), "text_tokens": torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0], [1, 4, 2, 0]])}
     method.eval()
     with torch.no_grad():
         memory = method.encode(batch)
-        per_token = method.token_loss(method.teacher_forced_logits(memory, batch["tokens"][:, :-1]), batch["tokens"])
+        per_token = method.token_loss(method.teacher_forced_logits(memory, batch["text_tokens"][:, :-1]), batch["text_tokens"])
         assert torch.allclose(method.loss(batch), per_token)
         method.train()
         assert method.loss(batch) > per_token + 1e-3  # training adds the penalty

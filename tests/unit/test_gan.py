@@ -406,7 +406,7 @@ def test_a_tiny_gan_learns_to_draw_the_colour_its_text_names(tmp_path: Path) -> 
 
     batch = next(iter(DataLoader(dm.dataset("train"), batch_size=32, collate_fn=dm.collator())))
     gan.eval()
-    images = gan.generate(batch["tokens"], batch["token_lengths"])["image"]  # (32, 3, 16, 16)
+    images = gan.generate(batch["text_tokens"], batch["text_lengths"])["image"]  # (32, 3, 16, 16)
     red_minus_blue = (images[:, 0] - images[:, 2]).mean(dim=(1, 2))  # (32,)
     asked_red = torch.tensor([text == "red" for text in batch["text"]])
     assert bool((red_minus_blue[asked_red] > 0.5).all()) and bool((red_minus_blue[~asked_red] < -0.5).all())
@@ -465,7 +465,7 @@ def test_a_tiny_gan_learns_to_voice_the_pitch_its_text_names(tmp_path: Path) -> 
 
     batch = next(iter(DataLoader(dm.dataset("train"), batch_size=32, collate_fn=dm.collator())))
     gan.eval()
-    generated = gan.generate(batch["tokens"], batch["token_lengths"])
+    generated = gan.generate(batch["text_tokens"], batch["text_lengths"])
     mel = generated["audio"]  # (32, frames, 16) raw log-mel
     frames = torch.arange(mel.shape[1])[None, :] < generated["audio_lengths"][:, None]  # (32, frames)
     per_band = (mel * frames[..., None]).sum(1) / frames.sum(1, keepdim=True)  # (32, 16): mean over its frames

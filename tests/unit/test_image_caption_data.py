@@ -13,10 +13,10 @@ def test_batches_follow_the_contract() -> None:
     dm = ImageCaptionDataModule(embedded_options=TINY_SHAPES, batch_size=8)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert set(batch) == {"image", "tokens", "token_lengths", "text", "references", "id"}
+    assert set(batch) == {"image", "text_tokens", "text_lengths", "text", "references", "id"}
     assert batch["image"].shape == (8, 3, 64, 64) and batch["image"].dtype == torch.float32
     assert -1.0 <= float(batch["image"].min()) and float(batch["image"].max()) <= 1.0
-    tokens, lengths = batch["tokens"], batch["token_lengths"]
+    tokens, lengths = batch["text_tokens"], batch["text_lengths"]
     assert tokens.shape == (8, int(lengths.max())) and tokens.dtype == torch.long
     for row, n in zip(tokens, lengths.tolist(), strict=True):
         assert row[0] == dm.bos_id and row[n - 1] == dm.eos_id and row[n:].eq(dm.pad_id).all()
@@ -25,7 +25,7 @@ def test_batches_follow_the_contract() -> None:
     assert all(i.startswith("shapes-train-") for i in batch["id"])
     # moving a batch to a device moves its tensors and hands its lists of strings over as they are
     moved = dm.transfer_batch_to_device(batch, torch.device("meta"), 0)
-    assert set(moved) == set(batch) and moved["image"].device.type == moved["tokens"].device.type == "meta"
+    assert set(moved) == set(batch) and moved["image"].device.type == moved["text_tokens"].device.type == "meta"
     assert moved["references"] is batch["references"] and moved["id"] is batch["id"]
 
 

@@ -102,7 +102,7 @@ def qa_batch(tokenizer, n: int = 4) -> dict:
     tokens, lengths = encode_texts(tokenizer, answers)
     q_tokens, q_lengths = encode_texts(tokenizer, questions)
     torch.manual_seed(0)
-    return {"image": torch.rand(n, 3, 16, 16), "tokens": tokens, "token_lengths": lengths,
+    return {"image": torch.rand(n, 3, 16, 16), "text_tokens": tokens, "text_lengths": lengths,
             "question_tokens": q_tokens, "question_lengths": q_lengths, "question": questions,
             "family": ["a", "b", "a", "b"][:n], "references": [[a] for a in answers], "id": [str(i) for i in range(n)]}
 

@@ -61,7 +61,7 @@ def test_both_connectors_give_next_token_logits_and_generate(gpt2: Path, connect
     data = captions(gpt2)
     batch = next(iter(data.train_dataloader()))
     model = method(gpt2, data, connector=connector, mapper=mapper, prefix_length=4)
-    tokens = batch["tokens"]
+    tokens = batch["text_tokens"]
     logits = model.teacher_forced_logits(model.encode(batch), tokens[:, :-1])
     assert logits.shape == (8, tokens.shape[1] - 1, data.vocab_size)
     assert data.vocab_size == model.decoder.lm_vocab + 1  # the PAD the kit added: never predicted
@@ -128,7 +128,7 @@ def test_a_pad_that_is_eos_and_a_padded_embedding_matrix(tmp_path: Path) -> None
     assert data.pad_id != data.eos_id and data.pad_id == data.vocab_size - 1  # the kit's own PAD, added
     model = method(lm, data)
     batch = next(iter(data.train_dataloader()))
-    logits = model.teacher_forced_logits(model.encode(batch), batch["tokens"][:, :-1])
+    logits = model.teacher_forced_logits(model.encode(batch), batch["text_tokens"][:, :-1])
     assert logits.shape[-1] == data.vocab_size and model.decoder.lm_vocab == data.vocab_size - 1
     assert model.decoder.lm.get_output_embeddings().weight.shape[0] == data.vocab_size - 1 + 7
 

@@ -71,7 +71,7 @@ def test_collate_pads_audio_and_text_to_the_longest_item(frames: list[int], data
     assert batch["audio_lengths"].tolist() == frames
     for item, features, n in zip(items, batch["audio"], frames, strict=True):
         assert torch.equal(features[:n], item["audio"]) and not features[n:].any()
-    assert batch["tokens"].shape[0] == len(frames) and batch["text"] == batch_texts
+    assert batch["text_tokens"].shape[0] == len(frames) and batch["text"] == batch_texts
     assert batch["id"] == [str(i) for i in range(len(frames))]
 
 

@@ -20,7 +20,7 @@ def test_batches_follow_the_contract() -> None:
     dm = TextAudioDataModule(embedded_options=TINY_SPOKEN, batch_size=8, n_mels=40)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert set(batch) == {"audio", "audio_lengths", "tokens", "token_lengths", "text", "references", "id"}
+    assert set(batch) == {"audio", "audio_lengths", "text_tokens", "text_lengths", "text", "references", "id"}
     audio, lengths = batch["audio"], batch["audio_lengths"]
     assert audio.dtype == torch.float32 and lengths.dtype == torch.long
     assert audio.shape == (8, int(lengths.max()), 40)
