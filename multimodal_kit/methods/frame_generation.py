@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric
 
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.methods.generated_media import CycleScoring, require_sound, training_items
+from multimodal_kit.methods.generated_media import STATS_ITEMS, CycleScoring, require_sound, training_items
 from multimodal_kit.methods.schedule import LrDecay
 from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.attention import alignment_ok, guided_attention_penalty
@@ -30,7 +30,6 @@ from multimodal_kit.models.frame_decoders import FrameDecoder
 from multimodal_kit.models.masking import length_mask
 from multimodal_kit.models.text_encoders import ConvLSTMTextEncoder
 
-STATS_ITEMS = 1000  # training items the per-band statistics are estimated from
 EVAL_SEED = 0  # the prenet's dropout at inference is drawn from this seed, so evaluations repeat
 
 
@@ -133,15 +132,12 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         return monitor_of("audio", "cycle_") if self.hparams.evaluator else ("val/loss", "min")
 
     def setup(self, stage: str) -> None:
-        super().setup(stage)
+        super().setup(stage)  # the data's codec and the evaluator (CycleScoring)
         datamodule = getattr(self.trainer, "datamodule", None)
-        self.codec = getattr(datamodule, "codec", self.codec)
         if datamodule is not None:
             require_sound(type(self).__name__, datamodule)
             if stage == "fit" and not self.normalizer.ready:
                 self.normalizer.estimate(training_items(datamodule, STATS_ITEMS))
-        if stage in ("fit", "validate", "test"):
-            self._load_evaluator(stage)
 
     # ------------------------------------------------------------------ encoding and decoding
     def initial_state(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:

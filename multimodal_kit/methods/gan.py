@@ -9,7 +9,6 @@ media back (``*/cycle_*``) and its features give the Fréchet distance (``*/fid`
 
 from __future__ import annotations
 
-import zlib
 from typing import Any, Literal
 
 import torch
@@ -17,10 +16,16 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from multimodal_kit.compat import attached_trainer, ddp_finds_unused_parameters, logs_this_step
+from multimodal_kit.compat import logs_this_step
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.methods.generated_media import CycleScoring, require_sound, training_items
+from multimodal_kit.methods.generated_media import (
+    CycleScoring,
+    LatentNoise,
+    estimate_audio_statistics,
+    require_sound,
+)
+from multimodal_kit.methods.manual_optimization import ManualOptimization
 from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.gan import (
@@ -29,8 +34,8 @@ from multimodal_kit.models.gan import (
     FeatureDiscriminator,
     PretrainedTextEncoder,
     ProjectionDiscriminator,
-    ProjectionScores,
     TextEncoder,
+    matching_scores,
     trainable_parameters,
 )
 from multimodal_kit.models.gan_augment import diff_augment
@@ -43,22 +48,9 @@ from multimodal_kit.models.gan_losses import (
     same_texts,
 )
 from multimodal_kit.models.gan_spaces import media_space
-from multimodal_kit.utils import rank_zero_info
-
-STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
 
 
-def matching_scores(discriminator: ProjectionScores, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
-                    permutation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A discriminator's scores of a step's three pairs: real samples (B, …) with their texts c (B, D) and with
-    the texts ``permutation`` (B,) gives them, and generated samples (B, …) with their texts. Returns φ(real)
-    (computed once, scored with both texts) and the real, wrong and fake scores (B,) each."""
-    real_features = discriminator.features(real)
-    return (real_features, discriminator.scores(real_features, c), discriminator.scores(real_features, c[permutation]),
-            discriminator(fake, c))
-
-
-class ConditionalGAN(CycleScoring, MultimodalMethod):
+class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMethod):
     """A text-conditional GAN for images (B, 3, S, S) or log-mel spectrograms (B, n_mels, max_frames).
 
     Args:
@@ -111,6 +103,8 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
 
     inputs = {"text": "text"}
     outputs = {"media": "media"}
+    fix_hint = ("lower the learning rates (--model.optimizer_g/--model.optimizer_d), set --model.clip_grad_norm, "
+                "or use --model.loss hinge with spectral_norm")
 
     def __init__(
         self,
@@ -151,7 +145,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
                               "(1.0 is common), or null for the plain normal.")
         super().__init__()
         self.automatic_optimization = False
-        self._first_nonfinite: dict[str, torch.Tensor] = {}  # per loss: the first step it was not finite (-1: none)
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
 
@@ -192,45 +185,14 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             return (None, "min")
         return monitor_of(self.hparams.media, "cycle_")
 
-    def configure_callbacks(self) -> list:
-        """No callbacks of its own (experiment files list the media callbacks); refuses Trainer options that
-        manual optimization cannot honour (checked here because Lightning asks for model callbacks before it
-        validates the loop configuration, so this message comes first)."""
-        trainer = attached_trainer(self)
-        if trainer is not None and trainer.gradient_clip_val:
-            raise ConfigError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot clip its "
-                             "gradients: remove --trainer.gradient_clip_val and set --model.clip_grad_norm.")
-        if trainer is not None and trainer.accumulate_grad_batches != 1:
-            raise ConfigError("ConditionalGAN steps its two optimizers itself, so the Trainer cannot accumulate "
-                             "gradients: remove --trainer.accumulate_grad_batches (raise --data.batch_size instead).")
-        return []
-
     # ------------------------------------------------------------------ setup: DDP, evaluator, audio statistics
     def setup(self, stage: str) -> None:
-        super().setup(stage)
-        if stage == "fit" and not ddp_finds_unused_parameters(self.trainer.strategy):
-            # each of the two backward passes leaves the other network's parameters without gradients; DDP must
-            # be told to look for them or it fails with "Expected to have finished reduction in the prior iteration"
-            raise ConfigError("ConditionalGAN steps its generator and discriminator in turn, so DDP must look for "
-                              "unused parameters: use --trainer.strategy ddp_find_unused_parameters_true (or "
-                              "ddp_spawn_find_unused_parameters_true; -c experiments/presets/ddp_gan.yaml).")
+        super().setup(stage)  # DDP's unused-parameter search (ManualOptimization), the codec, the evaluator
         datamodule = getattr(self.trainer, "datamodule", None)
-        self.codec = getattr(datamodule, "codec", self.codec)
         if self.space.sound and datamodule is not None:
             require_sound("ConditionalGAN", datamodule)
             if stage == "fit" and not self.space.ready:
-                self._estimate_feature_statistics(datamodule)
-        if stage in ("fit", "validate", "test"):
-            self._load_evaluator(stage)
-
-    def _estimate_feature_statistics(self, datamodule: Any) -> None:
-        items = training_items(datamodule, STATS_ITEMS)
-        self.space.estimate(datamodule.codec.collate(items))
-        preloaded = datamodule.dataset("train").preloaded
-        too_long = sum(item.shape[0] > self.hparams.max_frames for item in preloaded or items)
-        if too_long:
-            rank_zero_info(f"ConditionalGAN: {too_long} training clip(s) are longer than --model.max_frames="
-                           f"{self.hparams.max_frames} and are cut to it; raise max_frames to keep them whole.")
+                estimate_audio_statistics(self.space, datamodule, self.hparams.max_frames)
 
     # ------------------------------------------------------------------ data space ↔ model space
     def to_model(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -242,22 +204,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         return self.space.from_model(samples)
 
     # ------------------------------------------------------------------ inference
-    def noise(self, n: int, generator: torch.Generator | None = None, inference: bool = False) -> torch.Tensor:
-        """Noise z (n, noise_dim), from ``generator`` or the global RNG; for ``inference``, truncated to
-        [-truncation, truncation] when ``truncation`` is set."""
-        t = self.hparams.get("truncation")
-        if inference and t is not None:
-            z = torch.nn.init.trunc_normal_(torch.empty(n, self.hparams.noise_dim), a=-t, b=t, generator=generator)
-        else:
-            z = torch.randn(n, self.hparams.noise_dim, generator=generator)
-        return z.to(self.device)
-
-    def item_noise(self, ids: list[str]) -> torch.Tensor:
-        """Noise z (B, noise_dim) fixed per item id: evaluation and prediction draw the same sample for an item
-        whatever it is batched with and however many processes share the split, so scores are reproducible."""
-        return torch.cat([self.noise(1, torch.Generator().manual_seed(zlib.crc32(str(i).encode())), inference=True)
-                          for i in ids])
-
     @torch.no_grad()
     def generate(self, tokens: torch.Tensor, lengths: torch.Tensor, noise: torch.Tensor | None = None
                  ) -> dict[str, torch.Tensor]:
@@ -285,41 +231,6 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             [self.discriminator, self.text_encoder, *filter(None, [self.feature_discriminator])]))
         decay = self.hparams.get("lr_decay", "constant")
         return [with_schedule(self, optimizer, decay=decay) for optimizer in (generator, discriminator)]
-
-    def _step(self, optimizer: Any, loss: torch.Tensor, name: str) -> None:
-        self._watch_finite(loss, name)
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        if self.hparams.clip_grad_norm:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.clip_grad_norm,
-                                gradient_clip_algorithm="norm")
-        optimizer.step()
-
-    def _watch_finite(self, loss: torch.Tensor, name: str) -> None:
-        """Note, on the device, the first step whose ``name`` loss is not finite: no host sync per step (a
-        ``.item()`` here would stall a GPU's queue twice a step, and under DDP add two all-reduces)."""
-        first = self._first_nonfinite.get(name, torch.full((), -1, dtype=torch.long, device=loss.device))
-        bad = ~torch.isfinite(loss.detach()) & (first < 0)
-        self._first_nonfinite[name] = torch.where(bad, torch.full_like(first, self.global_step), first)
-
-    def _check_finite(self) -> None:
-        """Stop training if a loss was not finite since the start, naming the first such step: on logging steps,
-        at the end of each training epoch and before each checkpoint, across every process."""
-        for name, first in self._first_nonfinite.items():
-            step = int(self.all_gather(first).max())
-            if step >= 0:
-                raise FloatingPointError(
-                    f"ConditionalGAN: {name} is not finite at step {step} (epoch {self.current_epoch}); training "
-                    "stopped. Lower the learning rates (--model.optimizer_g/--model.optimizer_d), set "
-                    "--model.clip_grad_norm, or use --model.loss hinge with spectral_norm.")
-
-    def on_train_epoch_end(self) -> None:
-        super().on_train_epoch_end()
-        self._check_finite()
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        self._check_finite()  # no checkpoint of weights a non-finite loss has already stepped
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         hp = self.hparams
@@ -349,7 +260,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             if hp.gradient_penalty > 0:
                 x, cond = real.detach().requires_grad_(True), c.detach().requires_grad_(True)
                 d_loss = d_loss + hp.gradient_penalty * matching_aware_penalty(self.discriminator(x, cond), (x, cond))
-            self._step(opt_d, d_loss, "train/d_loss")
+            self.optimizer_step_on(opt_d, d_loss, "train/d_loss")
 
         # generator: make D call its samples real and matching
         with self.toggled_optimizer(opt_g):
@@ -362,7 +273,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
             if same is not None:
                 g_loss = g_loss + hp.contrastive * contrastive_matching_loss(
                     fake_features, self.discriminator.embed(c), same)
-            self._step(opt_g, g_loss, "train/g_loss")
+            self.optimizer_step_on(opt_g, g_loss, "train/g_loss")
         if self.generator_ema is not None:
             self.generator_ema.update_parameters(self.generator)
         for config in self.trainer.lr_scheduler_configs:  # manual optimization steps its schedules itself
@@ -375,7 +286,7 @@ class ConditionalGAN(CycleScoring, MultimodalMethod):
         if logs_this_step(self.trainer):
             self.log_dict({"train/d_real": d_real.detach().mean(), "train/d_wrong": d_wrong.detach().mean(),
                            "train/d_fake": d_fake.detach().mean()}, batch_size=n)
-            self._check_finite()
+            self.check_finite()
 
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         """The evaluator's reading of the media generated for the batch's texts, and the FID."""

@@ -6,6 +6,7 @@ the evaluator reads generated media back into text (``*/cycle_*``; the real test
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import torch
@@ -15,6 +16,8 @@ from multimodal_kit.errors import ConfigError
 from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
 from multimodal_kit.metrics import text_metrics
 from multimodal_kit.utils import rank_zero_info
+
+STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
 
 
 def require_sound(method: str, datamodule: Any) -> None:
@@ -26,10 +29,43 @@ def require_sound(method: str, datamodule: Any) -> None:
                           "become sound again): set --data.normalize none.")
 
 
+def estimate_audio_statistics(space: Any, datamodule: Any, max_frames: int, limit: int = STATS_ITEMS) -> None:
+    """Estimate a GAN's audio space statistics (``space.estimate``) from the first ``limit`` training items,
+    saying how many clips are longer than ``max_frames`` (and so cut to it)."""
+    items = training_items(datamodule, limit)
+    space.estimate(datamodule.codec.collate(items))
+    preloaded = datamodule.dataset("train").preloaded
+    too_long = sum(item.shape[0] > max_frames for item in preloaded or items)
+    if too_long:
+        rank_zero_info(f"ConditionalGAN: {too_long} training clip(s) are longer than --model.max_frames="
+                       f"{max_frames} and are cut to it; raise max_frames to keep them whole.")
+
+
 def training_items(datamodule: Any, limit: int) -> list[torch.Tensor]:
     """The media tensors of the first ``limit`` training items (what feature statistics are estimated from)."""
     dataset = datamodule.dataset("train")
     return [dataset.media_at(i) for i in range(min(len(dataset), limit))]
+
+
+class LatentNoise:
+    """The noise a generator of media draws from: a mixin for a ``LightningModule`` with ``hparams.noise_dim``
+    and (optionally) ``hparams.truncation``."""
+
+    def noise(self, n: int, generator: torch.Generator | None = None, inference: bool = False) -> torch.Tensor:
+        """Noise z (n, noise_dim), from ``generator`` or the global RNG; for ``inference``, truncated to
+        [-truncation, truncation] when ``truncation`` is set."""
+        t = self.hparams.get("truncation")
+        if inference and t is not None:
+            z = torch.nn.init.trunc_normal_(torch.empty(n, self.hparams.noise_dim), a=-t, b=t, generator=generator)
+        else:
+            z = torch.randn(n, self.hparams.noise_dim, generator=generator)
+        return z.to(self.device)
+
+    def item_noise(self, ids: list[str]) -> torch.Tensor:
+        """Noise z (B, noise_dim) fixed per item id: evaluation and prediction draw the same sample for an item
+        whatever it is batched with and however many processes share the split, so scores are reproducible."""
+        return torch.cat([self.noise(1, torch.Generator().manual_seed(zlib.crc32(str(i).encode())), inference=True)
+                          for i in ids])
 
 
 class CycleScoring:
@@ -40,6 +76,13 @@ class CycleScoring:
 
     evaluator: CycleEvaluator | None = None
     codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
+
+    def setup(self, stage: str) -> None:
+        """The data's codec (generated media → images / sound), and the evaluator for fit, validate and test."""
+        super().setup(stage)
+        self.codec = getattr(getattr(self.trainer, "datamodule", None), "codec", self.codec)
+        if stage in ("fit", "validate", "test"):
+            self._load_evaluator(stage)
 
     def _load_evaluator(self, stage: str) -> None:
         path, name = self.hparams.evaluator, type(self).__name__

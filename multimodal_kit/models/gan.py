@@ -278,3 +278,13 @@ class EMAWithWarmup:
     def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
         d = min(self.decay, (1 + float(num_averaged)) / (10 + float(num_averaged)))
         return averaged * d + current * (1 - d)
+
+
+def matching_scores(discriminator: ProjectionScores, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
+                    permutation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A discriminator's scores of a step's three pairs: real samples (B, …) with their texts c (B, D) and with
+    the texts ``permutation`` (B,) gives them, and generated samples (B, …) with their texts. Returns φ(real)
+    (computed once, scored with both texts) and the real, wrong and fake scores (B,) each."""
+    real_features = discriminator.features(real)
+    return (real_features, discriminator.scores(real_features, c), discriminator.scores(real_features, c[permutation]),
+            discriminator(fake, c))
