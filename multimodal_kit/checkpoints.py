@@ -14,27 +14,8 @@ import torch
 
 from multimodal_kit.data.text import tokenizer_from_dict
 from multimodal_kit.errors import ConfigError
+from multimodal_kit.links import LINKED_MODEL_ARGS
 from multimodal_kit.utils import cache_root
-
-#: model arguments the CLI links from the data module, and the data module attribute each comes from (read with
-#: a default where only one pair type has it); they are never copied from a checkpoint's config
-DATA_LINKS = {"vocab_size": "vocab_size", "pad_id": "pad_id", "bos_id": "bos_id", "eos_id": "eos_id",
-              "media": "media", "image_size": "image_size", "n_mels": "n_mels"}
-LINK_DEFAULTS = {"image_size": 64, "n_mels": 64}
-LINKED_MODEL_ARGS = tuple(DATA_LINKS)
-
-
-class DataAttribute:
-    """A link function reading one attribute of the data module, or a default where it has none (picklable, so
-    the parser travels into ``ddp_spawn`` workers)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __call__(self, data: Any) -> Any:
-        if self.name in LINK_DEFAULTS:
-            return getattr(data, self.name, LINK_DEFAULTS[self.name])
-        return getattr(data, self.name)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

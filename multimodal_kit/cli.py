@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
@@ -26,15 +26,16 @@ import multimodal_kit.data.image_caption  # noqa: F401  (registers the data modu
 import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
 from multimodal_kit.callbacks import PredictionWriter
-from multimodal_kit.checkpoints import DATA_LINKS, DataAttribute, checkpoint_config
+from multimodal_kit.checkpoints import checkpoint_config
+from multimodal_kit.cli_errors import KitArgumentParser, user_mistake
 from multimodal_kit.compat import KeepsCheckpointConfig, cli_section, wandb_started
 from multimodal_kit.data.base import PairDataModule
-from multimodal_kit.data.problems import DataError
-from multimodal_kit.errors import ConfigError, condense_parser_error
 from multimodal_kit.interruption import LAST, ResumableInterrupt, resume_checkpoint
 from multimodal_kit.learning_curves import RunMetricsLogger
+from multimodal_kit.links import DATA_LINKS, DataAttribute, link_language_model_tokenizer
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.progress import KitProgressBar
+from multimodal_kit.run_dirs import class_name, experiment_name, flag_value, latest_run
 from multimodal_kit.run_logging import (
     WANDB_ID_FILE,
     RunConfig,
@@ -59,46 +60,6 @@ class _NoAdvertising(logging.Filter):
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvertising())
 # Lightning's own use of a torch API that newer torch deprecates, once per run: nothing a user can act on
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-
-
-def class_name(spec: Any) -> str:
-    """The short class name of a ``class_path``/``init_args`` config section."""
-    return str(spec.class_path).rsplit(".", 1)[-1]
-
-
-def experiment_name(config: Any) -> str:
-    """``<Method>-<Data>`` (e.g. ``Seq2Seq-ImageCaption``): run directory names and W&B groups."""
-    return f"{class_name(config.model)}-{class_name(config.data).replace('DataModule', '')}"
-
-
-def latest_run(root: Path, name: str) -> Path | None:
-    """The newest ``root/<name>-<time>`` run directory holding a checkpoint to resume (``last.ckpt`` or
-    ``interrupted.ckpt``), or ``None``."""
-    runs = sorted(root.glob(f"{name}-*"), reverse=True)  # names end in a sortable time stamp
-    return next((run.absolute() for run in runs if any((run / "checkpoints").glob("*.ckpt"))), None)
-
-
-def _flag_value(args: list[str], flag: str) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == flag and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-class KitArgumentParser(LightningArgumentParser):
-    """The CLI's parser: a bad flag or config value is one short paragraph (what is wrong, and where to look),
-    not the usage listing of every Trainer option followed by jsonargparse's union diagnostics."""
-
-    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        if not self.exit_on_error:
-            super().error(message, ex)
-        parser = getattr(ex, "subcommand_parser", None) or self
-        prog = " ".join(["mmkit", *parser.prog.replace(" [options]", "").split()[1:]])  # also as python -m
-        sys.stderr.write(f"{prog}: error: {condense_parser_error(message)}\nThe options: {prog} --help "
-                         "(of a class: --model.help CLASS, --data.help CLASS).\n")
-        self.exit(2)
 
 
 class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
@@ -141,7 +102,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         given = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
         if isinstance(given, list) and given and given[0] in EVAL_SUBCOMMANDS:
-            ckpt = _flag_value(given, "--ckpt_path")
+            ckpt = flag_value(given, "--ckpt_path")
             if ckpt and Path(ckpt).is_file():
                 # the checkpoint's own config goes first, so every flag and config file the user gives wins
                 args = [given[0], "--config", json.dumps(checkpoint_config(ckpt)), *given[1:]]
@@ -304,29 +265,6 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(json.dumps(metrics, indent=2) + "\n")
             rank_zero_info(f"Metrics written to {path}")
-
-
-def link_language_model_tokenizer(config: Any) -> None:
-    """A method with a pretrained ``language_model`` reads text with that model's own tokenizer: set it as the
-    data's tokenizer when none is given (a different one is the method's to refuse, if its vocabulary does not fit)."""
-    model_args, data_args = config.model.get("init_args") or {}, config.data.get("init_args") or {}
-    language_model = model_args.get("language_model") if hasattr(model_args, "get") else None
-    if language_model and hasattr(data_args, "get") and not data_args.get("tokenizer"):
-        data_args.tokenizer = language_model
-        rank_zero_info(f"--data.init_args.tokenizer {language_model}: the language model's own tokenizer.")
-
-
-def user_mistake(error: BaseException) -> DataError | ConfigError | None:
-    """The :class:`DataError` or :class:`ConfigError` that caused ``error`` (jsonargparse wraps what a class's
-    ``__init__`` raises into its own ``ValueError``), or ``None`` for anything else."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, DataError | ConfigError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def main(args: ArgsType = None) -> None:
