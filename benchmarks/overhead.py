@@ -219,7 +219,9 @@ def measure(experiment: str, args: argparse.Namespace, out: Path) -> list[dict[s
     datamodule.prepare_data()
     datamodule.setup("fit")
     if _is_gan(model) and model.hparams.media == "audio":
-        model._estimate_feature_statistics(datamodule)  # what the GAN's setup does before training audio
+        from multimodal_kit.methods.generated_media import estimate_audio_statistics
+
+        estimate_audio_statistics(model.space, datamodule, model.hparams.max_frames)  # as the GAN's setup does
     model.tokenizer = datamodule.tokenizer
     samples_per_s_loader, batches = loader_rate(datamodule, args.warmup + args.steps)
     while len(batches) < args.warmup + args.steps:  # a tiny data set: cycle its batches

@@ -8,33 +8,22 @@ passes in (image–caption, text–audio).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 import datasets
 import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_warn
-from torch import nn
 from torch.utils.data import BatchSampler, DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from multimodal_kit.data.checks import DataReport, media_problems, settle, text_problems
+from multimodal_kit.data.augmentation import AugmentsMedia
+from multimodal_kit.data.checks import DataReport, check_split
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.datasets import PairCollator, PairDataset, PredictFiles
-from multimodal_kit.data.feature_cache import (
-    CachedFeatures,
-    Encode,
-    compute_features,
-    encoder_key,
-    features_root,
-    shard_bounds,
-    split_key,
-)
-from multimodal_kit.data.fields import Fields, Rows, read_rows, undecoded, with_label_names
-from multimodal_kit.data.loaders import auto_workers, build_loader, usable_cpus
+from multimodal_kit.data.fields import Fields, Rows, field_splits
+from multimodal_kit.data.loaders import loader_for
 from multimodal_kit.data.predict_inputs import predict_inputs
 from multimodal_kit.data.problems import DataError, Problem, listing
 from multimodal_kit.data.sources import load_source, resolve_splits, split_by_column
@@ -43,11 +32,10 @@ from multimodal_kit.utils import rank_zero_info
 
 __all__ = ["DataError", "PairDataModule", "PairDataset"]
 
-PRELOAD_LIMIT_BYTES = 2 * 1024**3  # decode a split into memory up front when it takes less than this
 STAGE_SPLITS = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"], "predict": []}
 
 
-class PairDataModule(LightningDataModule):
+class PairDataModule(AugmentsMedia, LightningDataModule):
     """Pairs of one medium and text, from an embedded set, a local directory or the hub.
 
     Args:
@@ -146,12 +134,12 @@ class PairDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
-        self._said_workers = False
+        self.said_workers = False  # the automatic worker count is said once
         self.predict_path = predict_path
         self.report = DataReport()
-        self._checked: set[str] = set()
+        self.checked_splits: set[str] = set()  # splits whose rows are checked (check_split)
         self._datasets: dict[str, PairDataset] = {}
-        self._preloaded: dict[str, list[torch.Tensor]] = {}  # media decoded by the checks, kept for the datasets
+        self.preloaded_media: dict[str, list[torch.Tensor]] = {}  # media decoded by the checks, kept for the datasets
         self._skipped_lines: dict[str, list[Problem]] = {}  # unreadable metadata lines left out (bad_rows=skip)
 
     @property
@@ -164,10 +152,7 @@ class PairDataModule(LightningDataModule):
         """Every field this data gives, by name → kind (the task contract; read from the flags, no data loaded):
         the medium, the target ``text`` (unless ``text_column`` is null), ``references``, ``id``, and the task's
         further text and label fields."""
-        f = self.fields
-        kinds = {f.media: self.codec.media, **({"text": "text"} if f.text_column else {}),
-                 "references": "references", "id": "id"}
-        return kinds | {name: "text" for name in f.text_fields} | {name: "label" for name in f.label_fields}
+        return self.fields.kinds(self.codec.media)
 
     # ----------------------------------------------------------------- splits, rows, tokenizer
     @cached_property
@@ -185,20 +170,17 @@ class PairDataModule(LightningDataModule):
         splits = resolve_splits(raw, train_split=hp.train_split, validation_split=hp.validation_split,
                                 test_split=hp.test_split, val_fraction=hp.val_fraction, seed=hp.split_seed,
                                 source=self.source)
-        media, rows, columns = {}, {}, {}
-        for name, split in splits.items():
-            resolved = self.fields.resolve(split, name, self.source)
-            split = with_label_names(split.select_columns(resolved.columns), self.fields.text_column)
-            rows[name] = read_rows(split, resolved)
-            columns[name] = {"text": self.fields.text_column, "references": ", ".join(resolved.captions) or None,
-                             **self.fields.text_fields}
-            media[name] = undecoded(split.select_columns([self.fields.media_column]), self.fields.media_column)
-        return media, rows, columns
+        return field_splits(splits, self.fields, self.source)
 
     @property
     def splits(self) -> dict[str, datasets.Dataset]:
         """``train``/``validation``/(``test``) splits' media columns, undecoded."""
         return self._data[0]
+
+    @property
+    def text_columns(self) -> dict[str, dict[str, str | None]]:
+        """Per split, each text field's column (``references``: the reference columns), for messages."""
+        return self._data[2]
 
     @property
     def rows(self) -> dict[str, Rows]:
@@ -242,32 +224,7 @@ class PairDataModule(LightningDataModule):
         """Check every row of split ``name`` before training: its text fields, references and (``check_media``,
         or when preloading) each media file decoded once. Bad rows fail with one message naming each, or are
         skipped (``--data.bad_rows skip``); either way they are listed in ``<run_dir>/data_report.json``."""
-        if name in self._checked:
-            return
-        hp = self.hparams
-        split, rows = self.splits[name], self.rows[name]
-        check_refs = name == "train" and hp.train_text == "random"
-        problems = text_problems(rows, self.tokenizer, hp.max_text_length, check_refs, self._data[2][name])
-        preload = hp.preload if hp.preload is not None else len(split) * self.codec.nbytes() <= PRELOAD_LIMIT_BYTES
-        found = media_problems(split, self.fields.media_column, rows.ids, self.codec,
-                               decode=preload or hp.check_media, keep=preload)
-        for i, what in problems.items():
-            found.problems[i] = what + found.problems.get(i, [])
-        subject = f"split '{name}' of {self.source!r}"
-        self.report.add_split(name, len(rows), found, rows.ids, skipped=hp.bad_rows == "skip")
-        report = self.report.write(Path(self.trainer.default_root_dir) if self.trainer else None,
-                                   self.trainer is None or self.trainer.is_global_zero)
-        if found.notes:
-            rank_zero_info(f"{len(found.notes)} media file(s) of {subject} converted on loading:\n"
-                           f"{listing(found.notes)}")
-        keep = settle(found, rows.ids, subject, hp.bad_rows, report)
-        media = found.media
-        if keep is not None:
-            self.splits[name], self.rows[name] = split.select(keep), rows.select(keep)
-            media = [media[i] for i in keep] if media is not None else None
-        if media is not None:
-            self._preloaded[name] = media
-        self._checked.add(name)
+        check_split(self, name)
 
     # ----------------------------------------------------------------- Lightning hooks
     def prepare_data(self) -> None:
@@ -293,18 +250,18 @@ class PairDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
-        return self._loader(dataset, self.batch_size, "train", self.train_batch_sampler(dataset))
+        return loader_for(self, dataset, self.batch_size, "train", self.train_batch_sampler(dataset))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("validation"), self.eval_batch_size, "evaluate")
+        return loader_for(self, self.dataset("validation"), self.eval_batch_size, "evaluate")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"), self.eval_batch_size, "evaluate")
+        return loader_for(self, self.dataset("test"), self.eval_batch_size, "evaluate")
 
     def predict_dataloader(self) -> DataLoader:
         dataset = predict_inputs(self.predict_path, self.codec, lambda: self.tokenizer, self.hparams.bad_rows,
                                  tuple(self.fields.text_fields))
-        return self._loader(dataset, self.eval_batch_size, "predict", texts=not isinstance(dataset, PredictFiles))
+        return loader_for(self, dataset, self.eval_batch_size, "predict", texts=not isinstance(dataset, PredictFiles))
 
     # ----------------------------------------------------------------- pieces
     def collator(self, texts: bool = True) -> PairCollator:
@@ -318,92 +275,12 @@ class PairDataModule(LightningDataModule):
             self.check_split(name)
             self._datasets[name] = PairDataset(self.splits[name], self.rows[name], self.codec,
                                                random_text=name == "train" and self.hparams.train_text == "random",
-                                               preloaded=self._preloaded.pop(name, None))
+                                               preloaded=self.preloaded_media.pop(name, None))
         return self._datasets[name]
-
-    # ----------------------------------------------------------------- training media augmented, on the device
-    @property
-    def augments_media(self) -> bool:
-        """Whether training batches' media are augmented by :meth:`augment` (then a frozen encoder's features
-        change every step and are not cached)."""
-        return False
-
-    def augment(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """A training batch with its media augmented (on the device; a subclass with ``augments_media``)."""
-        return batch
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.augments_media and self.trainer is not None and self.trainer.training:
-            return self.augment(batch)
-        return batch
-
-    # ----------------------------------------------------------------- a frozen encoder's features, cached
-
-    def preprocessing(self) -> dict[str, Any]:
-        """The settings that shape what an encoder reads (all but batching, loading and text settings): part of a
-        feature cache's key."""
-        loader = {"batch_size", "eval_batch_size", "num_workers", "preload", "predict_path", "cache_dir",
-                  "check_media", "bad_rows", "train_text", "tokenizer", "tokenizer_kind", "min_word_count",
-                  "max_text_length", "trust_remote_code", "cache_features"}
-        return {key: value for key, value in self.hparams.items() if key not in loader}
-
-    def use_cached_features(self, name: str, encoder: nn.Module, encode: Encode, dim: int, precision: str,
-                            world: tuple[int, int] = (1, 0), barrier: Callable[[], None] = lambda: None) -> Path:
-        """Compute split ``name``'s features with a frozen ``encoder`` once (this process: its shard of ``world``
-        = (processes, rank)), then let the split's items carry them (training: instead of their media).
-
-        Args:
-            encode: the method's encoding of a batch of media → features (B, N, D) and mask (B, N).
-            dim: D.
-            precision: the trainer's precision, in which ``encode`` runs (part of the key).
-            barrier: waits for every process (the strategy's), between computing the shards and reading them.
-
-        Returns:
-            The directory of the split's cached features.
-        """
-        self.check_split(name)
-        dataset = self.dataset(name)
-        key = split_key(dataset.media, dataset.ids, self.preprocessing(), precision)
-        folder = features_root(self.hparams.cache_dir) / encoder_key(encoder) / f"{name}-{key}"
-        processes, rank = world
-        start, stop = shard_bounds(len(dataset), processes, rank)
-        device = next(encoder.parameters()).device
-        shards = range(min(processes, len(dataset)))  # fewer items than processes: the last shards are empty
-        if rank in shards:
-            compute_features(dataset.media.select(range(start, stop)),
-                             lambda value, i: self.codec.load(value, dataset.ids[start + i]), self.codec.collate,
-                             encode, dim, device, self.eval_batch_size, folder / f"shard{rank:03d}of{processes:03d}.arrow",
-                             f"caching {name} features")
-        barrier()
-        table = datasets.concatenate_datasets([datasets.Dataset.from_file(str(folder / f"shard{r:03d}of"
-                                                                              f"{processes:03d}.arrow"))
-                                               for r in shards])
-        dataset.use_features(CachedFeatures(table), keep_media=name != "train")  # evaluation draws its media
-        return folder
 
     def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:
         """The training batch sampler; ``None``: uniformly shuffled batches of ``batch_size``."""
         return None
-
-    def _loader(self, dataset: Any, batch_size: int, stage: str, batch_sampler: BatchSampler | None = None,
-                texts: bool = True) -> DataLoader:
-        trainer = self.trainer
-        world = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
-        return build_loader(dataset, batch_size, self.collator(texts), self._workers(on_gpu), stage, world,
-                            batch_sampler, pin_memory=on_gpu)
-
-    def _workers(self, on_gpu: bool) -> int:
-        """``num_workers``, or when unset the automatic choice (:func:`auto_workers`), said once on a GPU."""
-        if self.num_workers is not None:
-            return self.num_workers
-        processes = self.trainer.num_devices if self.trainer is not None else 1
-        workers = auto_workers(on_gpu, processes)
-        if on_gpu and not self._said_workers:
-            self._said_workers = True
-            rank_zero_info(f"DataLoader workers: {workers} per process (automatic, from {usable_cpus()} CPU cores "
-                           f"and {processes} process(es) on this node); --data.init_args.num_workers sets them.")
-        return workers
 
     def _load_source(self) -> datasets.DatasetDict:
         hp = self.hparams

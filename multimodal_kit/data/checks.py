@@ -22,6 +22,7 @@ from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.fields import Rows, media_files
 from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
 from multimodal_kit.data.text import token_counts
+from multimodal_kit.utils import rank_zero_info
 
 REPORT_NAME = "data_report.json"  # in the run directory: every bad row found, skipped or not
 
@@ -157,3 +158,40 @@ class DataReport:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(self.parts, indent=1) + "\n")
         return path
+
+
+PRELOAD_LIMIT_BYTES = 2 * 1024**3  # decode a split into memory up front when it takes less than this
+
+
+def check_split(datamodule: Any, name: str) -> None:
+    """Check every row of a kit data module's split ``name`` once (see ``PairDataModule.check_split``): its texts,
+    its media (decoded when checking media or preloading, kept when preloading), the bad rows failed or skipped,
+    the report written."""
+    if name in datamodule.checked_splits:
+        return
+    hp = datamodule.hparams
+    split, rows = datamodule.splits[name], datamodule.rows[name]
+    check_refs = name == "train" and hp.train_text == "random"
+    problems = text_problems(rows, datamodule.tokenizer, hp.max_text_length, check_refs, datamodule.text_columns[name])
+    codec = datamodule.codec
+    preload = hp.preload if hp.preload is not None else len(split) * codec.nbytes() <= PRELOAD_LIMIT_BYTES
+    found = media_problems(split, datamodule.fields.media_column, rows.ids, codec,
+                           decode=preload or hp.check_media, keep=preload)
+    for i, what in problems.items():
+        found.problems[i] = what + found.problems.get(i, [])
+    subject = f"split '{name}' of {datamodule.source!r}"
+    datamodule.report.add_split(name, len(rows), found, rows.ids, skipped=hp.bad_rows == "skip")
+    trainer = datamodule.trainer
+    report = datamodule.report.write(Path(trainer.default_root_dir) if trainer else None,
+                                     trainer is None or trainer.is_global_zero)
+    if found.notes:
+        rank_zero_info(f"{len(found.notes)} media file(s) of {subject} converted on loading:\n"
+                       f"{listing(found.notes)}")
+    keep = settle(found, rows.ids, subject, hp.bad_rows, report)
+    media = found.media
+    if keep is not None:
+        datamodule.splits[name], datamodule.rows[name] = split.select(keep), rows.select(keep)
+        media = [media[i] for i in keep] if media is not None else None
+    if media is not None:
+        datamodule.preloaded_media[name] = media
+    datamodule.checked_splits.add(name)

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
@@ -25,6 +25,9 @@ from torch.nn.utils.rnn import pad_sequence
 
 from multimodal_kit.compat import model_revision
 from multimodal_kit.utils import cache_root
+
+if TYPE_CHECKING:
+    from multimodal_kit.data.base import PairDataModule
 
 #: encode(batch of media) → features (B, N, D) and their validity mask (B, N)
 Encode = Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
@@ -133,3 +136,49 @@ class CachedFeatures:
 def pad_features(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Cached features (N_i, D) → zero-padded (B, max N_i, D) and the lengths (B,)."""
     return pad_sequence(items, batch_first=True), torch.tensor([len(item) for item in items])
+
+
+def preprocessing(hparams: dict[str, Any]) -> dict[str, Any]:
+    """The data settings that shape what an encoder reads (all but batching, loading and text settings): part of
+    a feature cache's key."""
+    loader = {"batch_size", "eval_batch_size", "num_workers", "preload", "predict_path", "cache_dir",
+              "check_media", "bad_rows", "train_text", "tokenizer", "tokenizer_kind", "min_word_count",
+              "max_text_length", "trust_remote_code", "cache_features"}
+    return {key: value for key, value in hparams.items() if key not in loader}
+
+
+def use_cached_features(datamodule: PairDataModule, name: str, encoder: nn.Module, encode: Encode, dim: int,
+                        precision: str, world: tuple[int, int] = (1, 0),
+                        barrier: Callable[[], None] = lambda: None) -> Path:
+    """Compute split ``name``'s features with a frozen ``encoder`` once (this process: its shard of ``world`` =
+    (processes, rank)), then let the split's items carry them (training: instead of their media).
+
+    Args:
+        datamodule: the kit's data module holding the split.
+        encode: the method's encoding of a batch of media → features (B, N, D) and mask (B, N).
+        dim: D.
+        precision: the trainer's precision, in which ``encode`` runs (part of the key).
+        barrier: waits for every process (the strategy's), between computing the shards and reading them.
+
+    Returns:
+        The directory of the split's cached features.
+    """
+    datamodule.check_split(name)
+    dataset, codec = datamodule.dataset(name), datamodule.codec
+    key = split_key(dataset.media, dataset.ids, preprocessing(datamodule.hparams), precision)
+    folder = features_root(datamodule.hparams.cache_dir) / encoder_key(encoder) / f"{name}-{key}"
+    processes, rank = world
+    start, stop = shard_bounds(len(dataset), processes, rank)
+    device = next(encoder.parameters()).device
+    shards = range(min(processes, len(dataset)))  # fewer items than processes: the last shards are empty
+    if rank in shards:
+        compute_features(dataset.media.select(range(start, stop)),
+                         lambda value, i: codec.load(value, dataset.ids[start + i]), codec.collate, encode, dim,
+                         device, datamodule.eval_batch_size, folder / f"shard{rank:03d}of{processes:03d}.arrow",
+                         f"caching {name} features")
+    barrier()
+    table = datasets.concatenate_datasets([datasets.Dataset.from_file(str(folder / f"shard{r:03d}of"
+                                                                          f"{processes:03d}.arrow"))
+                                           for r in shards])
+    dataset.use_features(CachedFeatures(table), keep_media=name != "train")  # evaluation draws its media
+    return folder

@@ -81,6 +81,13 @@ class Fields:
             raise DataError(f"field name(s) {taken + derived} are the batch's own keys; name the task's fields "
                             "otherwise.")
 
+    def kinds(self, media_kind: str) -> dict[str, str]:
+        """Every field declared, by name → kind: the medium (of ``media_kind``), the target ``text`` (unless
+        ``text_column`` is null), ``references``, ``id``, and the task's further text and label fields."""
+        kinds = {self.media: media_kind, **({"text": "text"} if self.text_column else {}),
+                 "references": "references", "id": "id"}
+        return kinds | {name: "text" for name in self.text_fields} | {name: "label" for name in self.label_fields}
+
     def resolve(self, split: datasets.Dataset, name: str, source: str) -> ResolvedFields:
         """The columns of this declaration that ``split`` has, checked: a required column it lacks is a
         :class:`DataError` naming the flag to set."""
@@ -186,3 +193,18 @@ def undecoded(split: datasets.Dataset, media_column: str) -> datasets.Dataset:
     if not hasattr(feature, "decode"):
         return split
     return split.cast_column(media_column, dataclasses.replace(feature, decode=False))
+
+
+def field_splits(splits: dict[str, datasets.Dataset], fields: Fields, source: str
+                 ) -> tuple[dict[str, datasets.Dataset], dict[str, Rows], dict[str, dict[str, str | None]]]:
+    """Map each split's columns onto ``fields``: per split, the media column (undecoded), every other field's
+    rows (:func:`read_rows`), and each text field's column name (for messages)."""
+    media, rows, columns = {}, {}, {}
+    for name, split in splits.items():
+        resolved = fields.resolve(split, name, source)
+        split = with_label_names(split.select_columns(resolved.columns), fields.text_column)
+        rows[name] = read_rows(split, resolved)
+        columns[name] = {"text": fields.text_column, "references": ", ".join(resolved.captions) or None,
+                         **fields.text_fields}
+        media[name] = undecoded(split.select_columns([fields.media_column]), fields.media_column)
+    return media, rows, columns

@@ -11,6 +11,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from multimodal_kit.data.resumable import EpochShuffle, ResumableLoader, global_seed
+from multimodal_kit.utils import rank_zero_info
 
 
 def train_order(dataset: Dataset) -> EpochShuffle:
@@ -64,3 +65,28 @@ def build_loader(dataset: Dataset, batch_size: int, collate_fn: Callable[[list[A
     return (ResumableLoader if stage == "train" else DataLoader)(
         dataset, **batching, num_workers=num_workers, collate_fn=collate_fn, persistent_workers=num_workers > 0,
         pin_memory=pin_memory)
+
+
+def loader_for(datamodule: Any, dataset: Any, batch_size: int, stage: str, batch_sampler: BatchSampler | None = None,
+               texts: bool = True) -> DataLoader:
+    """A kit data module's loader of ``dataset`` for ``stage`` (``train``, ``evaluate``, ``predict``), sharded by
+    its Trainer's processes, batched by its collator (``texts=False``: items without text), with its workers."""
+    trainer = datamodule.trainer
+    world = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    on_gpu = trainer is not None and trainer.strategy.root_device.type == "cuda"
+    return build_loader(dataset, batch_size, datamodule.collator(texts), workers_for(datamodule, on_gpu), stage,
+                        world, batch_sampler, pin_memory=on_gpu)
+
+
+def workers_for(datamodule: Any, on_gpu: bool) -> int:
+    """The data module's ``num_workers``, or when unset the automatic choice (:func:`auto_workers`), said once on
+    a GPU."""
+    if datamodule.num_workers is not None:
+        return datamodule.num_workers
+    processes = datamodule.trainer.num_devices if datamodule.trainer is not None else 1
+    workers = auto_workers(on_gpu, processes)
+    if on_gpu and not datamodule.said_workers:
+        datamodule.said_workers = True
+        rank_zero_info(f"DataLoader workers: {workers} per process (automatic, from {usable_cpus()} CPU cores "
+                       f"and {processes} process(es) on this node); --data.init_args.num_workers sets them.")
+    return workers

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from multimodal_kit.data.feature_cache import feature_lengths_key, features_key
+from multimodal_kit.data.feature_cache import feature_lengths_key, features_key, use_cached_features
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.encoders import (
     as_sequence,
@@ -71,7 +71,7 @@ class MediaSource:
             for split in splits:
                 if split not in datamodule.splits:
                     continue
-                folder = datamodule.use_cached_features(split, encoder, self._encode_media, int(encoder.out_dim),
+                folder = use_cached_features(datamodule, split, encoder, self._encode_media, int(encoder.out_dim),
                                                         str(trainer.precision),
                                                         (trainer.world_size, trainer.global_rank),
                                                         trainer.strategy.barrier)

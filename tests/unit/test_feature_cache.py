@@ -14,7 +14,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 
-from multimodal_kit.data.feature_cache import encoder_key, shard_bounds
+from multimodal_kit.data.feature_cache import encoder_key, shard_bounds, use_cached_features
 from multimodal_kit.data.image_caption import ImageCaptionDataModule
 from multimodal_kit.methods import CrossModalAttention, Seq2Seq
 from multimodal_kit.models.pretrained import PretrainedImageEncoder
@@ -117,10 +117,10 @@ def test_ddp_shards_add_up_to_the_split(tmp_path: Path) -> None:
         dm.setup("fit")
     model.eval()
     encode = model.encode_source
-    whole.use_cached_features("validation", encoder, encode, encoder.out_dim, "32-true")
+    use_cached_features(whole, "validation", encoder, encode, encoder.out_dim, "32-true")
     # two processes, one after the other here: rank 0's barrier is where rank 1 computes its shard
-    rank0.use_cached_features("validation", encoder, encode, encoder.out_dim, "32-true", world=(2, 0), barrier=lambda: (
-        rank1.use_cached_features("validation", encoder, encode, encoder.out_dim, "32-true", world=(2, 1))))
+    use_cached_features(rank0, "validation", encoder, encode, encoder.out_dim, "32-true", world=(2, 0), barrier=lambda: (
+        use_cached_features(rank1, "validation", encoder, encode, encoder.out_dim, "32-true", world=(2, 1))))
     for dm in (rank0, rank1):
         features = dm.dataset("validation").features
         assert len(features) == len(whole.dataset("validation"))
