@@ -222,6 +222,10 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         tokenizer = getattr(self.datamodule, "tokenizer", None)
         if tokenizer is not None:
             tokenizer.save_pretrained(str(self.run_dir / "tokenizer"))
+        labels = getattr(self.datamodule, "labels", None)
+        if labels:  # each label field's classes, in class-index order
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger.version:
                 self.run_dir.mkdir(parents=True, exist_ok=True)

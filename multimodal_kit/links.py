@@ -14,8 +14,10 @@ from multimodal_kit.utils import rank_zero_info
 #: model arguments the CLI links from the data module, and the data module attribute each comes from (read with
 #: a default where only one pair type has it); they are never copied from a checkpoint's config
 DATA_LINKS = {"vocab_size": "vocab_size", "pad_id": "pad_id", "bos_id": "bos_id", "eos_id": "eos_id",
-              "media": "media", "image_size": "image_size", "n_mels": "n_mels"}
-LINK_DEFAULTS = {"image_size": 64, "n_mels": 64}
+              "media": "media", "image_size": "image_size", "n_mels": "n_mels", "num_classes": "num_classes"}
+LINK_DEFAULTS = {"image_size": 64, "n_mels": 64, "num_classes": 0}
+#: what the tokenizer's links give for data without text (a method that reads or writes text is refused anyway)
+NO_TEXT = {"vocab_size": 0, "pad_id": 0, "bos_id": 1, "eos_id": 2}
 LINKED_MODEL_ARGS = tuple(DATA_LINKS)
 
 
@@ -27,6 +29,8 @@ class DataAttribute:
         self.name = name
 
     def __call__(self, data: Any) -> Any:
+        if self.name in NO_TEXT and not getattr(getattr(data, "fields", None), "has_text", True):
+            return NO_TEXT[self.name]
         if self.name in LINK_DEFAULTS:
             return getattr(data, self.name, LINK_DEFAULTS[self.name])
         return getattr(data, self.name)

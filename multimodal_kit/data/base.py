@@ -22,13 +22,12 @@ from multimodal_kit.data.augmentation import AugmentsMedia
 from multimodal_kit.data.checks import DataReport, check_split
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.datasets import PairCollator, PairDataset, PredictFiles
-from multimodal_kit.data.fields import Fields, Rows, field_splits
+from multimodal_kit.data.fields import Fields, Rows, field_splits, label_vocabularies
 from multimodal_kit.data.loaders import loader_for
 from multimodal_kit.data.predict_inputs import predict_inputs
 from multimodal_kit.data.problems import DataError, Problem, listing
 from multimodal_kit.data.sources import load_source, resolve_splits, split_by_column
-from multimodal_kit.data.text import load_tokenizer, special_ids, train_tokenizer
-from multimodal_kit.utils import rank_zero_info
+from multimodal_kit.data.text import load_tokenizer, special_ids, tokenizer_of_rows
 
 __all__ = ["DataError", "PairDataModule", "PairDataset"]
 
@@ -42,7 +41,8 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         codec: the medium's :class:`~multimodal_kit.data.codec.MediaCodec` (given by the pair type).
         source: an embedded set's name, a local directory (``imagefolder``/``audiofolder`` layout: split folders
             with media files and ``metadata.jsonl``/``metadata.csv``), or a hub dataset id.
-        text_column: the column with the caption or transcript used as the training target.
+        text_column: the column with the caption or transcript used as the training target; ``null`` for data
+            without one (a classifier's: its target is a label field).
         captions_column: an optional list column with all reference texts (default ``captions``), or a list of
             columns holding one reference each (e.g. ``[caption_0, …, caption_4]``, empty ones skipped); when absent,
             the text column is the only reference.
@@ -50,7 +50,8 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         id_column: a column naming each row; default: ``id`` if present, else the media file name, else the row.
         text_fields: a task's further text fields, ``{field: column}`` (e.g. ``{question: question}``): each is
             checked, learnt by the trained tokenizer and batched as ``<field>_tokens``/``<field>_lengths``.
-        label_fields: fields passed through as lists, ``{field: column}`` (e.g. ``{speaker: speaker_id}``).
+        label_fields: class fields, ``{field: column}`` (e.g. ``{speaker: speaker_id}``): batched as class indices
+            (long (B,)) into the training split's classes (``labels``, saved with the run and the checkpoint).
         subset: the hub dataset's configuration name.
         revision: the hub dataset's revision (branch, tag or commit).
         train_split: the source's training split.
@@ -188,21 +189,28 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         return self._data[1]
 
     @cached_property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        """The loaded tokenizer (``--data.tokenizer``) or one trained on every text field of the training split."""
+    def tokenizer(self) -> PreTrainedTokenizerBase | None:
+        """The loaded tokenizer (``--data.tokenizer``) or one trained on every text field of the training split;
+        ``None`` for data without text fields."""
         hp = self.hparams
+        if not self.fields.has_text:
+            return None
         if hp.tokenizer:
             return load_tokenizer(hp.tokenizer, trust_remote_code=hp.trust_remote_code)
-        rows = self.rows["train"]
-        texts = [*rows.texts, *(r for refs in rows.references for r in refs)]
-        texts += [t for name in self.fields.text_fields for t in rows.fields[name]]
-        texts = [str(t) for t in texts if t]  # empty texts are bad rows, named by the checks
-        tokenizer = train_tokenizer(texts, kind=hp.tokenizer_kind, min_frequency=hp.min_word_count)
-        rank_zero_info(f"Trained a {hp.tokenizer_kind}-level tokenizer on {len(texts)} texts: "
-                       f"{len(tokenizer)} tokens.")
-        return tokenizer
+        return tokenizer_of_rows(self.rows["train"], self.fields.text_fields, hp.tokenizer_kind, hp.min_word_count)
+
+    @cached_property
+    def labels(self) -> dict[str, list[str]]:
+        """Each label field's classes (``{field: [class, …]}``, from the training split): a batch holds each
+        item's index into them; saved in the run directory (``labels.json``) and in every checkpoint."""
+        return label_vocabularies(self.rows["train"], self.fields.label_fields) if self.fields.label_fields else {}
 
     # values the CLI links into the model
+    @property
+    def num_classes(self) -> int:
+        """The classes of the data's label field (0 when it has none, or several: name the field's own then)."""
+        return len(next(iter(self.labels.values()))) if len(self.labels) == 1 else 0
+
     @property
     def vocab_size(self) -> int:
         return len(self.tokenizer)
@@ -267,7 +275,8 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
     def collator(self, texts: bool = True) -> PairCollator:
         """The collator of this data's batches (also for callbacks that batch items themselves); ``texts=False``
         for items without text (predict files), which then need no tokenizer."""
-        return PairCollator(self.codec, self.tokenizer if texts else None, tuple(self.fields.text_fields))
+        return PairCollator(self.codec, self.tokenizer if texts else None, tuple(self.fields.text_fields),
+                            self.labels if texts else {})
 
     def dataset(self, name: str) -> PairDataset:
         """The torch dataset of split ``name`` (built once, then reused across epochs and loaders)."""

@@ -58,7 +58,9 @@ def text_problems(rows: Rows, tokenizer: PreTrainedTokenizerBase, max_length: in
     target text, every further text field, and (``check_references``: the training split when references are
     drawn as targets) every reference. ``columns`` names each field's column for the messages."""
     problems: dict[int, list[str]] = {}
-    texts = {"text": rows.texts, **{k: rows.fields[k] for k in columns if k not in ("text", "references")}}
+    texts = {k: rows.fields[k] for k in columns if k not in ("text", "references")}
+    if columns.get("text") is not None:
+        texts = {"text": rows.texts, **texts}
     for name, values in texts.items():
         lengths = _longest(tokenizer, [[v] for v in values])
         for i, (value, n) in enumerate(zip(values, lengths, strict=True)):
@@ -160,6 +162,21 @@ class DataReport:
         return path
 
 
+def label_problems(rows: Rows, labels: dict[str, list[str]], columns: dict[str, str]) -> dict[int, list[str]]:
+    """Per bad row, its empty labels and those that are not among the training split's classes (``labels``, per
+    field; ``columns`` names each field's column)."""
+    problems: dict[int, list[str]] = {}
+    for name, classes in labels.items():
+        known = set(classes)
+        for i, value in enumerate(rows.fields[name]):
+            if value is None or not str(value).strip():
+                problems.setdefault(i, []).append(f"empty label in column {columns[name]!r}")
+            elif str(value) not in known:
+                problems.setdefault(i, []).append(f"label {str(value)!r} in column {columns[name]!r} is not one of "
+                                                  "the training split's classes")
+    return problems
+
+
 PRELOAD_LIMIT_BYTES = 2 * 1024**3  # decode a split into memory up front when it takes less than this
 
 
@@ -172,7 +189,11 @@ def check_split(datamodule: Any, name: str) -> None:
     hp = datamodule.hparams
     split, rows = datamodule.splits[name], datamodule.rows[name]
     check_refs = name == "train" and hp.train_text == "random"
-    problems = text_problems(rows, datamodule.tokenizer, hp.max_text_length, check_refs, datamodule.text_columns[name])
+    tokenizer = datamodule.tokenizer
+    problems = text_problems(rows, tokenizer, hp.max_text_length, check_refs, datamodule.text_columns[name]) \
+        if tokenizer is not None else {}
+    for i, what in label_problems(rows, datamodule.labels, datamodule.fields.label_fields).items():
+        problems[i] = problems.get(i, []) + what
     codec = datamodule.codec
     preload = hp.preload if hp.preload is not None else len(split) * codec.nbytes() <= PRELOAD_LIMIT_BYTES
     found = media_problems(split, datamodule.fields.media_column, rows.ids, codec,

@@ -94,7 +94,9 @@ class PairDataset(Dataset):
         text = rows.texts[index]
         if self.random_text and len(references) > 1:
             text = references[int(torch.randint(len(references), ()).item())]
-        item: dict[str, Any] = {"text": text, "references": references, "id": rows.ids[index]}
+        item: dict[str, Any] = {"references": references, "id": rows.ids[index]}
+        if text is not None:  # (data without a target text has none)
+            item["text"] = text
         if self.keep_media:
             item[self.codec.media] = self.media_at(index)
         if self.features is not None:
@@ -157,18 +159,21 @@ class Prompts(Dataset):
 class PairCollator:
     """Items → the batch dict: the medium batched by its codec; each text field (the target ``text`` and each of
     ``text_fields``) kept as its strings and tokenized into ``<field>_tokens``/``<field>_lengths`` (``BOS … EOS``,
-    PAD-padded); every other field (references, ids, labels) as a list.
+    PAD-padded); each label field as class indices, long (B,); every other field (references, ids) as a list.
 
     Args:
         codec: the medium's codec.
         tokenizer: the data's tokenizer; ``None`` for items without text.
         text_fields: the further text fields to tokenize.
+        labels: each label field's classes: its values become class indices, long (B,).
     """
 
-    def __init__(self, codec: MediaCodec, tokenizer: PreTrainedTokenizerBase | None, text_fields: Sequence[str] = ()) -> None:
+    def __init__(self, codec: MediaCodec, tokenizer: PreTrainedTokenizerBase | None, text_fields: Sequence[str] = (),
+                 labels: dict[str, list[str]] | None = None) -> None:
         self.codec = codec
         self.tokenizer = tokenizer
         self.text_fields = tuple(text_fields)
+        self.classes = {name: {c: i for i, c in enumerate(names)} for name, names in (labels or {}).items()}
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         media, cached = self.codec.media, features_key(self.codec.media)
@@ -178,6 +183,9 @@ class PairCollator:
         for key in items[0]:
             if key not in (media, cached):
                 batch[key] = [item[key] for item in items]
+        for name, classes in self.classes.items():
+            if name in batch:
+                batch[name] = torch.tensor([classes[str(v)] for v in batch[name]], dtype=torch.long)
         for name in ("text", *self.text_fields):
             if name in batch and self.tokenizer is not None:
                 batch[f"{name}_tokens"], batch[f"{name}_lengths"] = encode_texts(self.tokenizer, batch[name])

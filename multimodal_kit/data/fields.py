@@ -54,19 +54,21 @@ class Fields:
     Args:
         media: the medium's field (and batch key): ``image`` or ``audio``.
         media_column: the column holding it.
-        text_column: the target text (caption, transcript, prompt); tokenized into ``text_tokens``/``text_lengths``.
+        text_column: the target text (caption, transcript, prompt); tokenized into ``text_tokens``/``text_lengths``;
+            ``None``: the data has no target text (a task that predicts labels).
         captions_column: a list column of reference texts, or a list of columns holding one each; optional
             (when a split lacks it, the text is that split's only reference).
         id_column: a column naming each row; default ``id`` where a split has one, else the media file name.
         text_fields: a task's further text fields, ``{field: column}``; each becomes ``<field>_tokens`` and
             ``<field>_lengths`` in the batch and the trained tokenizer learns its words.
-        label_fields: fields passed through as they are, ``{field: column}`` (a list per batch), e.g. a
-            speaker or a question family.
+        label_fields: class fields, ``{field: column}``, batched as class indices (long (B,)) into the
+            vocabulary of the training split's values (:func:`label_vocabularies`), e.g. a digit, a speaker or a
+            question family.
     """
 
     media: str
     media_column: str
-    text_column: str = "text"
+    text_column: str | None = "text"
     captions_column: str | list[str] | None = "captions"
     id_column: str | None = None
     text_fields: dict[str, str] = field(default_factory=dict)
@@ -80,6 +82,11 @@ class Fields:
         if taken or derived:
             raise DataError(f"field name(s) {taken + derived} are the batch's own keys; name the task's fields "
                             "otherwise.")
+
+    @property
+    def has_text(self) -> bool:
+        """Whether any field is text (then the data needs a tokenizer)."""
+        return bool(self.text_column or self.text_fields)
 
     def kinds(self, media_kind: str) -> dict[str, str]:
         """Every field declared, by name → kind: the medium (of ``media_kind``), the target ``text`` (unless
@@ -137,7 +144,8 @@ class Rows:
     """Every field of a split but the medium, as Python lists in row order.
 
     Attributes:
-        texts: the target text of each row (the first entry where the column holds a list).
+        texts: the target text of each row (the first entry where the column holds a list); ``None`` each
+            where the data has no target text.
         references: all reference texts of each row.
         ids: each row's id.
         fields: each further text or label field's values.
@@ -170,9 +178,12 @@ def with_label_names(split: datasets.Dataset, name: str) -> datasets.Dataset:
 def read_rows(split: datasets.Dataset, resolved: ResolvedFields) -> Rows:
     """Read every field of ``split`` but the medium (see :class:`Rows`)."""
     f = resolved.fields
-    texts = [t[0] if isinstance(t, list) and t else t for t in column(split, f.text_column)]
+    if f.text_column is None:
+        texts: list[Any] = [None] * len(split)
+    else:
+        texts = [t[0] if isinstance(t, list) and t else t for t in column(split, f.text_column)]
     if not resolved.captions:
-        references = [[t] for t in texts]
+        references = [[t] for t in texts] if f.text_column else [[] for _ in texts]
     elif resolved.one_per_column:  # one reference per column; empty cells skipped
         cells = zip(*(column(split, c) for c in resolved.captions), strict=True)
         references = [[r for r in row if r] or [t] for row, t in zip(cells, texts, strict=True)]
@@ -202,9 +213,18 @@ def field_splits(splits: dict[str, datasets.Dataset], fields: Fields, source: st
     media, rows, columns = {}, {}, {}
     for name, split in splits.items():
         resolved = fields.resolve(split, name, source)
-        split = with_label_names(split.select_columns(resolved.columns), fields.text_column)
+        split = split.select_columns(resolved.columns)
+        for label_column in dict.fromkeys(c for c in (fields.text_column, *fields.label_fields.values()) if c):
+            split = with_label_names(split, label_column)
         rows[name] = read_rows(split, resolved)
         columns[name] = {"text": fields.text_column, "references": ", ".join(resolved.captions) or None,
                          **fields.text_fields}
         media[name] = undecoded(split.select_columns([fields.media_column]), fields.media_column)
     return media, rows, columns
+
+
+def label_vocabularies(rows: Rows, label_fields: dict[str, str]) -> dict[str, list[str]]:
+    """Each label field's classes: the distinct values of the training rows, as text, sorted (empty ones are
+    bad rows, named by the checks). A value's class index is its position here."""
+    return {name: sorted({str(v) for v in rows.fields[name] if v is not None and str(v).strip()})
+            for name in label_fields}

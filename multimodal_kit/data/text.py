@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -18,6 +18,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedToken
 
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.utils import rank_zero_info
+
+if TYPE_CHECKING:
+    from multimodal_kit.data.fields import Rows
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # trained tokenizers give them ids 0, 1, 2, 3 in this order
@@ -65,6 +68,18 @@ def train_tokenizer(texts: Iterable[str], kind: Literal["word", "bpe", "char"] =
                              else pre_tokenizers.Whitespace())
     backend.train_from_iterator(texts, trainer=trainer)
     return wrap_tokenizer(backend)
+
+
+def tokenizer_of_rows(rows: Rows, text_fields: Iterable[str], kind: Literal["word", "bpe", "char"],
+                      min_frequency: int) -> PreTrainedTokenizerFast:
+    """A tokenizer trained on every text of a split's rows: target texts, references and the task's further text
+    fields (empty texts are bad rows, named by the checks, and left out here)."""
+    texts = [*rows.texts, *(r for refs in rows.references for r in refs)]
+    texts += [t for name in text_fields for t in rows.fields[name]]
+    texts = [str(t) for t in texts if t]
+    tokenizer = train_tokenizer(texts, kind=kind, min_frequency=min_frequency)
+    rank_zero_info(f"Trained a {kind}-level tokenizer on {len(texts)} texts: {len(tokenizer)} tokens.")
+    return tokenizer
 
 
 def wrap_tokenizer(backend: Tokenizer) -> PreTrainedTokenizerFast:

@@ -59,9 +59,11 @@ class MultimodalMethod(LightningModule, ABC):
         for name in [k for k in self.hparams if not k.startswith("_") and k not in declared]:
             del self.hparams[name]  # linked by the CLI for another method, or left by an older config
         if self.hparams.get("vocab_size", 1) <= 0:
-            raise ConfigError("vocab_size must be positive: the CLI links it from the data module; in Python pass "
+            raise ConfigError("vocab_size must be positive: the CLI links it from the data's tokenizer (data "
+                              "without a text field has none: set --data.init_args.text_column); in Python pass "
                               "`vocab_size=datamodule.vocab_size`.")
         self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.label_classes: dict[str, list[str]] = {}  # each label field's classes, from the data or a checkpoint
         self.configure_models()
         self.configure_losses()
         self.configure_metrics()
@@ -150,6 +152,8 @@ class MultimodalMethod(LightningModule, ABC):
             self.check_data(datamodule, stage)
         if self.tokenizer is None and datamodule is not None and hasattr(datamodule, "tokenizer"):
             self.tokenizer = datamodule.tokenizer
+        if not self.label_classes and datamodule is not None:
+            self.label_classes = dict(getattr(datamodule, "labels", {}))
 
     def require_tokenizer(self) -> PreTrainedTokenizerBase:
         if self.tokenizer is None:
@@ -160,7 +164,10 @@ class MultimodalMethod(LightningModule, ABC):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.tokenizer is not None:
             checkpoint["tokenizer"] = tokenizer_to_dict(self.tokenizer)
+        if self.label_classes:
+            checkpoint["label_classes"] = self.label_classes
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "tokenizer" in checkpoint:
             self.tokenizer = tokenizer_from_dict(checkpoint["tokenizer"])
+        self.label_classes = dict(checkpoint.get("label_classes", self.label_classes))

@@ -60,7 +60,7 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         region_positions: add a learned embedding of each region's place to its features, so what a hop attends
             to says where it is (relations: "left of the red circle").
         dropout: dropout before the classifier.
-        families: question families reported as ``*/accuracy_<family>`` (from ``batch["family"]``).
+        families: question families reported as ``*/accuracy_<family>`` (from the label field ``family``).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps.
@@ -188,10 +188,12 @@ class ImageQuestionAnswering(MediaSource, MultimodalMethod):
         predicted = logits.argmax(-1)
         accuracy.update(predicted, target)
         self.log(f"{stage}/accuracy", accuracy, prog_bar=stage == "val", batch_size=n)
-        labels = batch.get("family")
+        labels, classes = batch.get("family"), self.label_classes.get("family", [])
         if labels is not None:
             for family in self.hparams.families:
-                chosen = torch.tensor([label == family for label in labels], device=target.device)
+                if family not in classes:
+                    continue
+                chosen = labels.to(target.device) == classes.index(family)
                 if chosen.any():
                     families[f"accuracy_{family}"].update(predicted[chosen], target[chosen])
             self.log_dict(families, batch_size=n)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
 import torch
 from PIL import Image
 
@@ -27,7 +28,7 @@ def question_folder(root, with_captions_in_validation: bool = True):  # noqa: AN
         for i in range(n):
             Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(folder / f"{split}_{i}.png")
             row = {"file_name": f"{split}_{i}.png", "text": f"a red square {i}", "question": f"what colour is {i}",
-                   "answer": "red", "family": "colour"}
+                   "answer": "red", "family": "shape" if i % 2 else "colour"}
             if split == "train" or with_captions_in_validation:
                 row["captions"] = [row["text"], f"one red square {i}"]
             if split == "train":
@@ -44,7 +45,11 @@ def test_a_tasks_text_and_label_fields_reach_the_batch_and_the_tokenizer(tmp_pat
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert {"question_tokens", "question_lengths", "answer_tokens", "answer_lengths", "family"} <= set(batch)
-    assert batch["family"] == ["colour"] * 6 and batch["question"][0].startswith("what colour is")
+    assert dm.labels == {"family": ["colour", "shape"]}  # the training split's classes, sorted
+    assert batch["family"].dtype == torch.long  # class indices, whatever order the batch came in
+    assert [dm.labels["family"][k] for k in batch["family"].tolist()] == [
+        "shape" if int(q.split()[-1]) % 2 else "colour" for q in batch["question"]]
+    assert batch["question"][0].startswith("what colour is")
     assert "what" in dm.tokenizer.get_vocab()  # the trained tokenizer learnt the question's words
     for row, n in zip(batch["question_tokens"], batch["question_lengths"].tolist(), strict=True):
         assert row[0] == dm.bos_id and row[n - 1] == dm.eos_id and n == 6  # BOS what colour is <i> EOS
@@ -116,3 +121,30 @@ def test_attention_pictures_show_what_else_the_model_read_under_the_media() -> N
     labelled = attention_heatmap(features, ["yes"], torch.full((1, 20), 0.05), title="is it loud?")
     assert labelled.size == attention_heatmap(features, ["yes"], torch.full((1, 20), 0.05)).size
     assert labelled.tobytes() != attention_heatmap(features, ["yes"], torch.full((1, 20), 0.05)).tobytes()
+
+
+def test_data_without_text_needs_no_tokenizer_and_batches_labels(tmp_path) -> None:
+    """text_column null: no tokenizer is trained, batches carry no text keys, the label field is the target."""
+    dm = ImageCaptionDataModule(str(question_folder(tmp_path / "qa")), image_size=8, batch_size=3, text_column=None,
+                                captions_column=None, label_fields={"family": "family"}, train_text="first")
+    dm.setup("fit")
+    assert dm.tokenizer is None and dm.field_kinds == {"image": "image", "references": "references", "id": "id",
+                                                        "family": "label"}
+    assert dm.num_classes == 2
+    batch = next(iter(dm.val_dataloader()))
+    assert set(batch) == {"image", "family", "references", "id"}
+    assert batch["family"].tolist() == [0, 1, 0] and batch["references"] == [[], [], []]
+
+
+def test_a_label_the_training_split_never_had_is_a_bad_row(tmp_path) -> None:
+    from multimodal_kit.data.problems import DataError
+
+    root = question_folder(tmp_path / "qa")
+    meta = root / "validation" / "metadata.jsonl"
+    rows = [json.loads(line) for line in meta.read_text().splitlines()]
+    rows[1]["family"] = "size"
+    meta.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    dm = ImageCaptionDataModule(str(root), image_size=8, label_fields={"family": "family"})
+    with pytest.raises(DataError, match=r"validation_1\.png.*label 'size' in column 'family' is not one of the "
+                                        r"training split's classes"):
+        dm.setup("fit")

@@ -104,7 +104,7 @@ def qa_batch(tokenizer, n: int = 4) -> dict:
     torch.manual_seed(0)
     return {"image": torch.rand(n, 3, 16, 16), "text_tokens": tokens, "text_lengths": lengths,
             "question_tokens": q_tokens, "question_lengths": q_lengths, "question": questions,
-            "family": ["a", "b", "a", "b"][:n], "references": [[a] for a in answers], "id": [str(i) for i in range(n)]}
+            "family": torch.tensor([0, 1, 0, 1][:n]), "references": [[a] for a in answers], "id": [str(i) for i in range(n)]}
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +144,7 @@ def test_accuracy_per_family_by_hand(qa_tokenizer) -> None:
     ids = [qa_tokenizer.convert_tokens_to_ids(w) for w in ("red", "yes", "red", "yes")]  # right, right, wrong, wrong
     model.answer_logits = lambda b: (torch.nn.functional.one_hot(torch.tensor(ids), len(qa_tokenizer)).float(), None)
     model.log = model.log_dict = lambda *a, **k: None
+    model.label_classes = {"family": ["a", "b"]}  # the data's classes of the label field (batch: their indices)
     out = model.evaluation_step(batch, "test")
     assert out["predictions"] == ["red", "yes", "red", "yes"]
     assert float(model.test_accuracy.compute()) == pytest.approx(0.5)
