@@ -18,7 +18,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
-from multimodal_kit.presenters import presenter_for
+from multimodal_kit.media import presenter_for
 from multimodal_kit.utils import rank_zero_info
 from multimodal_kit.visualize import captioned_grid, stack_vertically
 

@@ -107,18 +107,18 @@ def speech_metrics(stage: str, full: bool, name: str = "") -> MetricCollection:
     return MetricCollection(metrics, prefix=f"{stage}/{name}", compute_groups=False)
 
 
-#: per medium: the metrics of text read from it (captions of images, transcripts of audio) and the validation
+#: per kind of text (:data:`~multimodal_kit.media.TextKind`: captions, transcripts): its metrics and the validation
 #: metric that picks the best checkpoint (name, mode)
-TEXT_METRICS = {"image": (caption_metrics, ("bleu4", "max")), "audio": (speech_metrics, ("wer", "min"))}
+TEXT_METRICS = {"caption": (caption_metrics, ("bleu4", "max")), "transcript": (speech_metrics, ("wer", "min"))}
 
 
-def text_metrics(media: str, stage: str, full: bool, name: str = "") -> MetricCollection:
-    """The metrics of text generated from ``media`` (see :data:`TEXT_METRICS`). ``name`` prefixes each metric's
-    name (``cycle_``: text an evaluator read from generated media)."""
-    return TEXT_METRICS[media][0](stage, full, name)
+def text_metrics(kind: str, stage: str, full: bool, name: str = "") -> MetricCollection:
+    """The metrics of generated text of ``kind`` (``caption`` or ``transcript``, see :data:`TEXT_METRICS`).
+    ``name`` prefixes each metric's name (``cycle_``: text an evaluator read from generated media)."""
+    return TEXT_METRICS[kind][0](stage, full, name)
 
 
-def monitor_of(media: str, name: str = "") -> tuple[str, str]:
-    """The validation metric and mode that pick the best checkpoint of text read from ``media``."""
-    metric, mode = TEXT_METRICS[media][1]
+def monitor_of(kind: str, name: str = "") -> tuple[str, str]:
+    """The validation metric and mode that pick the best checkpoint of generated text of ``kind``."""
+    metric, mode = TEXT_METRICS[kind][1]
     return f"val/{name}{metric}", mode

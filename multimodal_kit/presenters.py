@@ -1,8 +1,8 @@
 """How each medium is shown: a picture of an item, its attention picture, and W&B objects (images, playable
 audio). The callbacks and the prediction writer use these; the data layer never draws or imports W&B.
 
-A presenter wraps a medium's codec; :func:`presenter_for` picks it by the codec's medium name. A new medium
-registers its presenter in :data:`PRESENTERS`.
+A presenter wraps a medium's codec; :func:`~multimodal_kit.media.presenter_for` picks it by the codec's
+medium, from the medium's :class:`~multimodal_kit.media.MediumSpec`.
 """
 
 from __future__ import annotations
@@ -71,11 +71,3 @@ class AudioPresenter(ImagePresenter):
         """Item ``index`` of ``dataset`` as a playable ``wandb.Audio`` of its original waveform."""
         wave = self.codec.waveform(dataset.value_at(index), dataset.rows.ids[index])
         return self.wandb_value({"array": wave.numpy(), "sampling_rate": self.codec.sample_rate}, caption)
-
-
-PRESENTERS: dict[str, type[ImagePresenter]] = {"image": ImagePresenter, "audio": AudioPresenter}
-
-
-def presenter_for(codec: MediaCodec) -> ImagePresenter:
-    """The presenter of ``codec``'s medium."""
-    return PRESENTERS[codec.media](codec)

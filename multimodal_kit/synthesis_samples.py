@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from multimodal_kit.callbacks import DrawsValidationItems, run_dir_of, slug, wandb_loggers
 from multimodal_kit.data.text import token_words
-from multimodal_kit.presenters import presenter_for
+from multimodal_kit.media import presenter_for
 from multimodal_kit.visualize import attention_heatmap, spectrogram_image, stack_vertically
 
 

@@ -21,9 +21,14 @@ from torchmetrics import MeanMetric
 
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
-from multimodal_kit.methods.generated_media import STATS_ITEMS, CycleScoring, require_sound, training_items
+from multimodal_kit.methods.generated_media import (
+    STATS_ITEMS,
+    CycleScoring,
+    cycle_monitor,
+    require_sound,
+    training_items,
+)
 from multimodal_kit.methods.schedule import LrDecay
-from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.attention import alignment_ok, guided_attention_penalty
 from multimodal_kit.models.band_norm import BandNormalizer
 from multimodal_kit.models.frame_decoders import FrameDecoder
@@ -129,7 +134,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
     @property
     def checkpoint_monitor(self) -> tuple[str, str]:
         """Best checkpoint: lowest validation cycle WER with an evaluator, else the lowest validation loss."""
-        return monitor_of("audio", "cycle_") if self.hparams.evaluator else ("val/loss", "min")
+        return cycle_monitor("audio") if self.hparams.evaluator else ("val/loss", "min")
 
     def setup(self, stage: str) -> None:
         super().setup(stage)  # the data's codec and the evaluator (CycleScoring)

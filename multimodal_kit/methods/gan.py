@@ -22,12 +22,12 @@ from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.generated_media import (
     CycleScoring,
     LatentNoise,
+    cycle_monitor,
     estimate_audio_statistics,
     require_sound,
 )
 from multimodal_kit.methods.manual_optimization import ManualOptimization
 from multimodal_kit.methods.schedule import LrDecay, with_schedule
-from multimodal_kit.metrics import monitor_of
 from multimodal_kit.models.gan import (
     ConvGenerator,
     EMAWithWarmup,
@@ -183,7 +183,7 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
         """Best checkpoint by the evaluator's reading of generated samples; without an evaluator, the latest."""
         if not self.hparams.evaluator:
             return (None, "min")
-        return monitor_of(self.hparams.media, "cycle_")
+        return cycle_monitor(self.hparams.media)
 
     # ------------------------------------------------------------------ setup: DDP, evaluator, audio statistics
     def setup(self, stage: str) -> None:

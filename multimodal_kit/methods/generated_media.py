@@ -14,7 +14,8 @@ import torch
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
-from multimodal_kit.metrics import text_metrics
+from multimodal_kit.media import medium_spec
+from multimodal_kit.metrics import monitor_of, text_metrics
 from multimodal_kit.utils import rank_zero_info
 
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
@@ -27,6 +28,12 @@ def require_sound(method: str, datamodule: Any) -> None:
     if getattr(datamodule, "features", None) is not None and datamodule.features.normalize != "none":
         raise ConfigError(f"{method} on audio needs raw log-mel features (per-utterance normalized ones cannot "
                           "become sound again): set --data.normalize none.")
+
+
+def cycle_monitor(media: str) -> tuple[str, str]:
+    """The validation metric (and mode) that picks a generator of ``media``'s best checkpoint: what the evaluator
+    reads from the generated media, scored as the medium's kind of text (captions: BLEU-4; transcripts: WER)."""
+    return monitor_of(medium_spec(media).text, "cycle_")
 
 
 def estimate_audio_statistics(space: Any, datamodule: Any, max_frames: int, limit: int = STATS_ITEMS) -> None:
@@ -96,12 +103,12 @@ class CycleScoring:
                 raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media}, but {name} generates "
                                   f"{self.hparams.media}.")
             dim = self.evaluator.feature_dim()
-            modality = self.hparams.media
+            modality, kind = self.hparams.media, medium_spec(self.hparams.media).text
             self.val_fid = frechet_distance(dim)
-            self.val_cycle = text_metrics(modality, "val", full=False, name="cycle_")
+            self.val_cycle = text_metrics(kind, "val", full=False, name="cycle_")
             self.test_fid = frechet_distance(dim)
-            self.test_cycle = text_metrics(modality, "test", full=True, name="cycle_")
-            self.test_real_cycle = text_metrics(modality, "test", full=True, name="real_cycle_")
+            self.test_cycle = text_metrics(kind, "test", full=True, name="cycle_")
+            self.test_real_cycle = text_metrics(kind, "test", full=True, name="real_cycle_")
             rank_zero_info(f"{name}: evaluator {path} reads the generated {modality}.")
 
     def media_values(self, media: dict[str, torch.Tensor]) -> list[Any]:

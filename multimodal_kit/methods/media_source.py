@@ -90,7 +90,7 @@ class MediaSource:
     def build_encoder(self) -> tuple[nn.Module, int]:
         """The source encoder and its feature size D."""
         hp = self.hparams
-        encoder = self.given_objects.get("encoder") or default_encoder(hp.media, n_mels=hp.n_mels)
+        encoder = self.given_objects.get("encoder") or default_encoder(hp.media, **self.medium_settings())
         reads = getattr(encoder, "media", hp.media)  # the kit's encoders say which medium they read
         try:
             if reads != hp.media:
@@ -101,7 +101,7 @@ class MediaSource:
             raise ConfigError(
                 f"--model.init_args.encoder {type(encoder).__name__} cannot read this data's {hp.media} input "
                 f"(shapes {example}): {error}. The data module gives {hp.media}; use an {hp.media} encoder "
-                f"(default: {type(default_encoder(hp.media)).__name__})."
+                f"(default: {type(default_encoder(hp.media, **self.medium_settings())).__name__})."
             ) from error
 
     def example_source(self, encoder: nn.Module | None = None) -> tuple[torch.Tensor, ...]:
@@ -110,7 +110,12 @@ class MediaSource:
         encoder = encoder if encoder is not None else getattr(self, "encoder", None)
         if hasattr(encoder, "example_input"):
             return tuple(encoder.example_input())
-        return example_input(self.hparams.media, image_size=self.hparams.image_size, n_mels=self.hparams.n_mels)
+        return example_input(self.hparams.media, **self.medium_settings())
+
+    def medium_settings(self) -> dict[str, Any]:
+        """The data's settings of the medium that the method declares (``image_size``, ``n_mels``): what its
+        spec's default encoder and example input are built with."""
+        return {key: self.hparams[key] for key in ("image_size", "n_mels") if key in self.hparams}
 
     def source_regions(self) -> int:
         """N, the regions (or frames) the encoder gives for one example source: what a module sized by the

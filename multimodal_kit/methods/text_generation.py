@@ -14,6 +14,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
+from multimodal_kit.media import TextKind, medium_spec
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
 from multimodal_kit.methods.schedule import LrDecay
@@ -47,6 +48,10 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
             ``--trainer.max_steps`` or ``max_epochs``).
         encoder_lr: the encoder's own learning rate (e.g. lower, to fine-tune a pretrained one); default ``lr``.
             Frozen parameters (a pretrained encoder with ``trainable: false``) are never given to the optimizer.
+        text_kind: what the generated text is, which picks its metrics: ``caption`` (BLEU-1…4, CIDEr, exact
+            match; best checkpoint by BLEU-4) or ``transcript`` (WER, CER, exact match; by WER); default: the
+            medium's (:class:`~multimodal_kit.media.MediumSpec`: captions of images, transcripts of audio), so
+            audio captioning sets ``caption``.
     """
 
     def __init__(
@@ -68,22 +73,28 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         warmup_steps: int = 0,
         lr_decay: LrDecay = "constant",
         encoder_lr: float | None = None,
+        text_kind: TextKind | None = None,
     ) -> None:
         self.give(encoder=encoder)
         super().__init__()
 
     @property
+    def text_kind(self) -> TextKind:
+        """``caption`` or ``transcript``: the ``text_kind`` argument, else the medium's default."""
+        return self.hparams.get("text_kind") or medium_spec(self.hparams.media).text
+
+    @property
     def checkpoint_monitor(self) -> tuple[str, str]:
-        """Best checkpoint: highest validation BLEU-4 for captions, lowest validation WER for speech."""
-        return monitor_of(self.hparams.media)
+        """Best checkpoint: highest validation BLEU-4 for captions, lowest validation WER for transcripts."""
+        return monitor_of(self.text_kind)
 
     def configure_losses(self) -> None:
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.hparams.pad_id,
                                            label_smoothing=self.hparams.label_smoothing)
 
     def configure_metrics(self) -> None:
-        self.val_metrics = text_metrics(self.hparams.media, "val", full=False)
-        self.test_metrics = text_metrics(self.hparams.media, "test", full=True)
+        self.val_metrics = text_metrics(self.text_kind, "val", full=False)
+        self.test_metrics = text_metrics(self.text_kind, "test", full=True)
         # the evaluation loss per target token over the whole split, reduced by torchmetrics across processes:
         # independent of batching and sharding (Lightning's own sync_dist mean floors its integer batch-size
         # count when ranks hold unequal shares, Lightning-AI/pytorch-lightning#21859)

@@ -8,6 +8,7 @@ vector, attention attends over it. Any ``nn.Module`` can serve as an encoder: :f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,19 +84,25 @@ def output_dim(encoder: nn.Module, *example: torch.Tensor) -> int:
     return output_shape(encoder, *example)[1]
 
 
-def default_encoder(media: str, n_mels: int = 64) -> nn.Module:
-    """The kit's default encoder of ``media``: :class:`ConvImageEncoder` for images,
-    :class:`~multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder` for log-mel audio."""
-    from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder
+def default_encoder(media: str, **settings: Any) -> nn.Module:
+    """The default encoder of ``media`` its :class:`~multimodal_kit.media.MediumSpec` names
+    (:class:`ConvImageEncoder` for images, :class:`~multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder` for
+    log-mel audio), built with the data's ``settings`` (``n_mels``, …)."""
+    from multimodal_kit.media import medium_spec  # here: the registry imports the networks
 
-    defaults = {"image": ConvImageEncoder, "audio": lambda: ConvLSTMAudioEncoder(n_mels)}
-    if media not in defaults:
+    build = medium_spec(media).default_encoder
+    if build is None:
         raise ConfigError(f"no default encoder for {media!r}; pass --model.init_args.encoder")
-    return defaults[media]()
+    return build(**settings)
 
 
-def example_input(media: str, image_size: int = 64, n_mels: int = 64) -> tuple[torch.Tensor, ...]:
-    """The inputs of one encoder call on a one-item batch of ``media`` (images; log-mel frames and lengths)."""
-    examples = {"image": lambda: (torch.zeros(1, 3, image_size, image_size),),
-                "audio": lambda: (torch.zeros(1, 64, n_mels), torch.tensor([64]))}
-    return examples[media]()
+def example_input(media: str, **settings: Any) -> tuple[torch.Tensor, ...]:
+    """The inputs of one encoder call on a one-item batch of ``media`` (its spec's ``example_input``: images;
+    log-mel frames and lengths), with the data's ``settings`` (``image_size``, ``n_mels``, …)."""
+    from multimodal_kit.media import medium_spec
+
+    example = medium_spec(media).example_input
+    if example is None:
+        raise ConfigError(f"the medium {media!r} has no example input: give its encoder an example_input() method "
+                          "or register one in its MediumSpec")
+    return example(**settings)
