@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.text import BLEUScore, CharErrorRate, WordErrorRate
 
 
@@ -105,6 +106,13 @@ def speech_metrics(stage: str, full: bool, name: str = "") -> MetricCollection:
     if full:
         metrics |= {"cer": FirstReferenceCER()}
     return MetricCollection(metrics, prefix=f"{stage}/{name}", compute_groups=False)
+
+
+def label_metrics(num_classes: int, stage: str) -> MetricCollection:
+    """The default metrics of a label output: ``<stage>/accuracy`` (micro) and ``<stage>/macro_f1`` over
+    ``num_classes`` classes; update with predicted and true class indices (B,)."""
+    return MetricCollection({"accuracy": MulticlassAccuracy(num_classes, average="micro"),
+                             "macro_f1": MulticlassF1Score(num_classes, average="macro")}, prefix=f"{stage}/")
 
 
 #: per kind of text (:data:`~multimodal_kit.media.TextKind`: captions, transcripts): its metrics and the validation

@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from multimodal_kit.compat import attached_trainer
 from multimodal_kit.data.text import tokenizer_from_dict, tokenizer_to_dict
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.methods.contract import MEDIA, check_fields, declared_arguments
+from multimodal_kit.methods.contract import MEDIA, check_fields, declared_arguments, too_few_classes
 from multimodal_kit.methods.schedule import with_schedule
 
 PLAIN = (str, int, float, bool, list, tuple, dict, type(None))  # what a checkpoint's hyperparameters may hold
@@ -62,6 +62,8 @@ class MultimodalMethod(LightningModule, ABC):
             raise ConfigError("vocab_size must be positive: the CLI links it from the data's tokenizer (data "
                               "without a text field has none: set --data.init_args.text_column); in Python pass "
                               "`vocab_size=datamodule.vocab_size`.")
+        if self.hparams.get("num_classes", 2) < 2:
+            raise ConfigError(too_few_classes(type(self).__name__, self.outputs, self.hparams.num_classes))
         self.tokenizer: PreTrainedTokenizerBase | None = None
         self.label_classes: dict[str, list[str]] = {}  # each label field's classes, from the data or a checkpoint
         self.configure_models()

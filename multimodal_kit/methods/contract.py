@@ -50,6 +50,15 @@ def check_fields(method: str, wanted: dict[str, str], declared: dict[str, str], 
                           f"it with {declaring_line(name, kind)}, or give the method a field of that kind.")
 
 
+def too_few_classes(method: str, outputs: dict[str, str], num_classes: int) -> str:
+    """The message for a classifier whose ``num_classes`` (linked from the data's only label field) is below 2,
+    naming its label output and the YAML line that declares it."""
+    field = next((name for name, kind in outputs.items() if kind == "label"), "label")
+    return (f"{method} needs the label field '{field}' with at least 2 classes, and num_classes is {num_classes} "
+            "(linked from the data's label field when it declares exactly one; a method with several passes it). "
+            f"Add under data.init_args in the experiment file: {declaring_line(field, 'label')}")
+
+
 def declared_arguments(cls: type, base: type) -> set[str]:
     """The constructor arguments ``cls`` declares along its classes down to ``base`` (``**kwargs`` passes its
     parent's on): what the CLI may link into it and keep in its hyperparameters."""

@@ -60,3 +60,15 @@ def test_validation_caption_metrics_are_bleu4_and_exact_match() -> None:
     from multimodal_kit.metrics import caption_metrics
 
     assert set(caption_metrics("val", full=False).keys()) == {"val/bleu4", "val/exact_match"}
+
+
+def test_label_metrics_by_hand() -> None:
+    """Predictions 0 0 1 2 against 0 1 1 2: accuracy 3/4; F1 per class 2/3, 2/3, 1 → macro 7/9."""
+    import torch
+
+    from multimodal_kit.metrics import label_metrics
+
+    metrics = label_metrics(3, "test")
+    metrics.update(torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 2]))
+    scores = {k: float(v) for k, v in metrics.compute().items()}
+    assert scores == pytest.approx({"test/accuracy": 0.75, "test/macro_f1": 7 / 9})
