@@ -68,7 +68,7 @@ def wer_by_words(tts_checkpoint: str, evaluator_checkpoint: str) -> dict[int, fl
     evaluator = CycleEvaluator(evaluator_checkpoint)
     groups: dict[int, WordErrorRate] = defaultdict(WordErrorRate)
     for batch in datamodule.test_dataloader():
-        values = method.media_values(method.generate(batch["text_tokens"], batch["text_lengths"]))
+        values = method.media_values(method.generate(batch))
         read = evaluator.read(evaluator.batch(values))
         for text, heard in zip(batch["text"], read, strict=True):
             groups[len(text.split())].update([heard], [evaluator.canonical(text)])

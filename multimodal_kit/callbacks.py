@@ -1,26 +1,34 @@
-"""Callbacks: media logging that works with any logger or none, and the prediction writer.
+"""Callbacks: media logging that works with any logger or none.
 
 Experiment files list the media callbacks under ``trainer.callbacks`` (replace or drop them there). They need a
-data module with a ``codec`` (every :class:`~multimodal_kit.data.base.PairDataModule`) and a method with the
-public hook each names: ``generate(batch)`` returning a search result with ``attention`` for
-:class:`AttentionMaps`, ``generate(tokens, lengths, noise)`` and ``noise(n, generator)`` for
-:class:`GeneratedSamples`; :class:`ValidationSamples` reads the ``predictions`` a validation step returns.
+data module with a ``codec`` (every :class:`~multimodal_kit.data.base.PairDataModule`) and a method that follows
+the generation protocol each declares (``needs``, checked at setup: :mod:`multimodal_kit.methods.generation`):
+:class:`ValidationSamples` and :class:`AttentionMaps` a method that writes text (``generate(batch)`` → a search
+result, with ``attention`` for the maps), :class:`GeneratedSamples` one that makes media (``noise`` and
+``generate(batch, noise)``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 from multimodal_kit.media import presenter_for
-from multimodal_kit.utils import rank_zero_info
+from multimodal_kit.methods.generation import GeneratesMedia, GeneratesText, check_protocol
 from multimodal_kit.visualize import captioned_grid, stack_vertically
+
+
+class MethodCallback(Callback):
+    """A callback that draws what the method generates: :attr:`needs` names the protocol, checked at setup."""
+
+    needs: type | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        check_protocol(self, pl_module)
 
 
 def run_dir_of(trainer: Trainer) -> Path:
@@ -47,7 +55,7 @@ def text_inputs(trainer: Trainer, batch: dict[str, Any]) -> list[str]:
     return [name for name in (fields.text_fields if fields is not None else ()) if name in batch]
 
 
-class ValidationSamples(Callback):
+class ValidationSamples(MethodCallback):
     """Each validation epoch: the first ``num_samples`` validation items with their references and prediction
     (and the task's further text fields, e.g. a question),
     as a W&B table (the input as an image, or as playable audio) when a ``WandbLogger`` is attached, and as a PNG
@@ -56,6 +64,8 @@ class ValidationSamples(Callback):
     Args:
         num_samples: how many items to show (taken from the first validation batch, so always the same ones).
     """
+
+    needs = GeneratesText
 
     def __init__(self, num_samples: int = 8) -> None:
         self.num_samples = num_samples
@@ -111,7 +121,7 @@ def media_codec(trainer: Trainer) -> Any:
     return getattr(trainer.datamodule, "codec", None) if trainer.datamodule is not None else None
 
 
-class DrawsValidationItems(Callback):
+class DrawsValidationItems(MethodCallback):
     """Base of the callbacks that draw, each validation epoch on rank 0, what the method makes of the first
     ``num_items`` validation items (always the same ones): a subclass implements :meth:`draw`.
 
@@ -147,6 +157,8 @@ class AttentionMaps(DrawsValidationItems):
         num_items: how many validation items to draw.
     """
 
+    needs = GeneratesText
+
     def draw(self, trainer: Trainer, pl_module: LightningModule, codec: Any, dataset: Any,
              items: list[dict[str, Any]], batch: dict[str, Any]) -> None:
         from multimodal_kit.data.text import token_words
@@ -171,7 +183,7 @@ class AttentionMaps(DrawsValidationItems):
             logger.log_image(key="val/attention", images=[sheet], step=trainer.global_step)
 
 
-class GeneratedSamples(Callback):
+class GeneratedSamples(MethodCallback):
     """Each validation epoch: media generated for a fixed set of prompts (the first ``num_prompts`` distinct
     validation texts) from fixed noise, so epochs compare like with like. Written under
     ``<run>/media/generated/``: ``epoch_XXX.png`` (images, or spectrograms, with the prompt under each) and, for
@@ -182,6 +194,8 @@ class GeneratedSamples(Callback):
         num_prompts: how many prompts.
         seed: the seed of the fixed noise.
     """
+
+    needs = GeneratesMedia
 
     def __init__(self, num_prompts: int = 8, seed: int = 0) -> None:
         self.num_prompts = num_prompts
@@ -201,7 +215,8 @@ class GeneratedSamples(Callback):
         prompts = self.prompts(datamodule)
         tokens, lengths = encode_texts(datamodule.tokenizer, prompts)
         noise = pl_module.noise(len(prompts), generator=torch.Generator().manual_seed(self.seed), inference=True)
-        media = codec.uncollate(pl_module.generate(tokens.to(pl_module.device), lengths, noise))
+        batch = {"text": prompts, "text_tokens": tokens.to(pl_module.device), "text_lengths": lengths}
+        media = codec.uncollate(pl_module.generate(batch, noise))
         values = codec.to_values(media)
         presenter = presenter_for(codec)
         epoch = trainer.current_epoch
@@ -222,73 +237,3 @@ class GeneratedSamples(Callback):
 def slug(text: str, limit: int = 40) -> str:
     """``text`` as a file-name part: letters, digits and ``-``, at most ``limit`` characters."""
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower())[:limit].strip("-") or "item"
-
-
-class PredictionWriter(BasePredictionWriter):
-    """Writes ``predictions.jsonl`` (one JSON object per input) into ``output_dir``; with ``attention_maps``,
-    also ``attention/<id>.png`` (each word with its attention over the input) for methods that attend; for
-    generators, each generated medium as ``media/<id>.png`` or ``.wav`` (its path under ``file`` in the JSON).
-
-    Each process writes its own part; with several processes rank 0 joins them at the end, in input order.
-    """
-
-    def __init__(self, output_dir: str | Path, attention_maps: bool = False) -> None:
-        super().__init__(write_interval="batch")
-        self.output_dir = Path(output_dir)
-        self.attention_maps = attention_maps
-
-    def _attention_png(self, codec: Any, record: dict[str, Any]) -> str | None:
-        words, weights = record.pop("_words", None), record.pop("_attention", None)
-        if not self.attention_maps or weights is None or codec is None:
-            return None
-        media = codec.load_file(Path(record["input"]))
-        path = self.output_dir / "attention" / f"{Path(str(record['id'])).stem}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        presenter_for(codec).attention_picture(media, words, weights).save(path)
-        return str(path)
-
-    def _media_file(self, codec: Any, record: dict[str, Any]) -> str | None:
-        value = record.pop("_media", None)
-        if value is None:
-            return None
-        folder = self.output_dir / "media"
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(codec.save(value, folder / Path(str(record["id"])).stem))
-
-    def _part(self, trainer: Trainer) -> Path:
-        name = "predictions.jsonl" if trainer.world_size == 1 else f"predictions.rank{trainer.global_rank}.jsonl"
-        return self.output_dir / name
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        self._part(trainer).write_text("")
-
-    def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any,
-                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        indices = batch_indices if trainer.world_size > 1 and batch_indices else [None] * len(prediction)
-        with self._part(trainer).open("a") as f:
-            for record, index in zip(prediction, indices, strict=True):
-                if index is not None:
-                    record["_index"] = int(index)  # the input position, to put the parts back in order
-                png = self._attention_png(media_codec(trainer), record)
-                if png is not None:
-                    record["attention_map"] = png
-                media = self._media_file(media_codec(trainer), record)
-                if media is not None:
-                    record["file"] = media
-                f.write(json.dumps(record) + "\n")
-
-    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.world_size > 1:
-            trainer.strategy.barrier()
-            if trainer.is_global_zero:
-                parts = sorted(self.output_dir.glob("predictions.rank*.jsonl"))
-                records = [json.loads(line) for part in parts for line in part.read_text().splitlines() if line]
-                records.sort(key=lambda record: record.pop("_index"))
-                with (self.output_dir / "predictions.jsonl").open("w") as out:
-                    out.writelines(json.dumps(record) + "\n" for record in records)
-                for part in parts:
-                    part.unlink()
-        rank_zero_info(f"Predictions written to {self.output_dir / 'predictions.jsonl'}")
-
-

@@ -25,7 +25,6 @@ from lightning.pytorch.utilities import rank_zero_only
 import multimodal_kit.data.image_caption  # noqa: F401  (registers the data modules' short names)
 import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
-from multimodal_kit.callbacks import PredictionWriter
 from multimodal_kit.checkpoints import checkpoint_config
 from multimodal_kit.cli_errors import KitArgumentParser, user_mistake
 from multimodal_kit.compat import KeepsCheckpointConfig, cli_section, wandb_started
@@ -34,6 +33,7 @@ from multimodal_kit.interruption import LAST, ResumableInterrupt, resume_checkpo
 from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.links import DATA_LINKS, DataAttribute, link_language_model_tokenizer
 from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.prediction_writer import PredictionWriter
 from multimodal_kit.progress import KitProgressBar
 from multimodal_kit.run_dirs import class_name, experiment_name, flag_value, latest_run
 from multimodal_kit.run_logging import (

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from multimodal_kit.callbacks import DrawsValidationItems, run_dir_of, slug, wandb_loggers
 from multimodal_kit.data.text import token_words
 from multimodal_kit.media import presenter_for
+from multimodal_kit.methods.generation import GeneratesMedia
 from multimodal_kit.visualize import attention_heatmap, spectrogram_image, stack_vertically
 
 
@@ -42,6 +43,8 @@ class SynthesisSamples(DrawsValidationItems):
     Args:
         num_items: how many validation phrases.
     """
+
+    needs = GeneratesMedia
 
     def draw(self, trainer: Trainer, pl_module: LightningModule, codec: Any, dataset: Any,
              items: list[dict[str, Any]], batch: dict[str, Any]) -> None:

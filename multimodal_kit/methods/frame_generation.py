@@ -168,14 +168,14 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
                                         self.hparams.stop_threshold)
         return out | {"audio": self.normalizer.inverse(out["refined"]).float(), "audio_lengths": out["lengths"]}
 
-    def generate(self, tokens: torch.Tensor, lengths: torch.Tensor, noise: None = None) -> dict[str, torch.Tensor]:
-        """tokens (B, L), lengths (B,) → generated media entries of a batch: ``audio`` (B, T, n_mels) raw log-mel
-        and ``audio_lengths`` (B,) (what :class:`~multimodal_kit.callbacks.GeneratedSamples` asks for; speech
+    def generate(self, batch: dict[str, Any], noise: None = None) -> dict[str, torch.Tensor]:
+        """The batch's ``text_tokens`` (B, L) and ``text_lengths`` (B,) → generated media entries of a batch:
+        ``audio`` (B, T, n_mels) raw log-mel and ``audio_lengths`` (B,) (the media generation protocol; speech
         synthesis takes no noise)."""
-        out = self.synthesize(tokens, lengths)
+        out = self.synthesize(batch["text_tokens"], batch["text_lengths"])
         return {"audio": out["audio"], "audio_lengths": out["audio_lengths"]}
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> None:
+    def noise(self, n: int, generator: torch.Generator | None = None, inference: bool = False) -> None:
         """No noise: the prenet's dropout is the only randomness."""
         return None
 
@@ -187,7 +187,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Inference: speech for the batch's texts."""
-        return self.generate(batch["text_tokens"], batch["text_lengths"])
+        return self.generate(batch)
 
     # ------------------------------------------------------------------ training and evaluation
     def losses(self, batch: dict[str, Any], out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

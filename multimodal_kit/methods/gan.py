@@ -205,19 +205,19 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def generate(self, tokens: torch.Tensor, lengths: torch.Tensor, noise: torch.Tensor | None = None
-                 ) -> dict[str, torch.Tensor]:
-        """tokens (B, L), lengths (B,) → generated media entries of a batch (``image`` (B, 3, S, S), or
+    def generate(self, batch: dict[str, Any], noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The batch's ``text_tokens`` (B, L) and ``text_lengths`` (B,), with ``noise`` (B, noise_dim) (default: a
+        fresh draw, truncated for inference) → generated media entries of a batch (``image`` (B, 3, S, S), or
         ``audio`` (B, max_frames, n_mels) raw log-mel with ``audio_lengths``, see :meth:`from_model`), from the
         EMA generator if kept."""
         generator = self.generator_ema.module if self.generator_ema is not None else self.generator
-        c = self.text_encoder(tokens, lengths)
-        z = self.noise(len(tokens), inference=True) if noise is None else noise.to(self.device)
+        c = self.text_encoder(batch["text_tokens"], batch["text_lengths"])
+        z = self.noise(len(c), inference=True) if noise is None else noise.to(self.device)
         return self.from_model(generator(z, c))
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Inference: media for the batch's texts."""
-        return self.generate(batch["text_tokens"], batch["text_lengths"])
+        return self.generate(batch)
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[Any]:
@@ -295,6 +295,6 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """One record per prompt: ``id``, ``input`` (the prompt) and ``_media`` (the generated value), which the
         prediction writer saves as a PNG/WAV file and replaces by its path."""
-        values = self.media_values(self.generate(batch["text_tokens"], batch["text_lengths"], self.item_noise(batch["id"])))
+        values = self.media_values(self.generate(batch, self.item_noise(batch["id"])))
         return [{"id": i, "input": text, "_media": value}
                 for i, text, value in zip(batch["id"], batch["text"], values, strict=True)]

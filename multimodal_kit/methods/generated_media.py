@@ -79,7 +79,7 @@ class CycleScoring:
     """Validation and test scoring of a generator of media: a mixin for a ``LightningModule`` with
     ``hparams.evaluator`` (a checkpoint path or ``None``) and ``hparams.media``, whose
     :meth:`generated_media` and :meth:`real_media` give media entries of a batch (the GAN's defaults:
-    ``generate(tokens, lengths, item_noise(ids))`` and ``from_model(to_model(batch))``)."""
+    ``generate(batch, item_noise(ids))`` and ``from_model(to_model(batch))``)."""
 
     evaluator: CycleEvaluator | None = None
     codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
@@ -120,7 +120,7 @@ class CycleScoring:
 
     def generated_media(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The media generated for the batch's texts, fixed per item (media entries of a batch)."""
-        return self.generate(batch["text_tokens"], batch["text_lengths"], self.item_noise(batch["id"]))
+        return self.generate(batch, self.item_noise(batch["id"]))
 
     def real_media(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The batch's real media as the generator could have made them (e.g. cut to its length)."""

@@ -82,10 +82,10 @@ def test_text_encoder_reads_only_the_real_tokens() -> None:
 
 def test_gan_generates_both_modalities_in_the_data_modules_layout() -> None:
     images = gan_for(tiny_images()).eval()
-    out = images.generate(torch.tensor([[1, 4, 2]]), torch.tensor([3]))
+    out = images.generate({"text_tokens": torch.tensor([[1, 4, 2]]), "text_lengths": torch.tensor([3])})
     assert out["image"].shape == (1, 3, 16, 16) and out["image"].abs().max() <= 1
     audio = gan_for(tiny_audio()).eval()
-    out = audio.generate(torch.tensor([[1, 4, 2], [1, 5, 2]]), torch.tensor([3, 3]))
+    out = audio.generate({"text_tokens": torch.tensor([[1, 4, 2], [1, 5, 2]]), "text_lengths": torch.tensor([3, 3])})
     assert out["audio"].shape == (2, 32, 16) and out["audio_lengths"].tolist() == [32, 32]
 
 
@@ -201,7 +201,8 @@ def test_a_hugging_face_text_model_can_be_the_text_encoder(tmp_path: Path) -> No
     assert not any(p.requires_grad for p in encoder.model.parameters())  # frozen: only the projection learns
     assert not encoder.train().model.training
     gan = ConditionalGAN(vocab_size=50, image_size=16, text_encoder=str(path), **TINY_GAN)
-    assert gan.generate(torch.tensor([[1, 7, 2]]), torch.tensor([3]))["image"].shape == (1, 3, 16, 16)
+    assert gan.generate({"text_tokens": torch.tensor([[1, 7, 2]]), "text_lengths": torch.tensor([3])})["image"].shape \
+        == (1, 3, 16, 16)
     with pytest.raises(ValueError, match="--data.tokenizer"):
         PretrainedTextEncoder(str(path), output_dim=8, vocab_size=500)
 
@@ -406,7 +407,7 @@ def test_a_tiny_gan_learns_to_draw_the_colour_its_text_names(tmp_path: Path) -> 
 
     batch = next(iter(DataLoader(dm.dataset("train"), batch_size=32, collate_fn=dm.collator())))
     gan.eval()
-    images = gan.generate(batch["text_tokens"], batch["text_lengths"])["image"]  # (32, 3, 16, 16)
+    images = gan.generate(batch)["image"]  # (32, 3, 16, 16)
     red_minus_blue = (images[:, 0] - images[:, 2]).mean(dim=(1, 2))  # (32,)
     asked_red = torch.tensor([text == "red" for text in batch["text"]])
     assert bool((red_minus_blue[asked_red] > 0.5).all()) and bool((red_minus_blue[~asked_red] < -0.5).all())
@@ -465,7 +466,7 @@ def test_a_tiny_gan_learns_to_voice_the_pitch_its_text_names(tmp_path: Path) -> 
 
     batch = next(iter(DataLoader(dm.dataset("train"), batch_size=32, collate_fn=dm.collator())))
     gan.eval()
-    generated = gan.generate(batch["text_tokens"], batch["text_lengths"])
+    generated = gan.generate(batch)
     mel = generated["audio"]  # (32, frames, 16) raw log-mel
     frames = torch.arange(mel.shape[1])[None, :] < generated["audio_lengths"][:, None]  # (32, frames)
     per_band = (mel * frames[..., None]).sum(1) / frames.sum(1, keepdim=True)  # (32, 16): mean over its frames
