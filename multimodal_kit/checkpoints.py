@@ -47,6 +47,17 @@ def tokenizer_dir(checkpoint: dict[str, Any], ckpt_path: Path) -> Path | None:
     return target
 
 
+#: classes that moved since a checkpoint could name them (0.1.0, before the task contract: the tasks lived among the
+#: method families), old import path → new
+MOVED_CLASSES = {
+    "multimodal_kit.methods.image_qa.ImageQuestionAnswering": "multimodal_kit.tasks.image_qa.ImageQuestionAnswering",
+    "multimodal_kit.methods.speech_synthesis.AttentionSpeechSynthesis":
+        "multimodal_kit.tasks.speech_synthesis.AttentionSpeechSynthesis",
+    "multimodal_kit.methods.speech_synthesis.Seq2SeqSpeechSynthesis":
+        "multimodal_kit.tasks.speech_synthesis.Seq2SeqSpeechSynthesis",
+}
+
+
 def class_spec(hparams: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """Hyperparameters saved through the CLI → ``{"class_path", "init_args"}`` (``None`` if they name no class),
     without the arguments in ``drop``."""
@@ -55,6 +66,7 @@ def class_spec(hparams: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str,
     hparams.pop("_instantiator", None)
     if class_path is None:
         return None
+    class_path = MOVED_CLASSES.get(class_path, class_path)
     return {"class_path": class_path, "init_args": {k: v for k, v in hparams.items() if k not in drop}}
 
 

@@ -13,7 +13,7 @@ import soundfile
 from multimodal_kit.cli import main
 from multimodal_kit.methods import ConditionalGAN, CrossModalAttention
 from multimodal_kit.methods.generation import GeneratesMedia, GeneratesText, follows
-from multimodal_kit.methods.speech_synthesis import Seq2SeqSpeechSynthesis
+from multimodal_kit.tasks.speech_synthesis import Seq2SeqSpeechSynthesis
 from tests.conftest import TINY_TTS, TTS_DATA
 from tests.integration.test_speech_synthesis_cli import QUIET, TINY_TRAINER, experiment
 

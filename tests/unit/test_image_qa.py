@@ -20,7 +20,7 @@ from multimodal_kit.data.embedded.shapes_questions import (
     scene_questions,
 )
 from multimodal_kit.data.text import encode_texts, train_tokenizer
-from multimodal_kit.methods.image_qa import ImageQuestionAnswering
+from multimodal_kit.tasks.image_qa import ImageQuestionAnswering
 
 RED_CIRCLE = SceneObject("circle", "red", "small", 10, 10)
 BLUE_CIRCLE = SceneObject("circle", "blue", "large", 40, 10)

@@ -46,3 +46,19 @@ def test_networks_do_not_import_lightning_at_module_level() -> None:
     found = [relative(path) for path in sorted((PACKAGE / "models").glob("*.py"))
              if re.search(r"^(from|import) (lightning|multimodal_kit\.compat)", path.read_text(), re.MULTILINE)]
     assert not found, f"{found}: a plain nn.Module never imports Lightning (import it where it is called)"
+
+
+def test_a_checkpoint_naming_a_moved_task_class_reads_back_under_its_new_path(tmp_path: Path) -> None:
+    """Image QA and the synthesizers moved from methods/ to tasks/: a checkpoint written before names the old
+    path, and the config it implies names the new one (the class imports)."""
+    import torch
+
+    from multimodal_kit.checkpoints import MOVED_CLASSES, checkpoint_config
+    from multimodal_kit.utils import import_class
+
+    for old, new in MOVED_CLASSES.items():
+        path = tmp_path / "old.ckpt"
+        torch.save({"hyper_parameters": {"_class_path": old, "lr": 0.1}, "state_dict": {}}, path)
+        model = checkpoint_config(path)["model"]
+        assert model == {"class_path": new, "init_args": {"lr": 0.1}}
+        assert import_class(new).__name__ == old.rsplit(".", 1)[1]

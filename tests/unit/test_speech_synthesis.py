@@ -125,7 +125,7 @@ def test_single_voice_mode_speaks_every_split_with_one_voice() -> None:
 
 def test_a_synthesizer_overfits_a_few_phrases(spoken_voice_module) -> None:
     """Teacher-forced L1 and the stop loss fall when one batch is learnt by heart."""
-    from multimodal_kit.methods.speech_synthesis import AttentionSpeechSynthesis
+    from multimodal_kit.tasks.speech_synthesis import AttentionSpeechSynthesis
 
     torch.manual_seed(0)
     dm = spoken_voice_module

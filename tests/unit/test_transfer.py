@@ -45,7 +45,7 @@ def test_a_missing_file_or_module_says_what_to_give(tmp_path: Path) -> None:
 
 
 def test_a_method_takes_it_as_its_encoder(tmp_path: Path) -> None:
-    from multimodal_kit.methods.image_qa import ImageQuestionAnswering
+    from multimodal_kit.tasks.image_qa import ImageQuestionAnswering
 
     trained = ConvImageEncoder((8, 16))
     path = save_encoder_run(tmp_path / "run.ckpt", trained, {"class_path": "multimodal_kit.models.encoders.ConvImageEncoder",
