@@ -29,6 +29,8 @@ TTS ?= attention
 TTS_ARGS ?=
 TTS_EVALUATOR_TIME ?= 00:00:06:00
 TTS_VOICE := --data.init_args.embedded_options '{"voice": "en-us+m3"}'
+# same-seed: the metrics to compare with (benchmarks/same_seed.py's output on an earlier commit)
+REF ?= benchmarks/same_seed_reference.json
 # e.g. OVERHEAD_ARGS="--experiments gan_image_caption --steps 100"
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
@@ -132,9 +134,9 @@ bench-lm: install  ## a pretrained LM as the decoder (prefix, cross-attention, L
 bench-matrix: install  ## the six experiments' test metrics against their targets (from the quality benchmarks' figures)
 	$(PY) benchmarks/quality_matrix.py
 
-same-seed: install  ## short same-seed fits of six shipped files → benchmarks/out/same_seed-<commit>.json; REF=<file> compares (~4 min)
+same-seed: install  ## short same-seed fits of six shipped files, compared to the last bit with REF (~4 min)
 	WANDB_MODE=offline $(PY) benchmarks/same_seed.py --out benchmarks/out/same_seed-$$(git rev-parse --short HEAD).json \
-	  $(if $(REF),--reference $(REF))
+	  --reference $(REF)
 
 clean:  ## remove the venv, runs and caches of this checkout
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
