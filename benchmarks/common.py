@@ -68,6 +68,9 @@ def load_trained(ckpt: str | Path, **data_options: object) -> tuple[torch.nn.Mod
     from multimodal_kit.utils import import_class
 
     config = checkpoint_config(ckpt)  # the data section names the run's own tokenizer
+    named = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"].get("_class_path")
+    if named:  # Lightning loads only a class whose checkpoint name is imported (a moved class: its old module)
+        import_class(named)
     method = import_class(config["model"]["class_path"]).load_from_checkpoint(ckpt, map_location="cpu",
                                                                                weights_only=True).eval()
     datamodule = import_class(config["data"]["class_path"])(**{**config["data"]["init_args"], **data_options})

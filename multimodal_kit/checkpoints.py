@@ -83,5 +83,7 @@ def checkpoint_config(ckpt_path: str | Path) -> dict[str, Any]:
         directory = tokenizer_dir(checkpoint, path)
         if directory is not None:
             data["init_args"]["tokenizer"] = str(directory)
+        if checkpoint.get("label_classes"):  # the classes the method learnt, in its class-index order
+            data["init_args"]["label_classes"] = checkpoint["label_classes"]
         config["data"] = data
     return config

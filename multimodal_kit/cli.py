@@ -200,7 +200,8 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
 
     # ------------------------------------------------------------------ around the subcommands
     def _check_contract(self) -> None:
-        """The method's fields against the data's, on every process, before any split is checked or loaded."""
+        """The method's fields against the data's, on every process, before any row is checked (the links may have read
+        the training split's texts or labels)."""
         if isinstance(self.model, MultimodalMethod):
             self.model.check_data(self.datamodule, self.subcommand)
 

@@ -88,6 +88,8 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         cache_features: with a frozen pretrained encoder, compute its outputs once per split (into Arrow files
             under ``$MMKIT_CACHE/features``, or ``<cache_dir>/multimodal_kit_features``) and train on them instead
             of encoding every step; off by itself when the encoder trains or the media are augmented.
+        label_classes: each label field's classes, in class-index order; default: the training split's (``test``
+            and ``predict`` from a checkpoint take the checkpoint's).
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         predict_path: str | None = None,
         cache_dir: str | None = None,
         cache_features: bool = True,
+        label_classes: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["codec"])
@@ -150,9 +153,7 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
 
     @property
     def field_kinds(self) -> dict[str, str]:
-        """Every field this data gives, by name → kind (the task contract; read from the flags, no data loaded):
-        the medium, the target ``text`` (unless ``text_column`` is null), ``references``, ``id``, and the task's
-        further text and label fields."""
+        """Every field this data gives, by name → kind (read from the flags, no data loaded: :meth:`Fields.kinds`)."""
         return self.fields.kinds(self.codec.media)
 
     # ----------------------------------------------------------------- splits, rows, tokenizer
@@ -201,9 +202,11 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
 
     @cached_property
     def labels(self) -> dict[str, list[str]]:
-        """Each label field's classes (``{field: [class, …]}``, from the training split): a batch holds each
-        item's index into them; saved in the run directory (``labels.json``) and in every checkpoint."""
-        return label_vocabularies(self.rows["train"], self.fields.label_fields) if self.fields.label_fields else {}
+        """Each label field's classes (``{field: [class, …]}``: ``label_classes``, else the training split's); a
+        batch holds each item's index into them; saved as ``<run_dir>/labels.json`` and in every checkpoint."""
+        if self.hparams.label_classes or not self.fields.label_fields:
+            return dict(self.hparams.label_classes or {})
+        return label_vocabularies(self.rows["train"], self.fields.label_fields)
 
     # values the CLI links into the model
     @property
@@ -229,16 +232,14 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
 
     # ----------------------------------------------------------------- checks
     def check_split(self, name: str) -> None:
-        """Check every row of split ``name`` before training: its text fields, references and (``check_media``,
-        or when preloading) each media file decoded once. Bad rows fail with one message naming each, or are
-        skipped (``--data.bad_rows skip``); either way they are listed in ``<run_dir>/data_report.json``."""
+        """Check every row of split ``name`` once before training (texts, labels, media decoded): bad rows fail
+        with one message naming each, or are skipped (``bad_rows: skip``), listed in ``data_report.json``."""
         check_split(self, name)
 
     # ----------------------------------------------------------------- Lightning hooks
     def prepare_data(self) -> None:
-        """Download or generate the source once per node before any process reads it (Lightning calls this on
-        local rank 0 only, then lets the other ranks go on to :meth:`setup`, which reads the cache). Nothing to do
-        when this process has loaded the splits already (the CLI does, to link the vocabulary into the model)."""
+        """Download or generate the source once per node (Lightning: local rank 0 only; the others then read the
+        cache in :meth:`setup`), unless this process has loaded the splits already (the CLI's links do)."""
         if "_data" not in self.__dict__:
             self._load_source()
 
@@ -273,8 +274,7 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
 
     # ----------------------------------------------------------------- pieces
     def collator(self, texts: bool = True) -> PairCollator:
-        """The collator of this data's batches (also for callbacks that batch items themselves); ``texts=False``
-        for items without text (predict files), which then need no tokenizer."""
+        """The collator of this data's batches; ``texts=False``: items without text (predict files), no tokenizer."""
         return PairCollator(self.codec, self.tokenizer if texts else None, tuple(self.fields.text_fields),
                             self.labels if texts else {})
 

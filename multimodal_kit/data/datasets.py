@@ -92,7 +92,7 @@ class PairDataset(Dataset):
         rows = self.rows
         references = rows.references[index]
         text = rows.texts[index]
-        if self.random_text and len(references) > 1:
+        if self.random_text and text is not None and len(references) > 1:
             text = references[int(torch.randint(len(references), ()).item())]
         item: dict[str, Any] = {"references": references, "id": rows.ids[index]}
         if text is not None:  # (data without a target text has none)

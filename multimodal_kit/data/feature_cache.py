@@ -143,7 +143,7 @@ def preprocessing(hparams: dict[str, Any]) -> dict[str, Any]:
     a feature cache's key."""
     loader = {"batch_size", "eval_batch_size", "num_workers", "preload", "predict_path", "cache_dir",
               "check_media", "bad_rows", "train_text", "tokenizer", "tokenizer_kind", "min_word_count",
-              "max_text_length", "trust_remote_code", "cache_features"}
+              "max_text_length", "trust_remote_code", "cache_features", "label_classes"}
     return {key: value for key, value in hparams.items() if key not in loader}
 
 

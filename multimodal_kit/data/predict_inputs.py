@@ -18,7 +18,7 @@ from multimodal_kit.data.problems import DataError, Problem, listing, problems_e
 from multimodal_kit.data.sources import read_metadata
 
 
-def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase],
+def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase | None],
                    bad_rows: Literal["fail", "skip"], text_fields: tuple[str, ...] = ()) -> Dataset:
     """The dataset of ``predict_path``: prompts (a ``.txt`` file, checked against ``tokenizer()``), records (a
     ``.jsonl`` file: ``file_name`` and each of ``text_fields`` per line), else media files (which need no
@@ -27,6 +27,9 @@ def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Calla
         raise DataError("predict needs inputs: pass --data.predict_path FILE_OR_DIRECTORY.")
     path = Path(predict_path).expanduser()
     if path.is_file() and path.suffix.lower() == ".txt":
+        if tokenizer() is None:
+            raise DataError(f"{path}: a prompts file, but this data has no text field to read prompts with; give "
+                            f"--data.predict_path a media file or a directory of them ({', '.join(codec.extensions)}).")
         return checked_prompts(path, tokenizer())
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return checked_records(path, codec, text_fields, bad_rows)

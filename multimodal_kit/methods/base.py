@@ -111,6 +111,10 @@ class MultimodalMethod(LightningModule, ABC):
     def declared_fields(self) -> tuple[dict[str, str], dict[str, str]]:
         """:attr:`inputs` and :attr:`outputs` with ``"media"`` replaced by the pair's medium (``hparams.media``)."""
         media = self.hparams.get("media")
+        if media is None and MEDIA in {**self.inputs, **self.outputs}:
+            raise ConfigError(f"{type(self).__name__} declares the pair's medium ('media') as a field but has no "
+                              "`media` argument to name it: add `media: str = \"image\"` to its __init__ (the CLI "
+                              "links it from the data), or declare the field by its name.")
 
         def resolve(fields: dict[str, str]) -> dict[str, str]:
             return {(media if name == MEDIA else name): (media if kind == MEDIA else kind)

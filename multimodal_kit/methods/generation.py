@@ -46,8 +46,8 @@ def output_kinds(method: Any) -> set[str]:
 
 
 def follows(method: Any, protocol: type) -> bool:
-    """Whether ``method`` follows ``protocol``: it has the protocol's methods and declares an output of its kind
-    (text for :class:`GeneratesText`, a medium for :class:`GeneratesMedia`)."""
+    """Whether ``method`` follows ``protocol``: it has the protocol's methods (or is of that class) and declares an
+    output of its kind (text for :class:`GeneratesText`, a medium for any other)."""
     kinds = output_kinds(method)
     produces = "text" in kinds if protocol is GeneratesText else bool(kinds - set(NOT_MEDIA))
     return isinstance(method, protocol) and produces
@@ -58,7 +58,8 @@ def check_protocol(callback: Any, method: Any) -> None:
     protocol = getattr(callback, "needs", None)
     if protocol is None or follows(method, protocol):
         return
-    what = "writes text (GeneratesText)" if protocol is GeneratesText else "makes media (GeneratesMedia)"
+    what = {GeneratesText: "writes text (GeneratesText)", GeneratesMedia: "makes media (GeneratesMedia)"}.get(
+        protocol, f"is a {protocol.__name__}")
     raise ConfigError(f"the callback {type(callback).__name__} draws what a method that {what} generates, and "
                       f"{type(method).__name__} does not (its outputs: {sorted(output_kinds(method)) or 'none'}): "
                       f"drop it from trainer.callbacks in the experiment file.")

@@ -87,3 +87,15 @@ def test_check_fields_names_the_yaml_line(declared: dict[str, str], line: str) -
         check_fields("Probe", wanted, declared, "SomeData")
     with pytest.raises(ConfigError, match="declares it as text"):
         check_fields("Probe", {"text": "label"}, declared | {"text": "text"}, "SomeData")
+
+
+def test_a_method_that_reads_the_medium_needs_a_media_argument() -> None:
+    class NoMedium(MultimodalMethod):  # inputs default to the pair's medium, which it cannot name
+        def configure_models(self) -> None:
+            self.net = nn.Linear(2, 2)
+
+    class Data:
+        field_kinds = {"image": "image", "text": "text"}
+
+    with pytest.raises(ConfigError, match="NoMedium declares the pair's medium .* has no `media` argument"):
+        NoMedium().check_data(Data(), "fit")

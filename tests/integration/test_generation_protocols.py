@@ -27,6 +27,14 @@ def test_each_method_follows_the_protocol_of_its_outputs() -> None:
     assert follows(captioner, GeneratesText) and not follows(captioner, GeneratesMedia)
     assert follows(gan, GeneratesMedia) and not follows(gan, GeneratesText)  # it has generate(), but makes media
     assert follows(synthesizer, GeneratesMedia) and synthesizer.noise(3, inference=True) is None
+    # SynthesisSamples draws the alignment too: it needs the synthesizers' own class, which the GAN is not
+    from multimodal_kit.errors import ConfigError
+    from multimodal_kit.methods.generation import check_protocol
+    from multimodal_kit.tasks.speech_synthesis.samples import SynthesisSamples
+
+    check_protocol(SynthesisSamples(), synthesizer)
+    with pytest.raises(ConfigError, match="SynthesisSamples draws what a method that is a FrameGenerationMethod"):
+        check_protocol(SynthesisSamples(), gan)
 
 
 def test_a_speech_synthesizer_draws_with_generated_samples(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from multimodal_kit.checkpoints import checkpoint_config
 from multimodal_kit.cli import main
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.codec import MediaCodec
@@ -103,17 +104,21 @@ class DigitOfVector(MediaSource, MultimodalMethod):
         self.log(f"{stage}/accuracy", accuracy, batch_size=len(batch["digit"]))
 
 
-def vectors(root: Path) -> Path:
-    """A ``save_to_disk`` dataset: the digit d's vector is a one-hot at d (5 units tall) plus unit noise, labels as text."""
+def vectors(root: Path, train_lacks: int | None = None) -> Path:
+    """A ``save_to_disk`` dataset: the digit d's vector is a one-hot at d (5 units tall) plus unit noise, labels as
+    text (``train_lacks``: a digit the training split never has)."""
     generator = torch.Generator().manual_seed(0)
 
-    def split(n: int) -> datasets.Dataset:
+    def split(n: int, lacks: int | None = None) -> datasets.Dataset:
         digits = torch.randint(0, 4, (n,), generator=generator)
+        if lacks is not None:
+            digits = torch.where(digits == lacks, (digits + 1) % 4, digits)
         values = torch.nn.functional.one_hot(digits, WIDTH).float() * 5 + torch.randn(n, WIDTH, generator=generator)
         return datasets.Dataset.from_dict({"vector": values.tolist(), "digit": [f"d{d}" for d in digits.tolist()],
                                            "id": [f"v{i}" for i in range(n)]})
 
-    datasets.DatasetDict({"train": split(256), "validation": split(64), "test": split(64)}).save_to_disk(str(root))
+    datasets.DatasetDict({"train": split(256, train_lacks), "validation": split(64), "test": split(64)}).save_to_disk(
+        str(root))
     return root
 
 
@@ -133,6 +138,12 @@ def test_a_new_medium_and_task_from_one_file_fit_and_test(tmp_path: Path) -> Non
     main(["test", "--ckpt_path", str(ckpt), "--results_path", str(results), "--trainer.logger", "false",
           "--trainer.enable_progress_bar", "false"])  # the checkpoint alone: its config names the classes
     assert json.loads(results.read_text())["test/accuracy"] > 0.9  # chance: 0.25
+    # the classes come from the checkpoint, whatever the data's training split holds now (here: no d0 at all)
+    assert checkpoint_config(ckpt)["data"]["init_args"]["label_classes"] == {"digit": ["d0", "d1", "d2", "d3"]}
+    other = vectors(tmp_path / "other", train_lacks=0)
+    main(["test", "--ckpt_path", str(ckpt), "--data.init_args.source", str(other), "--results_path", str(results),
+          "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+    assert json.loads(results.read_text())["test/accuracy"] > 0.9
 
 
 def test_the_registry_serves_the_new_medium_and_names_the_unknown() -> None:

@@ -148,3 +148,18 @@ def test_a_label_the_training_split_never_had_is_a_bad_row(tmp_path) -> None:
     with pytest.raises(DataError, match=r"validation_1\.png.*label 'size' in column 'family' is not one of the "
                                         r"training split's classes"):
         dm.setup("fit")
+
+
+def test_data_without_text_draws_no_text_from_its_captions_and_refuses_prompts(tmp_path) -> None:
+    from multimodal_kit.data.predict_inputs import predict_inputs
+    from multimodal_kit.data.problems import DataError
+
+    dm = ImageCaptionDataModule(str(question_folder(tmp_path / "qa")), image_size=8, text_column=None,
+                                label_fields={"family": "family"})  # captions present, train_text random
+    dm.setup("fit")
+    item = dm.dataset("train")[0]
+    assert "text" not in item and len(item["references"]) == 2  # the captions stay references only
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red square\n")
+    with pytest.raises(DataError, match="prompts.txt: a prompts file, but this data has no text field"):
+        predict_inputs(str(prompts), dm.codec, lambda: dm.tokenizer, "fail", ())

@@ -1,8 +1,8 @@
 """``SynthesisSamples``: what a speech synthesizer made of a few validation phrases, each validation epoch —
 the target and the generated spectrogram, the alignment (characters × generated frames) under it, and the sound.
 
-Needs a method with the public hook ``synthesize(tokens, lengths)`` (:class:`~multimodal_kit.methods.
-frame_generation.FrameGenerationMethod`) and a data module with an audio ``codec``.
+Needs a :class:`~multimodal_kit.methods.frame_generation.FrameGenerationMethod` (its ``synthesize(tokens,
+lengths)`` gives the alignment too; checked at setup) and a data module with an audio ``codec``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from multimodal_kit.callbacks import DrawsValidationItems, run_dir_of, slug, wandb_loggers
 from multimodal_kit.data.text import token_words
 from multimodal_kit.media import presenter_for
-from multimodal_kit.methods.generation import GeneratesMedia
+from multimodal_kit.methods.frame_generation import FrameGenerationMethod
 from multimodal_kit.visualize import attention_heatmap, spectrogram_image, stack_vertically
 
 
@@ -44,7 +44,7 @@ class SynthesisSamples(DrawsValidationItems):
         num_items: how many validation phrases.
     """
 
-    needs = GeneratesMedia
+    needs = FrameGenerationMethod
 
     def draw(self, trainer: Trainer, pl_module: LightningModule, codec: Any, dataset: Any,
              items: list[dict[str, Any]], batch: dict[str, Any]) -> None:
