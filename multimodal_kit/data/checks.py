@@ -163,8 +163,8 @@ class DataReport:
 
 
 def label_problems(rows: Rows, labels: dict[str, list[str]], columns: dict[str, str]) -> dict[int, list[str]]:
-    """Per bad row, its empty labels and those that are not among the training split's classes (``labels``, per
-    field; ``columns`` names each field's column)."""
+    """Per bad row, its empty labels and those that are not among the field's classes (``labels``, per field: the
+    training split's values, or a checkpoint's; ``columns`` names each field's column)."""
     problems: dict[int, list[str]] = {}
     for name, classes in labels.items():
         known = set(classes)
@@ -173,7 +173,8 @@ def label_problems(rows: Rows, labels: dict[str, list[str]], columns: dict[str, 
                 problems.setdefault(i, []).append(f"empty label in column {columns[name]!r}")
             elif str(value) not in known:
                 problems.setdefault(i, []).append(f"label {str(value)!r} in column {columns[name]!r} is not one of "
-                                                  "the training split's classes")
+                                                  f"its {len(classes)} classes (the training split's values, or "
+                                                  "the checkpoint's)")
     return problems
 
 

@@ -145,8 +145,8 @@ def test_a_label_the_training_split_never_had_is_a_bad_row(tmp_path) -> None:
     rows[1]["family"] = "size"
     meta.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     dm = ImageCaptionDataModule(str(root), image_size=8, label_fields={"family": "family"})
-    with pytest.raises(DataError, match=r"validation_1\.png.*label 'size' in column 'family' is not one of the "
-                                        r"training split's classes"):
+    with pytest.raises(DataError, match=r"validation_1\.png.*label 'size' in column 'family' is not one of its 2 "
+                                        r"classes \(the training split's values, or the checkpoint's\)"):
         dm.setup("fit")
 
 
