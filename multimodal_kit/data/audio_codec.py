@@ -69,7 +69,7 @@ class AudioCodec(MediaCodec):
                 wave = load_waveform(value, self.sample_rate, name=row_id)
             else:
                 raise DataError(f"{row_id}: column {self.media_column!r} holds {type(value).__name__}, not audio; "
-                                "set --data.media_column to the audio column.")
+                                f"set {self.column_flag} to the audio column.")
         except AudioDecodeError as error:
             raise DataError(str(error) if row_id in str(error) else f"{row_id}: {error}") from error
         seconds = wave.numel() / self.sample_rate
@@ -111,12 +111,12 @@ class AudioCodec(MediaCodec):
     def collate(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         lengths = torch.tensor([item.shape[0] for item in items], dtype=torch.long)
         audio = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)  # zeros after each item's end
-        return {"audio": audio, "audio_lengths": lengths}
+        return {self.key: audio, f"{self.key}_lengths": lengths}
 
     def uncollate(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """``audio`` (B, T, n_mels) and ``audio_lengths`` (B,) → (T_i, n_mels) per item."""
-        audio = batch["audio"].detach().float().cpu()
-        lengths = batch.get("audio_lengths")
+        audio = batch[self.key].detach().float().cpu()
+        lengths = batch.get(f"{self.key}_lengths")
         lengths = lengths.tolist() if lengths is not None else [audio.shape[1]] * len(audio)
         return [item[:n] for item, n in zip(audio, lengths, strict=True)]
 

@@ -20,10 +20,10 @@ from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.augmentation import AugmentsMedia
 from multimodal_kit.data.checks import DataReport, check_split
-from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.codec import MediaCodec, further_codecs
 from multimodal_kit.data.datasets import PairCollator, PairDataset, PredictFiles
 from multimodal_kit.data.fields import Fields, Rows, field_splits, label_vocabularies
-from multimodal_kit.data.loaders import loader_for
+from multimodal_kit.data.loaders import FlatBatches, loader_for
 from multimodal_kit.data.predict_inputs import predict_inputs
 from multimodal_kit.data.problems import DataError, Problem, listing
 from multimodal_kit.data.sources import load_source, resolve_splits, split_by_column
@@ -34,7 +34,7 @@ __all__ = ["DataError", "PairDataModule", "PairDataset"]
 STAGE_SPLITS = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"], "predict": []}
 
 
-class PairDataModule(AugmentsMedia, LightningDataModule):
+class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
     """Pairs of one medium and text, from an embedded set, a local directory or the hub.
 
     Args:
@@ -52,6 +52,9 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
             checked, learnt by the trained tokenizer and batched as ``<field>_tokens``/``<field>_lengths``.
         label_fields: class fields, ``{field: column}`` (e.g. ``{speaker: speaker_id}``): batched as class indices
             (long (B,)) into the training split's classes (``labels``, saved with the run and the checkpoint).
+        media_fields: further media fields, ``{field: column}`` (of this data's medium, e.g. an edit's
+            ``{target: edited_image}``) or ``{field: {column: …, medium: audio, <its codec's settings>}}`` (another
+            medium, built by its registered codec): each checked, decoded and batched under its own name.
         subset: the hub dataset's configuration name.
         revision: the hub dataset's revision (branch, tag or commit).
         train_split: the source's training split.
@@ -127,14 +130,18 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         cache_dir: str | None = None,
         cache_features: bool = True,
         label_classes: dict[str, list[str]] | None = None,
+        media_fields: dict[str, str | dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["codec"])
         self.codec = codec
         self.source = source
+        further = further_codecs(codec, media_fields or {})
         self.fields = Fields(codec.media, media_column or codec.media, text_column, captions_column, id_column,
-                             dict(text_fields or {}), dict(label_fields or {}))
+                             dict(text_fields or {}), dict(label_fields or {}),
+                             {c.key: c.media_column for c in further})
         codec.media_column = self.fields.media_column  # decided here, once; the codec names it in messages
+        self.codecs = [codec, *further]  # one per media field, the medium's first
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -143,7 +150,7 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         self.report = DataReport()
         self.checked_splits: set[str] = set()  # splits whose rows are checked (check_split)
         self._datasets: dict[str, PairDataset] = {}
-        self.preloaded_media: dict[str, list[torch.Tensor]] = {}  # media decoded by the checks, kept for the datasets
+        self.preloaded_media: dict[str, dict[str, list[torch.Tensor]]] = {}  # per split and field: decoded by checks
         self._skipped_lines: dict[str, list[Problem]] = {}  # unreadable metadata lines left out (bad_rows=skip)
 
     @property
@@ -154,7 +161,7 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
     @property
     def field_kinds(self) -> dict[str, str]:
         """Every field this data gives, by name → kind (read from the flags, no data loaded: :meth:`Fields.kinds`)."""
-        return self.fields.kinds(self.codec.media)
+        return self.fields.kinds({c.key: c.media for c in self.codecs})
 
     # ----------------------------------------------------------------- splits, rows, tokenizer
     @cached_property
@@ -232,8 +239,7 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
 
     # ----------------------------------------------------------------- checks
     def check_split(self, name: str) -> None:
-        """Check every row of split ``name`` once before training (texts, labels, media decoded): bad rows fail
-        with one message naming each, or are skipped (``bad_rows: skip``), listed in ``data_report.json``."""
+        """Check every row of split ``name`` once before training (:func:`~.checks.check_split`)."""
         check_split(self, name)
 
     # ----------------------------------------------------------------- Lightning hooks
@@ -250,13 +256,6 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
                                 f"{self.hparams.test_split!r}); its splits are {sorted(self.splits)}.")
             self.check_split(name)
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        """The batch dict is flat: move its tensors and pass its strings and lists as they are (Lightning's
-        generic walk visits every reference string of every item, each step)."""
-        if isinstance(batch, dict):
-            return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
         return loader_for(self, dataset, self.batch_size, "train", self.train_batch_sampler(dataset))
@@ -269,14 +268,14 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         dataset = predict_inputs(self.predict_path, self.codec, lambda: self.tokenizer, self.hparams.bad_rows,
-                                 tuple(self.fields.text_fields))
+                                 tuple(self.fields.text_fields), tuple(self.codecs[1:]))
         return loader_for(self, dataset, self.eval_batch_size, "predict", texts=not isinstance(dataset, PredictFiles))
 
     # ----------------------------------------------------------------- pieces
     def collator(self, texts: bool = True) -> PairCollator:
         """The collator of this data's batches; ``texts=False``: items without text (predict files), no tokenizer."""
         return PairCollator(self.codec, self.tokenizer if texts else None, tuple(self.fields.text_fields),
-                            self.labels if texts else {})
+                            self.labels if texts else {}, self.codecs[1:])
 
     def dataset(self, name: str) -> PairDataset:
         """The torch dataset of split ``name`` (built once, then reused across epochs and loaders)."""
@@ -284,7 +283,8 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
             self.check_split(name)
             self._datasets[name] = PairDataset(self.splits[name], self.rows[name], self.codec,
                                                random_text=name == "train" and self.hparams.train_text == "random",
-                                               preloaded=self.preloaded_media.pop(name, None))
+                                               preloaded=self.preloaded_media.pop(name, None),
+                                               further=self.codecs[1:])
         return self._datasets[name]
 
     def train_batch_sampler(self, dataset: PairDataset) -> BatchSampler | None:
@@ -295,6 +295,6 @@ class PairDataModule(AugmentsMedia, LightningDataModule):
         hp = self.hparams
         self._skipped_lines.clear()
         return load_source(self.source, media=self.codec.feature(), media_column=self.fields.media_column,
-                           subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
+                           further_media={c.media_column: c.feature() for c in self.codecs[1:]}, subset=hp.subset, revision=hp.revision, embedded_options=hp.embedded_options,
                            cache_dir=hp.cache_dir, skipped=self._skipped_lines if hp.bad_rows == "skip" else None)
 

@@ -19,7 +19,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.codec import MediaCodec
-from multimodal_kit.data.fields import Rows, media_files
+from multimodal_kit.data.fields import Rows, media_files, media_present
 from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
 from multimodal_kit.data.text import token_counts
 from multimodal_kit.utils import rank_zero_info
@@ -90,13 +90,16 @@ def media_problems(split: datasets.Dataset, media_column: str, ids: list[str], c
 
     found = SplitCheck(media=[] if keep else None)
     paths = media_files(split, media_column)
+    present = media_present(split, media_column)
     values = iter(split.select_columns([media_column])) if decode else itertools.repeat({media_column: None})
     rows = tqdm(range(len(split)), desc="checking media" if decode else "checking files", leave=False,
                 unit="item", disable=len(split) < 2000)
     for i in rows:
         tensor = torch.empty(0)
         value = next(values)[media_column]
-        if paths[i] is not None and not Path(paths[i]).is_file():
+        if not present[i]:
+            found.problems[i] = [f"no {codec.media} in column {media_column!r} ({codec.column_flag})"]
+        elif paths[i] is not None and not Path(paths[i]).is_file():
             found.problems[i] = [f"media file not found: {paths[i]}"]
         elif decode:
             try:
@@ -195,10 +198,16 @@ def check_split(datamodule: Any, name: str) -> None:
         if tokenizer is not None else {}
     for i, what in label_problems(rows, datamodule.labels, datamodule.fields.label_fields).items():
         problems[i] = problems.get(i, []) + what
-    codec = datamodule.codec
-    preload = hp.preload if hp.preload is not None else len(split) * codec.nbytes() <= PRELOAD_LIMIT_BYTES
-    found = media_problems(split, datamodule.fields.media_column, rows.ids, codec,
-                           decode=preload or hp.check_media, keep=preload)
+    codecs = datamodule.codecs
+    preload = hp.preload if hp.preload is not None else \
+        len(split) * sum(c.nbytes() for c in codecs) <= PRELOAD_LIMIT_BYTES
+    founds = [media_problems(split, codec.media_column, rows.ids, codec, decode=preload or hp.check_media,
+                             keep=preload) for codec in codecs]
+    found = founds[0]
+    for other in founds[1:]:
+        found.notes += other.notes
+        for i, what in other.problems.items():
+            found.problems[i] = found.problems.get(i, []) + what
     for i, what in problems.items():
         found.problems[i] = what + found.problems.get(i, [])
     subject = f"split '{name}' of {datamodule.source!r}"
@@ -210,10 +219,10 @@ def check_split(datamodule: Any, name: str) -> None:
         rank_zero_info(f"{len(found.notes)} media file(s) of {subject} converted on loading:\n"
                        f"{listing(found.notes)}")
     keep = settle(found, rows.ids, subject, hp.bad_rows, report)
-    media = found.media
+    media = {codec.key: each.media for codec, each in zip(codecs, founds, strict=True) if each.media is not None}
     if keep is not None:
         datamodule.splits[name], datamodule.rows[name] = split.select(keep), rows.select(keep)
-        media = [media[i] for i in keep] if media is not None else None
-    if media is not None:
+        media = {key: [items[i] for i in keep] for key, items in media.items()}
+    if media:
         datamodule.preloaded_media[name] = media
     datamodule.checked_splits.add(name)

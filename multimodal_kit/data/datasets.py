@@ -1,7 +1,8 @@
 """Torch datasets of a split, of ``predict`` files and of prompts, and the one collator that builds the batch.
 
-Items are dicts of fields: the medium's tensor under its name (``image``/``audio``), ``text``, ``references``,
-``id``, each further text or label field a task declares, and ``input`` for predictions. :class:`PairCollator`
+Items are dicts of fields: each media field's tensor under its name (the medium's: ``image``/``audio``; further
+ones: theirs), ``text``, ``references``, ``id``, each further text or label field a task declares, and ``input``
+for predictions. :class:`PairCollator`
 turns a list of them into the batch dict of the batch contract, whatever fields they carry.
 """
 
@@ -27,24 +28,26 @@ class PairDataset(Dataset):
     """One split as items (see the module docstring).
 
     Args:
-        media: the split's media column, undecoded (``{bytes, path}``), decoded by ``codec`` on access; unused
-            where ``preloaded`` holds every item's tensor already.
+        media: the split's media columns, undecoded (``{bytes, path}``), the medium's first, each decoded by its
+            codec on access; unused where ``preloaded`` holds every item's tensor already.
         rows: the split's other fields (:func:`~multimodal_kit.data.fields.read_rows`).
         codec: the medium's codec.
         random_text: pick a random reference as the item's ``text`` each time it is read (training).
-        preloaded: every item's media tensor, decoded once up front, or ``None``.
+        preloaded: per media field (its batch key), every item's tensor, decoded once up front; or ``None``.
+        further: the codecs of further media fields (each with its ``field`` and ``media_column``).
     """
 
     def __init__(self, media: datasets.Dataset, rows: Rows, codec: MediaCodec, random_text: bool = False,
-                 preloaded: list[torch.Tensor] | None = None) -> None:
-        if len(media) != len(rows) or (preloaded is not None and len(preloaded) != len(rows)):
-            raise ValueError(f"{len(media)} media rows, {len(rows)} rows of fields and "
-                             f"{None if preloaded is None else len(preloaded)} preloaded items")
+                 preloaded: dict[str, list[torch.Tensor]] | None = None, further: Sequence[MediaCodec] = ()) -> None:
+        sizes = {len(v) for v in (preloaded or {}).values()}
+        if len(media) != len(rows) or sizes - {len(rows)}:
+            raise ValueError(f"{len(media)} media rows, {len(rows)} rows of fields and {sorted(sizes)} preloaded items")
         self.media = media
         self.rows = rows
         self.codec = codec
+        self.codecs = [codec, *further]
         self.random_text = random_text
-        self.preloaded = preloaded
+        self.preloaded = preloaded or {}
         self._index: dict[str, int] | None = None
         self.features: CachedFeatures | None = None  # a frozen encoder's cached outputs (see use_features)
         self.keep_media = True
@@ -70,15 +73,16 @@ class PairDataset(Dataset):
             self._index = {item: i for i, item in enumerate(self.rows.ids)}
         return self._index[item_id]
 
-    def value_at(self, index: int) -> Any:
-        """The undecoded media value of item ``index`` (``{bytes, path}``)."""
-        return self.media[index][self.media.column_names[0]]
+    def value_at(self, index: int, codec: MediaCodec | None = None) -> Any:
+        """The undecoded value of item ``index`` of the medium (or of ``codec``'s field): ``{bytes, path}``."""
+        return self.media[index][(codec or self.codec).media_column]
 
-    def media_at(self, index: int) -> torch.Tensor:
-        """The media tensor of item ``index`` (what :meth:`MediaCodec.load` returns)."""
-        if self.preloaded is not None:
-            return self.preloaded[index]
-        return self.codec.load(self.value_at(index), self.rows.ids[index])
+    def media_at(self, index: int, codec: MediaCodec | None = None) -> torch.Tensor:
+        """The media tensor of item ``index`` of the medium (or of ``codec``'s field), as its codec loads it."""
+        codec = codec or self.codec
+        if codec.key in self.preloaded:
+            return self.preloaded[codec.key][index]
+        return codec.load(self.value_at(index, codec), self.rows.ids[index])
 
     def use_features(self, features: CachedFeatures, keep_media: bool) -> None:
         """Give each item its cached encoder features (``<media>_features``, (N, D)); without ``keep_media``
@@ -97,8 +101,8 @@ class PairDataset(Dataset):
         item: dict[str, Any] = {"references": references, "id": rows.ids[index]}
         if text is not None:  # (data without a target text has none)
             item["text"] = text
-        if self.keep_media:
-            item[self.codec.media] = self.media_at(index)
+        for codec in self.codecs if self.keep_media else self.codecs[1:]:
+            item[codec.key] = self.media_at(index, codec)
         if self.features is not None:
             item[features_key(self.codec.media)] = self.features[index]
         return item | {name: values[index] for name, values in rows.fields.items()}
@@ -121,12 +125,14 @@ class PredictFiles(Dataset):
 
 class PredictRecords(Dataset):
     """Records given to ``predict`` (``--data.predict_path records.jsonl``): a media file and the task's further
-    text fields each; ids are the files' names."""
+    text fields each (and the files of any further media fields it names); ids are the files' names."""
 
-    def __init__(self, records: Sequence[dict[str, Any]], codec: MediaCodec, text_fields: Sequence[str]) -> None:
+    def __init__(self, records: Sequence[dict[str, Any]], codec: MediaCodec, text_fields: Sequence[str],
+                 further: Sequence[MediaCodec] = ()) -> None:
         self.records = list(records)
         self.codec = codec
         self.text_fields = tuple(text_fields)
+        self.further = tuple(further)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -135,6 +141,7 @@ class PredictRecords(Dataset):
         record = self.records[index]
         path = Path(record["file_name"])
         fields = {name: str(record[name]) for name in self.text_fields}
+        fields |= {c.key: c.load_file(Path(record[c.key])) for c in self.further if record.get(c.key) is not None}
         return {self.codec.media: self.codec.load_file(path), "id": path.name, "input": str(path), **fields}
 
 
@@ -157,8 +164,8 @@ class Prompts(Dataset):
 
 
 class PairCollator:
-    """Items → the batch dict: the medium batched by its codec; each text field (the target ``text`` and each of
-    ``text_fields``) kept as its strings and tokenized into ``<field>_tokens``/``<field>_lengths`` (``BOS … EOS``,
+    """Items → the batch dict: each media field batched by its codec; each text field (the target ``text`` and each
+    of ``text_fields``) kept as its strings and tokenized into ``<field>_tokens``/``<field>_lengths`` (``BOS … EOS``,
     PAD-padded); each label field as class indices, long (B,); every other field (references, ids) as a list.
 
     Args:
@@ -166,22 +173,28 @@ class PairCollator:
         tokenizer: the data's tokenizer; ``None`` for items without text.
         text_fields: the further text fields to tokenize.
         labels: each label field's classes: its values become class indices, long (B,).
+        further: the codecs of further media fields.
     """
 
     def __init__(self, codec: MediaCodec, tokenizer: PreTrainedTokenizerBase | None, text_fields: Sequence[str] = (),
-                 labels: dict[str, list[str]] | None = None) -> None:
+                 labels: dict[str, list[str]] | None = None, further: Sequence[MediaCodec] = ()) -> None:
         self.codec = codec
+        self.codecs = [codec, *further]
         self.tokenizer = tokenizer
         self.text_fields = tuple(text_fields)
         self.classes = {name: {c: i for i, c in enumerate(names)} for name, names in (labels or {}).items()}
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        media, cached = self.codec.media, features_key(self.codec.media)
-        batch: dict[str, Any] = self.codec.collate([item[media] for item in items]) if media in items[0] else {}
+        cached = features_key(self.codec.media)
+        batch: dict[str, Any] = {}
+        for codec in self.codecs:
+            if codec.key in items[0]:
+                batch |= codec.collate([item[codec.key] for item in items])
         if cached in items[0]:
-            batch[cached], batch[feature_lengths_key(media)] = pad_features([item[cached] for item in items])
+            batch[cached], batch[feature_lengths_key(self.codec.media)] = pad_features([item[cached] for item in items])
+        media = {codec.key for codec in self.codecs} | {cached}
         for key in items[0]:
-            if key not in (media, cached):
+            if key not in media:
                 batch[key] = [item[key] for item in items]
         for name, classes in self.classes.items():
             if name in batch:

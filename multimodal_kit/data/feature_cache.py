@@ -172,7 +172,7 @@ def use_cached_features(datamodule: PairDataModule, name: str, encoder: nn.Modul
     device = next(encoder.parameters()).device
     shards = range(min(processes, len(dataset)))  # fewer items than processes: the last shards are empty
     if rank in shards:
-        compute_features(dataset.media.select(range(start, stop)),
+        compute_features(dataset.media.select_columns([codec.media_column]).select(range(start, stop)),
                          lambda value, i: codec.load(value, dataset.ids[start + i]), codec.collate, encode, dim,
                          device, datamodule.eval_batch_size, folder / f"shard{rank:03d}of{processes:03d}.arrow",
                          f"caching {name} features")

@@ -47,6 +47,18 @@ def media_files(split: datasets.Dataset, media_column: str) -> list[str | None]:
     return paths
 
 
+def media_present(split: datasets.Dataset, media_column: str) -> list[bool]:
+    """Whether each row has a medium in ``media_column`` (an empty cell, or neither bytes nor a path, has none)."""
+    values = split.with_format("arrow")[media_column]
+    present = pc.is_valid(values)
+    if isinstance(values.type, pa.StructType):
+        inside = [pc.is_valid(pc.struct_field(values, k)) for k in ("bytes", "path")
+                  if values.type.get_field_index(k) >= 0]
+        if inside:
+            present = pc.and_(present, inside[0] if len(inside) == 1 else pc.or_(*inside))
+    return [bool(v) for v in present.to_pylist()]
+
+
 @dataclass(frozen=True)
 class Fields:
     """Which columns feed which fields.
@@ -64,6 +76,8 @@ class Fields:
         label_fields: class fields, ``{field: column}``, batched as class indices (long (B,)) into the
             vocabulary of the training split's values (:func:`label_vocabularies`), e.g. a digit, a speaker or a
             question family.
+        media_fields: further media fields, ``{field: column}`` (e.g. an edit's ``target`` image): each is
+            checked and batched under its own name by its own codec, like the medium.
     """
 
     media: str
@@ -73,12 +87,15 @@ class Fields:
     id_column: str | None = None
     text_fields: dict[str, str] = field(default_factory=dict)
     label_fields: dict[str, str] = field(default_factory=dict)
+    media_fields: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = [*self.text_fields, *self.label_fields]
+        names = [*self.text_fields, *self.label_fields, *self.media_fields]
         taken = [name for name in names if name in (*RESERVED, self.media)]
-        derived = [name for name in names for suffix in ("_tokens", "_lengths")
-                   if name.endswith(suffix) and name.removesuffix(suffix) in ("text", self.media, *self.text_fields)]
+        taken += sorted({name for name in names if names.count(name) > 1})
+        stems = ("text", self.media, *self.text_fields, *self.media_fields)
+        derived = [name for name in names for suffix in ("_tokens", "_lengths", "_features")
+                   if name.endswith(suffix) and name.removesuffix(suffix) in stems]
         if taken or derived:
             raise DataError(f"field name(s) {taken + derived} are the batch's own keys; name the task's fields "
                             "otherwise.")
@@ -88,12 +105,18 @@ class Fields:
         """Whether any field is text (then the data needs a tokenizer)."""
         return bool(self.text_column or self.text_fields)
 
-    def kinds(self, media_kind: str) -> dict[str, str]:
-        """Every field declared, by name → kind: the medium (of ``media_kind``), the target ``text`` (unless
-        ``text_column`` is null), ``references``, ``id``, and the task's further text and label fields."""
-        kinds = {self.media: media_kind, **({"text": "text"} if self.text_column else {}),
-                 "references": "references", "id": "id"}
+    def kinds(self, media_kinds: dict[str, str]) -> dict[str, str]:
+        """Every field declared, by name → kind: the media fields (of ``media_kinds``: field → medium), the target
+        ``text`` (unless ``text_column`` is null), ``references``, ``id``, and the task's further text and label
+        fields."""
+        kinds = {**media_kinds, **({"text": "text"} if self.text_column else {}), "references": "references",
+                 "id": "id"}
         return kinds | {name: "text" for name in self.text_fields} | {name: "label" for name in self.label_fields}
+
+    @property
+    def media_columns(self) -> dict[str, str]:
+        """Every media field's column, ``{field: column}``, the medium's first."""
+        return {self.media: self.media_column, **self.media_fields}
 
     def resolve(self, split: datasets.Dataset, name: str, source: str) -> ResolvedFields:
         """The columns of this declaration that ``split`` has, checked: a required column it lacks is a
@@ -103,6 +126,7 @@ class Fields:
                     "id_column": self.id_column}
         required |= {f"text_fields.{k}": v for k, v in self.text_fields.items()}
         required |= {f"label_fields.{k}": v for k, v in self.label_fields.items()}
+        required |= {f"media_fields.{k}": v for k, v in self.media_fields.items()}
         for flag, name_ in required.items():
             if name_ is not None and name_ not in columns:
                 raise DataError(f"Split '{name}' of {source!r} has no column {name_!r} (--data.{flag}); its "
@@ -135,7 +159,7 @@ class ResolvedFields:
         """Every column read, the medium's first."""
         f = self.fields
         names = [f.media_column, f.text_column, *self.captions, self.id_column, *f.text_fields.values(),
-                 *f.label_fields.values()]
+                 *f.label_fields.values(), *f.media_fields.values()]
         return list(dict.fromkeys(n for n in names if n))
 
 
@@ -198,18 +222,19 @@ def read_rows(split: datasets.Dataset, resolved: ResolvedFields) -> Rows:
     return Rows(texts, references, ids, fields)
 
 
-def undecoded(split: datasets.Dataset, media_column: str) -> datasets.Dataset:
-    """``split`` with its media column left as ``{"bytes", "path"}`` (no decoding on access)."""
-    feature = split.features[media_column]
-    if not hasattr(feature, "decode"):
-        return split
-    return split.cast_column(media_column, dataclasses.replace(feature, decode=False))
+def undecoded(split: datasets.Dataset, media_columns: list[str]) -> datasets.Dataset:
+    """``split`` with its media columns left as ``{"bytes", "path"}`` (no decoding on access)."""
+    for name in media_columns:
+        feature = split.features[name]
+        if hasattr(feature, "decode"):
+            split = split.cast_column(name, dataclasses.replace(feature, decode=False))
+    return split
 
 
 def field_splits(splits: dict[str, datasets.Dataset], fields: Fields, source: str
                  ) -> tuple[dict[str, datasets.Dataset], dict[str, Rows], dict[str, dict[str, str | None]]]:
-    """Map each split's columns onto ``fields``: per split, the media column (undecoded), every other field's
-    rows (:func:`read_rows`), and each text field's column name (for messages)."""
+    """Map each split's columns onto ``fields``: per split, the media columns (undecoded, the medium's first),
+    every other field's rows (:func:`read_rows`), and each text field's column name (for messages)."""
     media, rows, columns = {}, {}, {}
     for name, split in splits.items():
         resolved = fields.resolve(split, name, source)
@@ -219,7 +244,8 @@ def field_splits(splits: dict[str, datasets.Dataset], fields: Fields, source: st
         rows[name] = read_rows(split, resolved)
         columns[name] = {"text": fields.text_column, "references": ", ".join(resolved.captions) or None,
                          **fields.text_fields}
-        media[name] = undecoded(split.select_columns([fields.media_column]), fields.media_column)
+        columns_ = list(dict.fromkeys(fields.media_columns.values()))
+        media[name] = undecoded(split.select_columns(columns_), columns_)
     return media, rows, columns
 
 

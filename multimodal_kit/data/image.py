@@ -103,7 +103,7 @@ class ImageCodec(MediaCodec):
         if isinstance(value, str | Path):
             return self.decode(value, row_id)
         raise DataError(f"{row_id}: column {self.media_column!r} holds {type(value).__name__}, not an image; "
-                        "set --data.media_column to the image column.")
+                        f"set {self.column_flag} to the image column.")
 
     def decode(self, source: str | Path | io.BytesIO, name: str) -> torch.Tensor:
         """Decode one image file or blob → uint8 (3, S, S); a :class:`DataError` naming ``name`` if it is not a
@@ -132,11 +132,11 @@ class ImageCodec(MediaCodec):
         return 3 * self.image_size * self.image_size
 
     def collate(self, items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"image": self.transform.normalize(torch.stack(items))}
+        return {self.key: self.transform.normalize(torch.stack(items))}
 
     def uncollate(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """``image`` (B, 3, S, S), normalized → uint8 (3, S, S) per item."""
-        return list(self.transform.denormalize(batch["image"]))
+        return list(self.transform.denormalize(batch[self.key]))
 
     def to_values(self, items: list[torch.Tensor]) -> list[Image.Image]:
         return [Image.fromarray(item.permute(1, 2, 0).cpu().numpy()) for item in items]

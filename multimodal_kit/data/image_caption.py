@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.data.image import ImageCodec, random_shift
 from multimodal_kit.errors import ConfigError
@@ -42,5 +44,7 @@ class ImageCaptionDataModule(PairDataModule):
         return self.random_shift > 0
 
     def augment(self, batch: dict[str, Any]) -> dict[str, Any]:
-        batch[self.media] = random_shift(batch[self.media], self.random_shift)
-        return batch
+        """Every image field of the batch shifted alike (an edit's input and target stay aligned)."""
+        keys = [codec.key for codec in self.codecs if codec.media == "image" and codec.key in batch]
+        shifted = random_shift(torch.cat([batch[k] for k in keys], dim=1), self.random_shift)
+        return batch | dict(zip(keys, shifted.split(3, dim=1), strict=True))

@@ -7,11 +7,23 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from multimodal_kit.data.resumable import EpochShuffle, ResumableLoader, global_seed
 from multimodal_kit.utils import rank_zero_info
+
+
+class FlatBatches:
+    """A mixin for a ``LightningDataModule`` whose batches are flat dicts: move their tensors and pass their
+    strings and lists as they are (Lightning's generic walk visits every reference string of every item, each
+    step)."""
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict):
+            return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)  # type: ignore[misc]
 
 
 def train_order(dataset: Dataset) -> EpochShuffle:

@@ -19,10 +19,11 @@ from multimodal_kit.data.sources import read_metadata
 
 
 def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase | None],
-                   bad_rows: Literal["fail", "skip"], text_fields: tuple[str, ...] = ()) -> Dataset:
+                   bad_rows: Literal["fail", "skip"], text_fields: tuple[str, ...] = (),
+                   further: tuple[MediaCodec, ...] = ()) -> Dataset:
     """The dataset of ``predict_path``: prompts (a ``.txt`` file, checked against ``tokenizer()``), records (a
-    ``.jsonl`` file: ``file_name`` and each of ``text_fields`` per line), else media files (which need no
-    tokenizer)."""
+    ``.jsonl`` file: ``file_name`` and each of ``text_fields`` per line, and optionally a file for each further
+    media field of ``further``, by its name), else media files (which need no tokenizer)."""
     if not predict_path:
         raise DataError("predict needs inputs: pass --data.predict_path FILE_OR_DIRECTORY.")
     path = Path(predict_path).expanduser()
@@ -32,7 +33,7 @@ def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Calla
                             f"--data.predict_path a media file or a directory of them ({', '.join(codec.extensions)}).")
         return checked_prompts(path, tokenizer())
     if path.is_file() and path.suffix.lower() == ".jsonl":
-        return checked_records(path, codec, text_fields, bad_rows)
+        return checked_records(path, codec, text_fields, bad_rows, further)
     return PredictFiles(readable(media_files(predict_path, codec.extensions), codec, bad_rows, predict_path), codec)
 
 
@@ -85,13 +86,15 @@ def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
     return prompts
 
 
-def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...], bad_rows: Literal["fail", "skip"]
-                    ) -> PredictRecords:
-    """The records of a JSON-lines file, each with ``file_name`` (relative to the file's folder) and every field
-    of ``text_fields``; a line that is not such a record is an error naming it, as is a media file that does not
-    load (or, with ``bad_rows: skip``, left out)."""
+def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...], bad_rows: Literal["fail", "skip"],
+                    further: tuple[MediaCodec, ...] = ()) -> PredictRecords:
+    """The records of a JSON-lines file, each with ``file_name`` (relative to the file's folder), every field
+    of ``text_fields`` and, where given, a file per further media field (by its name, relative too); a line that
+    is not such a record is an error naming it, as is a media file that does not load (or, with
+    ``bad_rows: skip``, left out)."""
     rows, problems = read_metadata(path, required=text_fields)
-    records = [{**row, "file_name": path.parent / str(row["file_name"])} for row in rows]
+    records = [{**row, "file_name": path.parent / str(row["file_name"]),
+                **{c.key: path.parent / str(row[c.key]) for c in further if row.get(c.key)}} for row in rows]
     if problems:
         raise problems_error(problems, f"--data.predict_path={str(path)!r}",
                              "Write one JSON object per line with file_name" + "".join(f", {f}" for f in text_fields)
@@ -99,4 +102,14 @@ def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...],
     if not records:
         raise DataError(f"{path}: no records; write one JSON object per line.")
     files = set(readable([r["file_name"] for r in records], codec, bad_rows, str(path)))
-    return PredictRecords([r for r in records if r["file_name"] in files], codec, text_fields)
+    for other in further:
+        given = [r for r in records if other.key in r]
+        files -= {r["file_name"] for r in given} - {r["file_name"] for r, ok in zip(
+            given, _loads([r[other.key] for r in given], other, bad_rows, str(path)), strict=True) if ok}
+    return PredictRecords([r for r in records if r["file_name"] in files], codec, text_fields, further)
+
+
+def _loads(files: list[Path], codec: MediaCodec, bad_rows: Literal["fail", "skip"], where: str) -> list[bool]:
+    """Whether each of ``files`` loads with ``codec`` (:func:`readable`'s checks and messages)."""
+    good = set(readable(files, codec, bad_rows, where)) if files else set()
+    return [f in good for f in files]

@@ -21,12 +21,12 @@ VALIDATION_NAMES = ("validation", "val", "valid", "dev")
 
 
 def load_source(source: str, *, media: datasets.Image | datasets.Audio, media_column: str,
-                subset: str | None = None, revision: str | None = None,
+                further_media: dict[str, Any] | None = None, subset: str | None = None, revision: str | None = None,
                 embedded_options: dict[str, Any] | None = None, cache_dir: str | None = None,
                 skipped: dict[str, list[Problem]] | None = None) -> datasets.DatasetDict:
     """Load every split of ``source`` (see the module docstring). A local directory in the ``imagefolder`` /
-    ``audiofolder`` layout is read by :func:`read_mediafolder` into ``media_column`` as a ``media`` feature;
-    ``skipped`` collects its unreadable metadata lines instead of failing on them (``--data.bad_rows skip``)."""
+    ``audiofolder`` layout is read by :func:`read_mediafolder` into ``media_column`` as a ``media`` feature (and
+    each column of ``further_media``, ``{column: feature}``, from the file names it holds); ``skipped`` collects its unreadable metadata lines instead of failing on them (``--data.bad_rows skip``)."""
     if source in EMBEDDED:
         return load_embedded(source, embedded_options, cache_dir=cache_dir)
     if embedded_options:
@@ -40,7 +40,7 @@ def load_source(source: str, *, media: datasets.Image | datasets.Audio, media_co
         if (path / "dataset_dict.json").is_file():
             return datasets.load_from_disk(str(path))
         if _metadata_files(path):
-            return read_mediafolder(path, media_column, media, skipped)
+            return read_mediafolder(path, media_column, media, skipped, further_media)
         try:
             loaded = datasets.load_dataset(str(path), name=subset, cache_dir=cache_dir)
         except Exception as error:  # datasets raises many types here; say which source failed and why
@@ -73,7 +73,8 @@ def _metadata_files(root: Path) -> dict[str, Path]:
 
 
 def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | datasets.Audio,
-                     skipped: dict[str, list[Problem]] | None = None) -> datasets.DatasetDict:
+                     skipped: dict[str, list[Problem]] | None = None, further_media: dict[str, Any] | None = None
+                     ) -> datasets.DatasetDict:
     """An ``imagefolder``/``audiofolder``-layout directory → splits whose ``media_column`` holds
     ``{bytes: None, path}`` (an ``Image`` or ``Audio`` feature, decoded later by the kit itself: ``datasets``' own
     builders encode every audio file with torchcodec, which needs FFmpeg and a matching torch build, and fail on
@@ -81,7 +82,8 @@ def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | da
 
     Metadata lines that are not UTF-8, not valid JSON/CSV, or lack ``file_name`` are problems: raised together in
     one :class:`DataError`, or, when ``skipped`` is given (``--data.bad_rows skip``), left out and recorded there
-    under their split's name.
+    under their split's name. A column of ``further_media`` (``{column: feature}``: another media field, e.g. an
+    edit's target image) holds file names relative to the metadata file, read like ``file_name``.
     """
     splits = {}
     for split, metadata in _metadata_files(root).items():
@@ -97,7 +99,15 @@ def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | da
         table = {c: [row.get(c) for row in rows] for c in columns if c != "file_name"}
         table[media_column] = [{"bytes": None, "path": str((metadata.parent / str(row["file_name"])).absolute())}
                                for row in rows]
-        splits[split] = datasets.Dataset.from_dict(table).cast_column(media_column, feature)
+        features = {media_column: feature, **{c: f for c, f in (further_media or {}).items() if c in table}}
+        for column in features:
+            if column != media_column:  # an empty cell stays empty: a bad row, named by the checks
+                table[column] = [{"bytes": None, "path": str((metadata.parent / str(name)).absolute())} if name
+                                 else None for name in table[column]]
+        dataset = datasets.Dataset.from_dict(table)
+        for column, column_feature in features.items():
+            dataset = dataset.cast_column(column, column_feature)
+        splits[split] = dataset
     return datasets.DatasetDict(splits)
 
 

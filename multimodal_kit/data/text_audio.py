@@ -80,6 +80,6 @@ class TextAudioDataModule(PairDataModule):
 
     def item_lengths(self, dataset: PairDataset) -> list[int]:
         """Frames per item: from the preloaded features, else from each file's header (no decoding)."""
-        if dataset.preloaded is not None:
-            return [m.shape[0] for m in dataset.preloaded]
+        if self.codec.key in dataset.preloaded:
+            return [m.shape[0] for m in dataset.preloaded[self.codec.key]]
         return [self.codec.length(dataset.value_at(i)) for i in range(len(dataset))]

@@ -1,7 +1,7 @@
 """The task contract between a method and its data: fields by name and kind, checked before the first step.
 
 A data module declares its fields (``PairDataModule.field_kinds``: the medium, the target ``text``, ``references``,
-``id``, a task's further text and label fields); a method declares the fields it reads (``inputs``) and those it
+``id``, a task's further text, label and media fields); a method declares the fields it reads (``inputs``) and those it
 produces and is trained on (``outputs``). :func:`check_fields` compares the two and names, for each field the
 method needs and the data lacks, the YAML line that declares it.
 """
@@ -25,10 +25,13 @@ def declaring_line(name: str, kind: str) -> str:
         return "text_column: <column>" if name == "text" else f"text_fields: {{{name}: <column>}}"
     if kind == "label":
         return f"label_fields: {{{name}: <column>}}"
-    if kind in ("image", "audio"):
+    if kind in ("image", "audio") and name == kind:
         data = "ImageCaptionDataModule" if kind == "image" else "TextAudioDataModule"
         return f"media_column: <column>  (under data: class_path: {data})"
-    return f"{kind}_column: <column>"
+    if kind in ("references", "id"):
+        return f"{kind}_column: <column>"
+    return (f"media_fields: {{{name}: <column>}}  (a field of another medium than the data's: "
+            f"{{{name}: {{column: <column>, medium: {kind}}}}})")
 
 
 def check_fields(method: str, wanted: dict[str, str], declared: dict[str, str], data: str) -> None:

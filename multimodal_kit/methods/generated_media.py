@@ -41,7 +41,7 @@ def estimate_audio_statistics(space: Any, datamodule: Any, max_frames: int, limi
     saying how many clips are longer than ``max_frames`` (and so cut to it)."""
     items = training_items(datamodule, limit)
     space.estimate(datamodule.codec.collate(items))
-    preloaded = datamodule.dataset("train").preloaded
+    preloaded = datamodule.dataset("train").preloaded.get(datamodule.codec.key)
     too_long = sum(item.shape[0] > max_frames for item in preloaded or items)
     if too_long:
         rank_zero_info(f"ConditionalGAN: {too_long} training clip(s) are longer than --model.max_frames="

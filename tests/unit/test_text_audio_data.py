@@ -129,5 +129,5 @@ def test_decoded_array_values_are_mixed_and_resampled() -> None:
 def test_lengths_for_grouping_read_from_headers_match_the_features() -> None:
     preloaded = TextAudioDataModule(embedded_options=TINY_SPOKEN, preload=True)
     lazy = TextAudioDataModule(embedded_options=TINY_SPOKEN, preload=False)
-    assert lazy.dataset("train").preloaded is None
+    assert lazy.dataset("train").preloaded == {}
     assert lazy.item_lengths(lazy.dataset("train")) == preloaded.item_lengths(preloaded.dataset("train"))
