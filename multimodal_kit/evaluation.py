@@ -18,6 +18,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from multimodal_kit.checkpoints import class_spec, load_checkpoint
 from multimodal_kit.data.text import canonical_text, decode_tokens
 from multimodal_kit.errors import ConfigError
+from multimodal_kit.media import medium_spec
 from multimodal_kit.models.encoders import output_dim
 from multimodal_kit.models.masking import masked_mean
 from multimodal_kit.utils import import_class
@@ -55,6 +56,8 @@ class CycleEvaluator:
         self.datamodule = import_class(data["class_path"])(**data["init_args"])
         self.codec = self.datamodule.codec
         self.media: str = self.codec.media
+        #: what the evaluator writes (``caption``/``transcript``), which picks the cycle metrics
+        self.text_kind: str = getattr(self.method, "text_kind", None) or medium_spec(self.media).text
         self.path = path
 
     def to(self, device: torch.device) -> CycleEvaluator:

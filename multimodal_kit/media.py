@@ -39,6 +39,8 @@ class MediumSpec:
             ``image_size``, ``n_mels``, … as linked from the data); ``None``: a method needs ``encoder``.
         example_input: ``example_input(**settings)`` → the inputs of one encoder call on a one-item batch.
         text: what text generated from this medium is by default: ``caption`` or ``transcript``.
+        gan_space: ``gan_space(**settings)`` → the module that maps the medium to and from a GAN's tensors
+            (:mod:`multimodal_kit.models.gan_spaces`); ``None``: the GAN refuses the medium.
         codec: ``codec(**settings)`` → a codec of this medium, for a data module's further media field of it
             (``--data.media_fields {sound: {column: sound, medium: audio, n_mels: 40}}``); ``None``: not offered.
     """
@@ -49,6 +51,7 @@ class MediumSpec:
     example_input: Callable[..., tuple[torch.Tensor, ...]] | None = None
     text: TextKind = "caption"
     codec: Callable[..., MediaCodec] | None = None
+    gan_space: Callable[..., nn.Module] | None = None
 
 
 _MEDIA: dict[str, MediumSpec] = {}
@@ -87,18 +90,21 @@ def _register_builtin() -> None:
     from multimodal_kit.data.image import ImageCodec
     from multimodal_kit.models.audio_encoders import ConvLSTMAudioEncoder
     from multimodal_kit.models.encoders import ConvImageEncoder
+    from multimodal_kit.models.gan_spaces import AudioSpace, ImageSpace
     from multimodal_kit.presenters import AudioPresenter, ImagePresenter
 
     register_medium(MediumSpec(
         "image", presenter=ImagePresenter, default_encoder=lambda **settings: ConvImageEncoder(),
         example_input=lambda image_size=64, **settings: (torch.zeros(1, 3, image_size, image_size),),
-        text="caption", codec=ImageCodec))
+        text="caption", codec=ImageCodec,
+        gan_space=lambda image_size=64, **settings: ImageSpace(image_size)))
     register_medium(MediumSpec(
         "audio", presenter=AudioPresenter,
         default_encoder=lambda n_mels=64, **settings: ConvLSTMAudioEncoder(n_mels),
         example_input=lambda n_mels=64, **settings: (torch.zeros(1, 64, n_mels), torch.tensor([64])),
         text="transcript",
-        codec=lambda inputs="log_mel", max_seconds=30.0, **log_mel: AudioCodec(LogMel(**log_mel), inputs, max_seconds)))
+        codec=lambda inputs="log_mel", max_seconds=30.0, **log_mel: AudioCodec(LogMel(**log_mel), inputs, max_seconds),
+        gan_space=lambda n_mels=64, max_frames=128, **settings: AudioSpace(n_mels, max_frames)))
 
 
 _register_builtin()

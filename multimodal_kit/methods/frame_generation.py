@@ -134,7 +134,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
     @property
     def checkpoint_monitor(self) -> tuple[str, str]:
         """Best checkpoint: lowest validation cycle WER with an evaluator, else the lowest validation loss."""
-        return cycle_monitor("audio") if self.hparams.evaluator else ("val/loss", "min")
+        return cycle_monitor("audio", self.hparams.evaluator) if self.hparams.evaluator else ("val/loss", "min")
 
     def setup(self, stage: str) -> None:
         super().setup(stage)  # the data's codec and the evaluator (CycleScoring)

@@ -183,7 +183,7 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
         """Best checkpoint by the evaluator's reading of generated samples; without an evaluator, the latest."""
         if not self.hparams.evaluator:
             return (None, "min")
-        return cycle_monitor(self.hparams.media)
+        return cycle_monitor(self.hparams.media, self.hparams.evaluator)
 
     # ------------------------------------------------------------------ setup: DDP, evaluator, audio statistics
     def setup(self, stage: str) -> None:

@@ -6,11 +6,14 @@ the evaluator reads generated media back into text (``*/cycle_*``; the real test
 
 from __future__ import annotations
 
+import functools
 import zlib
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from multimodal_kit.checkpoints import load_checkpoint
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
@@ -30,10 +33,24 @@ def require_sound(method: str, datamodule: Any) -> None:
                           "become sound again): set --data.normalize none.")
 
 
-def cycle_monitor(media: str) -> tuple[str, str]:
+def cycle_monitor(media: str, evaluator: str | None = None) -> tuple[str, str]:
     """The validation metric (and mode) that picks a generator of ``media``'s best checkpoint: what the evaluator
-    reads from the generated media, scored as the medium's kind of text (captions: BLEU-4; transcripts: WER)."""
-    return monitor_of(medium_spec(media).text, "cycle_")
+    reads from the generated media, scored as the text it writes (captions: BLEU-4; transcripts: WER) — its
+    ``text_kind``, else the medium's default."""
+    return monitor_of(evaluator_text_kind(evaluator) or medium_spec(media).text, "cycle_")
+
+
+@functools.lru_cache(maxsize=8)
+def evaluator_text_kind(evaluator: str | None) -> str | None:
+    """The ``text_kind`` an evaluator checkpoint was trained with (``None``: none given, unreadable or unset; its
+    load says what is wrong with it)."""
+    if not evaluator or not Path(evaluator).expanduser().is_file():
+        return None
+    try:
+        hparams = load_checkpoint(Path(evaluator).expanduser()).get("hyper_parameters", {})
+    except ConfigError:
+        return None
+    return hparams.get("text_kind")
 
 
 def estimate_audio_statistics(space: Any, datamodule: Any, max_frames: int, limit: int = STATS_ITEMS) -> None:
@@ -103,7 +120,7 @@ class CycleScoring:
                 raise ConfigError(f"--model.evaluator {path} reads {self.evaluator.media}, but {name} generates "
                                   f"{self.hparams.media}.")
             dim = self.evaluator.feature_dim()
-            modality, kind = self.hparams.media, medium_spec(self.hparams.media).text
+            modality, kind = self.hparams.media, self.evaluator.text_kind
             self.val_fid = frechet_distance(dim)
             self.val_cycle = text_metrics(kind, "val", full=False, name="cycle_")
             self.test_fid = frechet_distance(dim)

@@ -96,9 +96,13 @@ class AudioSpace(nn.Module):
         return {"audio": audio, "audio_lengths": lengths}
 
 
-def media_space(media: str, image_size: int = 64, n_mels: int = 64, max_frames: int = 128) -> nn.Module:
-    """The GAN space of ``media``."""
-    spaces = {"image": lambda: ImageSpace(image_size), "audio": lambda: AudioSpace(n_mels, max_frames)}
-    if media not in spaces:
-        raise ValueError(f"ConditionalGAN generates {sorted(spaces)}, not {media!r}")
-    return spaces[media]()
+def media_space(media: str, **settings: int) -> nn.Module:
+    """The GAN space of ``media`` (its :class:`~multimodal_kit.media.MediumSpec`'s ``gan_space``) with the data's
+    ``settings`` (``image_size``, ``n_mels``, ``max_frames``)."""
+    from multimodal_kit.errors import ConfigError
+    from multimodal_kit.media import medium_spec
+
+    factory = medium_spec(media).gan_space
+    if factory is None:
+        raise ConfigError(f"ConditionalGAN cannot generate {media!r}: its MediumSpec has no gan_space.")
+    return factory(**settings)

@@ -477,3 +477,16 @@ def test_a_tiny_gan_learns_to_voice_the_pitch_its_text_names(tmp_path: Path) -> 
     assert margin > 2  # the real tones differ by that much (log-mel units)
     # every "low" clip leans to the low bands by more than every "high" one, by a fifth of the real tones' gap
     assert float(low_minus_high[asked_low].min()) > float(low_minus_high[~asked_low].max()) + margin / 5
+
+
+def test_the_cycle_scores_follow_the_text_the_evaluator_writes(tmp_path: Path) -> None:
+    """An audio *captioner* judging generated audio is scored by BLEU (what it writes), not WER (audio's default);
+    without a text kind in the checkpoint, the medium's default decides."""
+    from multimodal_kit.methods.generated_media import cycle_monitor
+
+    captioner, recognizer = tmp_path / "captioner.ckpt", tmp_path / "recognizer.ckpt"
+    torch.save({"hyper_parameters": {"text_kind": "caption", "media": "audio"}}, captioner)
+    torch.save({"hyper_parameters": {"media": "audio"}}, recognizer)
+    assert cycle_monitor("audio", str(captioner)) == ("val/cycle_bleu4", "max")
+    assert cycle_monitor("audio", str(recognizer)) == ("val/cycle_wer", "min")
+    assert cycle_monitor("image") == ("val/cycle_bleu4", "max")
