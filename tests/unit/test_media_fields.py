@@ -125,3 +125,36 @@ def test_predict_records_carry_further_media_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="gone.png"):
         ImageCaptionDataModule(str(tmp_path / "data"), image_size=8, captions_column=None,
                                media_fields={"target": "target"}, predict_path=str(records)).predict_dataloader()
+
+
+def test_a_task_registers_its_own_embedded_set(kit_cache: Path) -> None:
+    """A set a task generates (here two tiny rows with an input and a target image) is a --data.source by name,
+    generated once into the kit's cache; a name taken already is refused."""
+    import datasets
+
+    from multimodal_kit.data.embedded import EMBEDDED, EmbeddedSet, register_embedded
+    from multimodal_kit.data.embedded.shapes import ShapesConfig
+
+    def generate(config: ShapesConfig, split: str, progress: bool = True) -> dict[str, list]:
+        import io
+
+        def png(colour: tuple[int, int, int]) -> dict:
+            buffer = io.BytesIO()
+            Image.new("RGB", (8, 8), colour).save(buffer, format="PNG")
+            return {"bytes": buffer.getvalue(), "path": None}
+
+        return {"image": [png(COLOURS["red"])] * 2, "target": [png(COLOURS["blue"])] * 2,
+                "text": ["make it blue"] * 2, "id": [f"{split}{i}" for i in range(2)]}
+
+    features = datasets.Features({"image": datasets.Image(), "target": datasets.Image(),
+                                  "text": datasets.Value("string"), "id": datasets.Value("string")})
+    spec = register_embedded("test_recolour", EmbeddedSet(ShapesConfig, generate, features))
+    try:
+        dm = ImageCaptionDataModule("test_recolour", image_size=8, batch_size=2, captions_column=None,
+                                    media_fields={"target": "target"})
+        batch = batch_of(dm)
+        assert dm.codecs[1].uncollate(batch)[0][:, 0, 0].tolist() == [0, 0, 255]
+        with pytest.raises(ConfigError, match="exists already"):
+            register_embedded("shapes", spec)
+    finally:
+        EMBEDDED.pop("test_recolour")

@@ -1,6 +1,7 @@
 """Embedded default datasets: generated offline and deterministically on first use, then cached on disk.
 
-A generator is registered under a name (``--data.source shapes``); its output is a ``datasets.DatasetDict``
+A generator is registered under a name (``--data.source shapes``; a task adds its own with
+:func:`register_embedded`); its output is a ``datasets.DatasetDict``
 saved with ``save_to_disk`` under ``<cache_dir>/<name>/<config hash>``. A file lock makes concurrent processes
 (DDP ranks, parallel test workers) generate a set once and share it.
 """
@@ -76,6 +77,15 @@ EMBEDDED: dict[str, EmbeddedSet] = {
         ),
     ),
 }
+
+
+def register_embedded(name: str, spec: EmbeddedSet) -> EmbeddedSet:
+    """Add an embedded set under ``name`` (``--data.source <name>``) from a task's own file, e.g. a set derived
+    from ``shapes``; an existing name is refused (the cached sets of the kit's own would be shadowed)."""
+    if name in EMBEDDED and EMBEDDED[name] is not spec:
+        raise ConfigError(f"an embedded set named {name!r} exists already; register yours under another name.")
+    EMBEDDED[name] = spec
+    return spec
 
 
 def embedded_config(name: str, options: dict[str, Any] | None = None) -> Any:
