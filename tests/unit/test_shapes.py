@@ -78,3 +78,21 @@ def test_load_embedded_generates_once_and_caches(tmp_path, monkeypatch) -> None:
 def test_unknown_generator_option_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown key.*num_trian.*known keys"):
         embedded_config("shapes", {"num_trian": 5})
+
+
+def test_a_scene_is_its_background_and_objects_drawn_and_can_be_redrawn_edited() -> None:
+    import dataclasses
+
+    from multimodal_kit.data.embedded.shapes import render_scene, scene_parts
+
+    config = ShapesConfig()
+    background, objects, relation = scene_parts(config, "test", 3)
+    pixels, same_objects, same_relation = sample_scene(config, "test", 3)
+    assert np.array_equal(render_scene(background, objects), pixels) and (objects, relation) == (same_objects,
+                                                                                              same_relation)
+    recoloured = [dataclasses.replace(objects[0], color="blue" if objects[0].color != "blue" else "red"),
+                  *objects[1:]]
+    edited = render_scene(background, recoloured)
+    changed = np.argwhere((edited != pixels).any(-1))  # (K, 2) rows, columns
+    assert len(changed) > 10
+    assert np.abs(changed[:, 1] - objects[0].x).max() <= 12 and np.abs(changed[:, 0] - objects[0].y).max() <= 12

@@ -146,20 +146,34 @@ def _place(rng: np.random.Generator, half: float, n: int) -> float:
 
 def sample_scene(config: ShapesConfig, split: str, index: int) -> tuple[np.ndarray, list[SceneObject], str]:
     """Draw one scene. Returns the image (H, W, 3) uint8, its objects and the relation ("" for one object)."""
+    background, objects, relation = scene_parts(config, split, index)
+    return render_scene(background, objects), objects, relation
+
+
+def render_scene(background: np.ndarray, objects: list[SceneObject]) -> np.ndarray:
+    """A scene's background (H, W, 3) uint8 with ``objects`` drawn on it, in order → (H, W, 3) uint8. With the
+    parts of :func:`scene_parts` it is :func:`sample_scene`'s image; with edited objects (another colour, shape or
+    size at the same place) the same scene edited, noise and all."""
+    image = Image.fromarray(background)
+    draw = ImageDraw.Draw(image)
+    for obj in objects:
+        _draw(draw, obj, background.shape[0] / 64)
+    return np.asarray(image)
+
+
+def scene_parts(config: ShapesConfig, split: str, index: int) -> tuple[np.ndarray, list[SceneObject], str]:
+    """One scene's background (H, W, 3) uint8 (grey with noise), its objects and relation, before drawing."""
     rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
     n = config.image_size
     scale = n / 64
     background = rng.uniform(95, 140)
     pixels = background + rng.normal(0.0, config.noise_std, size=(n, n, 1)) * np.ones((1, 1, 3))
-    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
+    pixels = np.clip(pixels, 0, 255).astype(np.uint8)
 
     first = _sample_object(rng)
     if rng.random() >= config.two_object_fraction:
         half = SIZES[first[2]] * scale
-        obj = SceneObject(*first, x=_place(rng, half, n), y=_place(rng, half, n))
-        _draw(draw, obj, scale)
-        return np.asarray(image), [obj], ""
+        return pixels, [SceneObject(*first, x=_place(rng, half, n), y=_place(rng, half, n))], ""
 
     second = _sample_object(rng, exclude=first)
     relation = RELATIONS[rng.integers(len(RELATIONS))]
@@ -176,9 +190,7 @@ def sample_scene(config: ShapesConfig, split: str, index: int) -> tuple[np.ndarr
     objects = [SceneObject(*first, x=float(a[0]), y=float(a[1])), SceneObject(*second, x=float(b[0]), y=float(b[1]))]
     if relation in ("right of", "below"):  # canonical caption: the left or upper object first
         objects, relation = objects[::-1], INVERSE[relation]
-    for obj in objects:
-        _draw(draw, obj, scale)
-    return np.asarray(image), objects, relation
+    return pixels, objects, relation
 
 
 def generate_split(config: ShapesConfig, split: str, progress: bool = True) -> dict[str, list]:
