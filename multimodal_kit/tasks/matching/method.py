@@ -1,0 +1,167 @@
+"""``ImageTextMatching``: an image and a caption in, match or no match out. Half of the pairs are made false by
+swapping one attribute of the caption (:mod:`.negatives`): drawn anew each time in training, fixed per item id in
+evaluation. Three fusions of the same parts: ``cross_attention`` (the caption's words attend over the image
+regions, a transformer), ``dual`` (the contrastive dual encoder's cosine, scaled and shifted), ``blind`` (the
+caption alone: what the text gives away, which should be nothing).
+
+The data declares the caption as a text field (``text_fields: {caption: text}``, ``text_column: null``), so a
+``predict`` record is an image and its caption.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+
+from multimodal_kit.data.text import encode_texts
+from multimodal_kit.errors import ConfigError
+from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.methods.media_source import MediaSource
+from multimodal_kit.methods.schedule import LrDecay
+from multimodal_kit.models.masking import length_mask
+from multimodal_kit.models.text_encoders import ConvLSTMTextEncoder
+from multimodal_kit.tasks.contrastive.towers import Pooling
+from multimodal_kit.tasks.matching.negatives import ATTRIBUTES, hard_negative, item_rng
+
+FUSIONS = ("cross_attention", "dual", "blind")
+
+
+class ImageTextMatching(MediaSource, MultimodalMethod):
+    """Image + caption → P(the caption describes the image).
+
+    Args:
+        vocab_size: the vocabulary (linked from the data).
+        pad_id: padding id (linked).
+        media: the pair's medium (linked): ``image``.
+        image_size: input image side (linked).
+        fusion: ``cross_attention``, ``dual`` or ``blind`` (see the module docstring).
+        encoder: the image encoder, any module giving regions (B, N, D); default: the kit's CNN.
+        d_model: the width every part works in.
+        num_heads: attention heads (the transformer's and the pooling's).
+        num_layers: transformer layers, each with self-attention over the words and cross-attention to the
+            regions (``cross_attention``).
+        ff_dim: their MLP hidden size.
+        dropout: dropout in the transformer and before the classifier.
+        negative_share: the share of pairs made false (half, by default).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: raise the learning rate linearly from 0 over this many steps.
+        lr_decay: after warmup, ``constant`` or ``cosine``.
+    """
+
+    inputs = {"media": "media", "caption": "text"}
+    outputs: ClassVar[dict[str, str]] = {}  # match / no match: made by the task from the caption, not a field
+    checkpoint_monitor = ("val/accuracy", "max")
+
+    def __init__(self, vocab_size: int = 0, pad_id: int = 0, media: Literal["image"] = "image", image_size: int = 64,
+                 fusion: Literal["cross_attention", "dual", "blind"] = "cross_attention",
+                 encoder: nn.Module | None = None, d_model: int = 256, num_heads: int = 4, num_layers: int = 2,
+                 ff_dim: int = 512, dropout: float = 0.1, negative_share: float = 0.5, lr: float = 5e-4,
+                 weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant") -> None:
+        self.give(encoder=encoder)
+        super().__init__()
+
+    # ------------------------------------------------------------------ models and metrics
+    def configure_models(self) -> None:
+        hp = self.hparams
+        if hp.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {FUSIONS}, got {hp.fusion!r}")
+        if not 0 < hp.negative_share < 1:
+            raise ConfigError(f"negative_share must lie between 0 and 1, got {hp.negative_share}")
+        self.encoder, dim = self.build_encoder() if hp.fusion != "blind" else (None, 0)  # blind: no image at all
+        self.text_encoder = ConvLSTMTextEncoder(hp.vocab_size, hp.pad_id, embed_dim=hp.d_model // 2, conv_layers=0,
+                                                hidden_dim=hp.d_model) if hp.fusion != "cross_attention" else None
+        self.text_pool = Pooling(hp.d_model, "attention", hp.num_heads)
+        if hp.fusion == "cross_attention":
+            regions = self.source_regions()
+            self.words = nn.Embedding(hp.vocab_size, hp.d_model, padding_idx=hp.pad_id)
+            self.regions = nn.Linear(dim, hp.d_model)
+            self.region_places = nn.Parameter(torch.randn(1, regions, hp.d_model) * 0.02)
+            self.word_places = nn.Parameter(torch.randn(1, 64, hp.d_model) * 0.02)
+            layer = nn.TransformerDecoderLayer(hp.d_model, hp.num_heads, hp.ff_dim, hp.dropout, batch_first=True,
+                                               norm_first=True)
+            self.fuse = nn.TransformerDecoder(layer, hp.num_layers)
+        elif hp.fusion == "dual":
+            self.image_pool = Pooling(dim, "attention", hp.num_heads, self.source_regions())
+            self.image_projection, self.text_projection = nn.Linear(dim, hp.d_model), nn.Linear(hp.d_model, hp.d_model)
+            self.scale, self.shift = nn.Parameter(torch.tensor(10.0)), nn.Parameter(torch.tensor(-5.0))
+        self.classifier = nn.Sequential(nn.Dropout(hp.dropout), nn.Linear(hp.d_model, hp.d_model), nn.ReLU(),
+                                        nn.Linear(hp.d_model, 1)) if hp.fusion != "dual" else None
+
+    def configure_metrics(self) -> None:
+        for stage in ("val", "test"):
+            names = ("accuracy", "accuracy_match", *(f"accuracy_{a}" for a in ATTRIBUTES))
+            setattr(self, f"{stage}_metrics", nn.ModuleDict({name: MeanMetric() for name in names}))
+
+    # ------------------------------------------------------------------ forward
+    def logits(self, batch: dict[str, Any], tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The batch's images with captions ``tokens`` (B, L) of ``lengths`` (B,) → match logits (B,)."""
+        hp = self.hparams
+        mask = length_mask(lengths.to(tokens.device), tokens.shape[1])  # (B, L)
+        if hp.fusion == "cross_attention":
+            regions, region_mask = self.encode_source(batch)  # (B, N, D), (B, N)
+            memory = self.regions(regions) + self.region_places.to(regions.dtype)
+            words = self.words(tokens) + self.word_places[:, : tokens.shape[1]]
+            fused = self.fuse(words, memory, tgt_key_padding_mask=~mask, memory_key_padding_mask=~region_mask)
+            return self.classifier(self.text_pool(fused, mask)).squeeze(-1)
+        states, _ = self.text_encoder(tokens, lengths)
+        text = self.text_pool(states, mask)  # (B, D)
+        if hp.fusion == "blind":
+            return self.classifier(text).squeeze(-1)
+        regions, region_mask = self.encode_source(batch)
+        image = F.normalize(self.image_projection(self.image_pool(regions, region_mask)), dim=-1)
+        return self.scale * (image * F.normalize(self.text_projection(text), dim=-1)).sum(-1) + self.shift
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        """P(match) of each item's image and caption, (B,)."""
+        return torch.sigmoid(self.logits(batch, batch["caption_tokens"], batch["caption_lengths"]).float())
+
+    def with_negatives(self, batch: dict[str, Any], stage: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                          list[str | None]]:
+        """The batch's captions with a share made false: tokens (B, L), lengths (B,), labels (B,) (1: match) and
+        each item's swapped attribute (``None``: its own caption). Training draws anew each time; evaluation
+        draws from each item's id, so every run and process sees the same pairs."""
+        captions, swapped = list(batch["caption"]), [None] * len(batch["caption"])
+        for i, (caption, item_id) in enumerate(zip(batch["caption"], batch["id"], strict=True)):
+            rng = np.random.default_rng(int(torch.randint(2**31, ()))) if stage == "train" else item_rng(item_id)
+            if rng.random() < self.hparams.negative_share:
+                negative = hard_negative(caption, rng)
+                if negative is not None:
+                    captions[i], swapped[i] = negative.text, negative.attribute
+        tokens, lengths = encode_texts(self.require_tokenizer(), captions)
+        labels = torch.tensor([s is None for s in swapped], dtype=torch.float, device=self.device)
+        return tokens.to(self.device), lengths.to(self.device), labels, swapped
+
+    # ------------------------------------------------------------------ steps
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        tokens, lengths, labels, _ = self.with_negatives(batch, "train")
+        loss = F.binary_cross_entropy_with_logits(self.logits(batch, tokens, lengths).float(), labels)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
+        return loss
+
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        tokens, lengths, labels, swapped = self.with_negatives(batch, stage)
+        logits = self.logits(batch, tokens, lengths).float()
+        right = ((logits > 0).float() == labels).float()
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics["accuracy"].update(right)
+        groups = {"match": [s is None for s in swapped], **{a: [s == a for s in swapped] for a in ATTRIBUTES}}
+        for name, chosen in groups.items():
+            chosen_ = torch.tensor(chosen, device=right.device)
+            if chosen_.any():
+                metrics[f"accuracy_{name}"].update(right[chosen_])
+        for name, metric in metrics.items():
+            self.log(f"{stage}/{name}", metric, prog_bar=stage == "val" and name == "accuracy",
+                     batch_size=len(labels))
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        """One record per input: ``id``, ``input`` (the image), ``caption``, ``match`` (the probability)."""
+        probabilities = self(batch).tolist()
+        return [{"id": i, "input": x, "caption": c, "match": round(p, 4)}
+                for i, x, c, p in zip(batch["id"], batch.get("input", batch["id"]), batch["caption"], probabilities,
+                                      strict=True)]

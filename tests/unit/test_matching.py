@@ -1,0 +1,92 @@
+"""Image–text matching: hard negatives in the caption's own words, the same per item on every run, and the three
+fusions through the CLI on tiny data (fit, test per swapped attribute, predict records)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multimodal_kit.cli import main
+from multimodal_kit.data.embedded.shapes import read_caption
+from multimodal_kit.tasks.matching.negatives import hard_negative, item_rng, swaps
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_swap_changes_one_attribute_in_the_captions_own_words() -> None:
+    text = "there is a big red circle left of a little blue square"
+    found = swaps(text)
+    assert ("big", "little") in {(text[s:e], w) for s, e, w in found["size"]}
+    assert len(found["color"]) == 2 * 5 and len(found["shape"]) == 2 * 3
+    (relation,) = found["relation"]
+    assert text[:relation[0]] + relation[2] + text[relation[1]:] == \
+        "there is a little blue square left of a big red circle"  # the objects trade places, "left of" stays
+    truth = read_caption(text)
+    for attribute, spans in found.items():
+        for start, end, word in spans:
+            negative = text[:start] + word + text[end:]
+            assert negative.startswith("there is a ") and " left of " in negative  # the wording stays
+            objects, relation_word = read_caption(negative)
+            assert relation_word == truth[1]
+            changed = [k for k, (a, b) in enumerate(zip(truth[0], objects, strict=True)) if a != b]
+            assert len(changed) == (2 if attribute == "relation" else 1)
+
+
+def test_no_swap_makes_the_two_objects_the_same() -> None:
+    text = "a small red circle above a little red square"  # "little": the size synonym names the same size
+    first_shape = {w for s, e, w in swaps(text)["shape"] if s < 20}
+    assert "triangle" in first_shape and "square" not in first_shape  # a small red square twice
+    first_size = {w for s, e, w in swaps(text)["size"] if s < 20}
+    assert first_size == {"large"}
+
+
+def test_a_one_object_caption_has_no_relation_to_swap_and_other_text_none() -> None:
+    assert swaps("one small green diamond")["relation"] == []
+    rng = np.random.default_rng(0)
+    drawn = Counter(hard_negative("a small green diamond", rng).attribute for _ in range(300))
+    assert set(drawn) == {"color", "shape", "size"} and min(drawn.values()) > 60
+    assert hard_negative("a photo of a dog", rng) is None
+
+
+def test_evaluation_negatives_are_fixed_by_the_item_id() -> None:
+    text = "a large red circle above a small green square"
+    first = [hard_negative(text, item_rng(f"test_{i}")) for i in range(20)]
+    again = [hard_negative(text, item_rng(f"test_{i}")) for i in range(20)]
+    assert first == again and len({n.text for n in first}) > 5
+
+
+TINY = ["--data.init_args.embedded_options", '{"num_train": 96, "num_validation": 32, "num_test": 40}',
+        "--data.init_args.image_size", "16", "--data.init_args.batch_size", "32", "--data.init_args.eval_batch_size",
+        "20", "--model.init_args.d_model", "16", "--model.init_args.num_heads", "2", "--model.init_args.num_layers",
+        "1", "--model.init_args.ff_dim", "32", "--model.init_args.encoder",
+        '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", "init_args": {"widths": [8, 16]}}',
+        "--trainer.max_epochs", "1", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+
+
+@pytest.mark.parametrize("fusion", ["cross_attention", "dual", "blind"])
+def test_matching_fits_tests_and_predicts(tmp_path: Path, fusion: str) -> None:
+    from PIL import Image
+
+    from multimodal_kit.data.embedded.shapes import ShapesConfig, sample_scene
+
+    run = tmp_path / "run"
+    main(["fit", "-c", str(REPO / "experiments" / "matching_image_caption.yaml"), "--run_dir", str(run), *TINY,
+          "--model.init_args.fusion", fusion])
+    results = tmp_path / "test.json"
+    main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--results_path", str(results),
+          "--trainer.logger", "false"])
+    metrics = json.loads(results.read_text())
+    assert {"test/accuracy", "test/accuracy_match", "test/accuracy_color", "test/accuracy_shape"} <= set(metrics)
+    pixels, objects, relation = sample_scene(ShapesConfig(), "test", 0)
+    Image.fromarray(pixels).save(tmp_path / "scene.png")
+    records = tmp_path / "pairs.jsonl"
+    records.write_text(json.dumps({"file_name": "scene.png", "caption": "a large red circle"}) + "\n")
+    out = tmp_path / "predictions"
+    main(["predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.predict_path", str(records),
+          "--output_dir", str(out), "--trainer.logger", "false"])
+    (row,) = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert row["caption"] == "a large red circle" and 0 < row["match"] < 1
