@@ -1,0 +1,97 @@
+"""Text-guided image editing: the generated edits (one attribute of one object, named unambiguously, drawn at the
+same place), the reader's scores against hand-worked readings, and the task through the CLI on tiny data (fit with
+pictures, test with a tiny captioner as the reader, predict writes edited images)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multimodal_kit.cli import main
+from multimodal_kit.data.embedded.shapes import SceneObject, read_caption
+from multimodal_kit.tasks.editing.data import EditConfig, edit_scene, generate_split
+from multimodal_kit.tasks.editing.method import edit_scores
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_each_edit_changes_one_attribute_of_the_object_it_names() -> None:
+    columns = generate_split(EditConfig(num_train=60), "train", progress=False)
+    assert set(columns["edit"]) == {"color", "shape", "size"}
+    for instruction, before, after, edit, k in zip(columns["instruction"], columns["source_text"], columns["text"],
+                                                   columns["edit"], columns["edited"], strict=True):
+        (old, relation), (new, relation_after) = read_caption(before), read_caption(after)
+        slot = {"size": 0, "color": 1, "shape": 2}[edit]
+        changed = [(j, s) for j in range(len(old)) for s in range(3) if old[j][s] != new[j][s]]
+        assert changed == [(int(k), slot)] and relation == relation_after
+        assert new[int(k)][slot] in instruction.split()  # the instruction says what it becomes
+        assert old[int(k)][2] in instruction or edit == "shape"  # and names the object by its shape
+
+
+def test_an_instruction_names_the_object_unambiguously() -> None:
+    a = SceneObject("circle", "red", "small", 16.0, 32.0)
+    b = SceneObject("circle", "blue", "small", 48.0, 32.0)
+    rng = np.random.default_rng(0)
+    shape_edits = [d for d in (edit_scene([a, b], rng, 64) for _ in range(200)) if d and d[2] == "shape"]
+    assert shape_edits and all(d[1].startswith(("turn the red circle", "turn the blue circle"))
+                               for d in shape_edits)  # "the circle" alone would name both
+
+
+def test_the_reader_scores_by_hand() -> None:
+    truth = ["a small blue circle left of a large red square"] * 4
+    read = ["a small blue circle left of a large red square",  # all right
+            "a small red circle left of a large red square",  # the edit (object 0's colour) missing
+            "a small blue circle left of a large red triangle",  # the edit done, object 1 changed
+            "nothing readable"]
+    done, kept = edit_scores(read, truth, ["color"] * 4, [0] * 4)
+    assert done == [True, False, True, False] and kept == [True, True, False, False]
+
+
+TINY = ["--data.init_args.embedded_options", '{"num_train": 64, "num_validation": 16, "num_test": 16}',
+        "--data.init_args.image_size", "16", "--data.init_args.batch_size", "16", "--data.init_args.eval_batch_size",
+        "16", "--model.init_args.widths", "[8, 16]", "--model.init_args.text_embed_dim", "8",
+        "--model.init_args.text_hidden_dim", "16", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar",
+        "false"]
+
+
+def test_editing_fits_tests_with_a_reader_and_predicts(tmp_path: Path) -> None:
+    from PIL import Image
+
+    reader = tmp_path / "reader"
+    main(["fit", "-c", str(REPO / "experiments" / "seq2seq_image_caption.yaml"), "--run_dir", str(reader),
+          "--data.init_args.embedded_options", '{"num_train": 32, "num_validation": 8, "num_test": 8}',
+          "--data.init_args.image_size", "16", "--model.init_args.embed_dim", "8", "--model.init_args.hidden_dim",
+          "16", "--model.init_args.encoder", '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", '
+          '"init_args": {"widths": [8, 16]}}', "--trainer.max_epochs", "1", "--trainer.logger", "false",
+          "--trainer.enable_progress_bar", "false"])
+    run = tmp_path / "run"
+    main(["fit", "-c", str(REPO / "experiments" / "editing_image_caption.yaml"), "--run_dir", str(run), *TINY,
+          "--trainer.logger", "false", "--model.init_args.evaluator", str(reader / "checkpoints" / "last.ckpt")])
+    assert Image.open(run / "media" / "edits" / "epoch_000.png").size[0] == 3 * 128  # input | output | target
+    results = tmp_path / "test.json"
+    main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--results_path", str(results),
+          "--trainer.logger", "false"])
+    metrics = json.loads(results.read_text())
+    assert {"test/l1", "test/psnr", "test/edit_accuracy", "test/preserve_accuracy"} <= set(metrics)
+    assert 0 < metrics["test/l1"] < 0.2 and metrics["test/psnr"] > 10
+
+    Image.new("RGB", (16, 16), (120, 120, 120)).save(tmp_path / "scene.png")
+    records = tmp_path / "edits.jsonl"
+    records.write_text(json.dumps({"file_name": "scene.png", "instruction": "make the red circle blue"}) + "\n")
+    out = tmp_path / "predictions"
+    main(["predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.predict_path", str(records),
+          "--output_dir", str(out), "--trainer.logger", "false"])
+    (row,) = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert row["instruction"] == "make the red circle blue" and Image.open(row["file"]).size == (16, 16)
+
+
+def test_data_without_a_target_image_is_refused_before_any_step(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "-c", str(REPO / "experiments" / "editing_image_caption.yaml"), *TINY, "--trainer.logger",
+              "false", "--data.init_args.media_fields", "{}", "--run_dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "media_fields: {target: <column>}" in capsys.readouterr().err
