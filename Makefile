@@ -35,7 +35,7 @@ REF ?= benchmarks/same_seed_reference.json
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-overhead bench-cache bench-lm bench-matrix same-seed clean
+.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-lm bench-matrix same-seed clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -105,7 +105,7 @@ test: install  ## the default test suite (offline, CPU, a few minutes)
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
 
-bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-overhead bench-cache bench-lm bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-lm bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes: both files at their 150k-sample budgets (~17 min; BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
@@ -124,6 +124,12 @@ bench-qa: install  ## image question answering, attention vs pooled vs blind at 
 
 bench-contrastive: install  ## CLIP on shapes, CLAP on spoken, and the captioner-likelihood ranking they replace (~35 min)
 	WANDB_MODE=offline $(PY) benchmarks/contrastive.py $(BENCH_ARGS)
+
+bench-matching: install  ## image–text matching: cross-attention vs the dual encoder's cosine vs the caption alone
+	WANDB_MODE=offline $(PY) benchmarks/matching.py $(BENCH_ARGS)
+
+bench-editing: install  ## text-guided editing, read back by a captioner trained just before
+	WANDB_MODE=offline $(PY) benchmarks/editing.py $(BENCH_ARGS)
 
 bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs step rate, for the six experiments (~15 min)
 	WANDB_MODE=offline $(PY) benchmarks/overhead.py $(OVERHEAD_ARGS)

@@ -146,3 +146,23 @@ def test_samples_to_all_is_the_first_validation_meeting_every_target() -> None:
     assert samples_to_all(history, [("a", 0.6)]) == 10
     assert samples_to_all(history, [("a", 0.6), ("b", 0.3)]) == 30  # a alone at 10, b alone at 20: both first at 30
     assert samples_to_all(history, [("a", 0.95)]) is None
+
+
+def test_contrastive_benchmark_quick_mode(tmp_path: Path) -> None:
+    rows = run_quick("contrastive.py", tmp_path, "--variants", "image", "likelihood")
+    image, likelihood = rows
+    assert {"test/t2m_r1", "test/m2t_r10", "test/t2m_r1_same_text"} <= set(image["test"])
+    ranking = likelihood["ranking"]
+    assert ranking["queries"] == 8 and ranking["gallery"] == 32
+    assert ranking["likelihood_s_per_query"] > 0 and ranking["dual_s_per_query"] > 0
+    assert 0 <= ranking["dual_t2m_r1"] <= ranking["dual_t2m_r5"] <= ranking["dual_t2m_r10"] <= 1
+
+
+def test_matching_and_editing_benchmarks_quick_mode(tmp_path: Path) -> None:
+    for name in ("matching", "editing"):
+        (tmp_path / name).mkdir()
+    (matching,) = run_quick("matching.py", tmp_path / "matching", "--variants", "cross_attention")
+    assert {"test/accuracy", "test/accuracy_match"} <= set(matching["test"])
+    reader, editing = run_quick("editing.py", tmp_path / "editing")
+    assert reader["variant"] == "reader" and {"test/edit_accuracy", "test/real_preserve_accuracy"} <= set(
+        editing["test"])

@@ -75,7 +75,8 @@ def test_editing_fits_tests_with_a_reader_and_predicts(tmp_path: Path) -> None:
     main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--results_path", str(results),
           "--trainer.logger", "false"])
     metrics = json.loads(results.read_text())
-    assert {"test/l1", "test/psnr", "test/edit_accuracy", "test/preserve_accuracy"} <= set(metrics)
+    assert {"test/l1", "test/psnr", "test/edit_accuracy", "test/preserve_accuracy", "test/real_edit_accuracy",
+            "test/real_preserve_accuracy"} <= set(metrics)
     assert 0 < metrics["test/l1"] < 0.2 and metrics["test/psnr"] > 10
 
     Image.new("RGB", (16, 16), (120, 120, 120)).save(tmp_path / "scene.png")

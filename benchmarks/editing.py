@@ -1,0 +1,81 @@
+"""Benchmark: text-guided image editing on the embedded ``shapes_edit`` set. First a reader: the cross-modal
+attention captioner (experiments/attention_image_caption.yaml, 60,000 samples); then
+``experiments/editing_image_caption.yaml`` run as is for its budget with that reader as its evaluator, and
+``mmkit test`` on the best checkpoint (by validation L1): L1 and PSNR against the targets, and what the reader
+reads in the outputs — the edit done (edit accuracy), everything else kept (preserve accuracy) — beside the same
+read off the target images (the reader's own ceiling). ``--quick`` runs a tiny version."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import (  # noqa: E402
+    benchmark_main,
+    budget_text,
+    fit_and_test,
+    history_lines,
+    reached,
+    samples_to_all,
+)
+
+SECTION = "Text-guided image editing on embedded `shapes_edit` — `make bench-editing`"
+VARIANTS = {"reader": ["-c", "experiments/attention_image_caption.yaml", "--trainer.max_epochs", "6"],
+            "editing": ["-c", "experiments/editing_image_caption.yaml"]}
+QUICK = ["--data.init_args.embedded_options", '{"num_train": 64, "num_validation": 16, "num_test": 16}',
+         "--trainer.max_epochs", "1", "--trainer.logger", "false", "--data.init_args.batch_size", "16"]
+TARGETS = {"edit_accuracy": 0.8, "preserve_accuracy": 0.9}
+
+
+def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
+    args = list(VARIANTS[name])
+    if name == "editing":
+        (reader,) = (out.parent / "reader" / "run" / "checkpoints").glob("epoch*.ckpt")
+        args += ["--model.init_args.evaluator", str(reader)]
+    result = fit_and_test(args, out, QUICK if quick else None, reuse, budgeted=name == "editing")
+    to_target = samples_to_all(result["history"], [(f"val/{m}", t) for m, t in TARGETS.items()]) \
+        if name == "editing" else None
+    return {"variant": name, **result, "samples_to_target": to_target}
+
+
+def report(rows: list[dict]) -> str:
+    reader = next(r for r in rows if r["variant"] == "reader")
+    edits = [r for r in rows if r["variant"] == "editing"]
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
+        f"{torch.__version__}. experiments/editing_image_caption.yaml run as is for its budget ({budget_text(edits)}),"
+        " then `mmkit test` on its best checkpoint (by validation L1) over 1,000 test edits. The reader: "
+        f"experiments/attention_image_caption.yaml trained for {reader['history'][-1]['samples']:,} samples (test "
+        f"BLEU-4 {reader['test']['test/bleu4']:.3f}, exact match {reader['test']['test/exact_match']:.3f}). "
+        "*real*: the reader on the target images, its ceiling. Targets: edit accuracy ≥ 0.8, preserve accuracy "
+        "≥ 0.9.",
+        "",
+        "| variant | L1 | PSNR (dB) | edit accuracy | real | preserve accuracy | real | samples to target (val) | "
+        "train min | samples/s | params |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in edits:
+        t = r["test"]
+        lines.append(f"| FiLM U-Net | {t['test/l1']:.4f} | {t['test/psnr']:.1f} | {t['test/edit_accuracy']:.3f} | "
+                     f"{t['test/real_edit_accuracy']:.3f} | {t['test/preserve_accuracy']:.3f} | "
+                     f"{t['test/real_preserve_accuracy']:.3f} | {reached(r['samples_to_target'], r['history'])} | "
+                     f"{r['train_minutes']:.1f} | {r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
+    lines += ["", "Validation edit accuracy after each epoch (training samples):", ""]
+    lines += history_lines(edits, "val/edit_accuracy", 3)
+    lines += ["", "Validation preserve accuracy:", ""]
+    lines += history_lines(edits, "val/preserve_accuracy", 3)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    benchmark_main(__doc__, VARIANTS, "editing", SECTION, run_variant, report)
+
+
+if __name__ == "__main__":
+    main()
