@@ -90,3 +90,24 @@ def test_matching_fits_tests_and_predicts(tmp_path: Path, fusion: str) -> None:
           "--output_dir", str(out), "--trainer.logger", "false"])
     (row,) = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert row["caption"] == "a large red circle" and 0 < row["match"] < 1
+
+
+def test_paired_training_shows_every_image_with_its_caption_and_a_swapped_one(kit_cache: Path) -> None:
+    from multimodal_kit.data.image_caption import ImageCaptionDataModule
+    from multimodal_kit.models.encoders import ConvImageEncoder
+    from multimodal_kit.tasks.matching import ImageTextMatching
+
+    dm = ImageCaptionDataModule(embedded_options={"num_train": 16, "num_validation": 8, "num_test": 8},
+                                image_size=16, batch_size=8, text_column=None, captions_column=None,
+                                text_fields={"caption": "text"})
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    model = ImageTextMatching(vocab_size=dm.vocab_size, image_size=16, d_model=16, num_heads=2, num_layers=1,
+                              ff_dim=32, encoder=ConvImageEncoder(widths=[8, 16]))
+    model.tokenizer = dm.tokenizer
+    tokens, lengths, labels = model.paired(batch)
+    assert tokens.shape[0] == 16 and labels.tolist() == [1.0] * 8 + [0.0] * 8
+    texts = model.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+    for true, swapped in zip(texts[:8], texts[8:], strict=True):
+        assert true != swapped and len(true.split()) == len(swapped.split())  # one attribute, in the same words
+    assert model.logits(batch, tokens, lengths).shape == (16,)

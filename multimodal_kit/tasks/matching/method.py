@@ -47,7 +47,10 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             regions (``cross_attention``).
         ff_dim: their MLP hidden size.
         dropout: dropout in the transformer and before the classifier.
-        negative_share: the share of pairs made false (half, by default).
+        negative_share: the share of pairs made false (half, by default) in evaluation, and in training
+            without ``paired``.
+        paired: train on every image twice, with its caption and with a swapped one: the two differ by the one
+            attribute, so every step shows the model what to look at (the training samples are the pairs).
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps.
@@ -61,7 +64,8 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, media: Literal["image"] = "image", image_size: int = 64,
                  fusion: Literal["cross_attention", "dual", "blind"] = "cross_attention",
                  encoder: nn.Module | None = None, d_model: int = 256, num_heads: int = 4, num_layers: int = 2,
-                 ff_dim: int = 512, dropout: float = 0.1, negative_share: float = 0.5, lr: float = 5e-4,
+                 ff_dim: int = 512, dropout: float = 0.1, negative_share: float = 0.5, paired: bool = True,
+                 lr: float = 5e-4,
                  weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant") -> None:
         self.give(encoder=encoder)
         super().__init__()
@@ -100,11 +104,15 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
 
     # ------------------------------------------------------------------ forward
     def logits(self, batch: dict[str, Any], tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The batch's images with captions ``tokens`` (B, L) of ``lengths`` (B,) → match logits (B,)."""
+        """The batch's B images with captions ``tokens`` (K·B, L) of ``lengths`` (K·B,): caption row j goes with
+        image j mod B (K = 1, or 2 in paired training: every image with its caption, then with a swapped one) →
+        match logits (K·B,)."""
         hp = self.hparams
-        mask = length_mask(lengths.to(tokens.device), tokens.shape[1])  # (B, L)
+        mask = length_mask(lengths.to(tokens.device), tokens.shape[1])  # (K·B, L)
         if hp.fusion == "cross_attention":
             regions, region_mask = self.encode_source(batch)  # (B, N, D), (B, N)
+            times = len(tokens) // len(regions)
+            regions, region_mask = regions.repeat(times, 1, 1), region_mask.repeat(times, 1)
             memory = self.regions(regions) + self.region_places.to(regions.dtype)
             words = self.words(tokens) + self.word_places[:, : tokens.shape[1]]
             fused = self.fuse(words, memory, tgt_key_padding_mask=~mask, memory_key_padding_mask=~region_mask)
@@ -115,6 +123,7 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             return self.classifier(text).squeeze(-1)
         regions, region_mask = self.encode_source(batch)
         image = F.normalize(self.image_projection(self.image_pool(regions, region_mask)), dim=-1)
+        image = image.repeat(len(tokens) // len(image), 1)
         return self.scale * (image * F.normalize(self.text_projection(text), dim=-1)).sum(-1) + self.shift
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -138,8 +147,20 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         return tokens.to(self.device), lengths.to(self.device), labels, swapped
 
     # ------------------------------------------------------------------ steps
+    def paired(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every image with its caption and with a swapped one (drawn anew): tokens (2B, L), lengths (2B,) and
+        labels (2B,), the true pairs first."""
+        rng = np.random.default_rng(int(torch.randint(2**31, ())))
+        negatives = [hard_negative(c, rng) for c in batch["caption"]]
+        others = [batch["caption"][(i + 1) % len(negatives)] for i in range(len(negatives))]  # not a shapes caption
+        texts = [*batch["caption"], *(n.text if n else o for n, o in zip(negatives, others, strict=True))]
+        tokens, lengths = encode_texts(self.require_tokenizer(), texts)
+        labels = torch.cat([torch.ones(len(negatives)), torch.zeros(len(negatives))]).to(self.device)
+        return tokens.to(self.device), lengths.to(self.device), labels
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        tokens, lengths, labels, _ = self.with_negatives(batch, "train")
+        tokens, lengths, labels = self.paired(batch) if self.hparams.paired else \
+            self.with_negatives(batch, "train")[:3]
         loss = F.binary_cross_entropy_with_logits(self.logits(batch, tokens, lengths).float(), labels)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
         return loss
