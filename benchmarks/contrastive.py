@@ -143,6 +143,11 @@ def report(rows: list[dict]) -> str:
         ceiling = caption_ceiling()
         lines.append("| *ceiling* (image: every scene of the query's caption first) | "
                      + " | ".join(f"{ceiling[m]:.3f}" if m in ceiling else "" for m in RECALLS) + " | 1.000 | | | | | |")
+        for metric, target in TARGETS["image"].items():
+            if ceiling.get(metric, 1.0) < target:
+                lines += ["", f"The image target {metric} ≥ {target} lies above this test split's ceiling "
+                          f"({ceiling[metric]:.3f}): no model can meet it, so *samples to target* reads \"not "
+                          "reached\" whatever the model; compare the row with the ceiling instead."]
     for r in rows:
         if r["variant"] != "likelihood":
             continue

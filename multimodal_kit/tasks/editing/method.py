@@ -72,7 +72,7 @@ class TextGuidedEditing(MultimodalMethod):
     checkpoint_monitor = ("val/l1", "min")
 
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, image_size: int = 64,
-                 widths: tuple[int, ...] = (32, 64, 128, 128), text_embed_dim: int = 64, text_hidden_dim: int = 128,
+                 widths: tuple[int, ...] = (16, 32, 64, 128), text_embed_dim: int = 64, text_hidden_dim: int = 128,
                  evaluator: str | None = None, lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  lr_decay: LrDecay = "constant") -> None:
         super().__init__()

@@ -39,7 +39,7 @@ class FiLMUNet(nn.Module):
             2^(levels - 1)).
     """
 
-    def __init__(self, condition_dim: int, widths: tuple[int, ...] = (32, 64, 128, 128)) -> None:
+    def __init__(self, condition_dim: int, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
         super().__init__()
         self.down = nn.ModuleList()
         channels = 3
