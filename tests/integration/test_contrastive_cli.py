@@ -123,3 +123,12 @@ def test_the_loss_falls_when_overfitting_a_batch(kit_cache: Path) -> None:
         optimizer.step()
         losses.append(float(loss))
     assert losses[-1] < 0.3 * losses[0]
+
+
+def test_zero_shot_prompts_with_unknown_words_are_refused_before_any_step(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "-c", EXPERIMENT, "--run_dir", str(tmp_path / "run"), *TINY,
+              "--model.init_args.zero_shot_template", "a photo of a {}"])
+    assert exit_info.value.code == 2
+    assert "a photo of a red circle" in capsys.readouterr().err

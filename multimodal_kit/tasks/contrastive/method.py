@@ -117,6 +117,14 @@ class ContrastiveDualEncoder(MediaSource, MultimodalMethod):
             raise ConfigError(f"the text encoder knows {self.text_encoder.vocab_size} tokens but the data's "
                               f"tokenizer has {len(tokenizer)}: set --data.init_args.tokenizer to the text "
                               "encoder's own (the same name or path).")
+        classes = self.hparams.zero_shot_classes
+        if classes and tokenizer is not None and tokenizer.unk_token_id is not None and stage != "predict":
+            prompts = [self.hparams.zero_shot_template.format(c) for c in classes]
+            unknown = [p for p, ids in zip(prompts, tokenizer(prompts, add_special_tokens=False)["input_ids"],
+                                           strict=True) if tokenizer.unk_token_id in ids]
+            if unknown:
+                raise ConfigError(f"zero-shot prompts with words the tokenizer does not know: {unknown}; use the "
+                                  "training texts' words in --model.init_args.zero_shot_classes/_template.")
         if stage == "predict" and self.hparams.queries and not Path(self.hparams.queries).expanduser().is_file():
             raise DataError(f"--model.init_args.queries={self.hparams.queries!r}: no such file; give a .txt file "
                             "of text queries, one per line.")
