@@ -48,9 +48,13 @@ def test_config_parses_and_instantiates(path: Path, tmp_path: Path, capsys, monk
 
         model["init_args"]["language_model"] = lm = str(save_gpt2(tmp_path / "lm"))
         vocab = len(AutoTokenizer.from_pretrained(lm)) + 1  # and the PAD the kit adds
-    model["init_args"].update(vocab_size=vocab, pad_id=0, bos_id=1, eos_id=2, media=modality,
-                              image_size=data["init_args"].get("image_size", 64),
-                              n_mels=data["init_args"].get("n_mels", 64))
+    links = dict(vocab_size=vocab, pad_id=0, bos_id=1, eos_id=2, media=modality,
+                 image_size=data["init_args"].get("image_size", 64), n_mels=data["init_args"].get("n_mels", 64))
+    from multimodal_kit.methods.contract import declared_arguments
+    from multimodal_kit.utils import import_class
+
+    declared = declared_arguments(import_class(model["class_path"]), MultimodalMethod)
+    model["init_args"].update({k: v for k, v in links.items() if k in declared})  # what the CLI would link
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(PairDataModule, "data")
     parser.add_subclass_arguments(MultimodalMethod, "model")
