@@ -96,3 +96,13 @@ def test_a_scene_is_its_background_and_objects_drawn_and_can_be_redrawn_edited()
     changed = np.argwhere((edited != pixels).any(-1))  # (K, 2) rows, columns
     assert len(changed) > 10
     assert np.abs(changed[:, 1] - objects[0].x).max() <= 12 and np.abs(changed[:, 0] - objects[0].y).max() <= 12
+
+
+def test_a_reading_in_either_order_becomes_the_canonical_one() -> None:
+    from multimodal_kit.data.embedded.shapes import canonical_scene, read_caption
+
+    forward = read_caption("a small red circle left of a large blue square")
+    backward = read_caption("a large blue square right of a small red circle")
+    assert canonical_scene(*backward) == forward and canonical_scene(*forward) == forward
+    assert canonical_scene(*read_caption("a big green diamond below a little red circle")) == \
+        ([("small", "red", "circle"), ("large", "green", "diamond")], "above")

@@ -98,6 +98,14 @@ _CAPTION = re.compile(rf"(?:there is )?{_OBJECT}(?: ({'|'.join(RELATIONS)}) {_OB
 _SIZE_WORD = {**{s: s for s in SIZES}, **{v: k for k, v in SIZE_SYNONYMS.items()}}
 
 
+def canonical_scene(objects: list[tuple[str, str, str]], relation: str) -> tuple[list[tuple[str, str, str]], str]:
+    """A reading of :func:`read_caption` in the canonical order of :func:`scene_captions`' first caption: the left
+    or upper object first ("b right of a" → "a left of b"), so two readings of one scene compare object by object."""
+    if relation in ("right of", "below"):
+        return objects[::-1], INVERSE[relation]
+    return objects, relation
+
+
 def read_caption(text: str) -> tuple[list[tuple[str, str, str]], str] | None:
     """The scene a caption of :func:`scene_captions`'s forms describes: ``[(size, colour, shape), …]`` (one or two
     objects, in the caption's order) and the relation (``""`` for one object), or ``None`` for any other text.
