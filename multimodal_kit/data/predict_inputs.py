@@ -101,12 +101,17 @@ def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...],
                              + ".")
     if not records:
         raise DataError(f"{path}: no records; write one JSON object per line.")
-    files = set(readable([r["file_name"] for r in records], codec, bad_rows, str(path)))
+    for other in further:  # a field in some records only would batch unevenly
+        lacking = [i + 1 for i, r in enumerate(records) if other.key not in r]
+        if lacking and len(lacking) < len(records):
+            raise DataError(f"{path}: lines {lacking[:10]} name no {other.key!r} file and the others do; give it "
+                            "in every record or in none.")
+    ok = _loads([r["file_name"] for r in records], codec, bad_rows, str(path))
     for other in further:
-        given = [r for r in records if other.key in r]
-        files -= {r["file_name"] for r in given} - {r["file_name"] for r, ok in zip(
-            given, _loads([r[other.key] for r in given], other, bad_rows, str(path)), strict=True) if ok}
-    return PredictRecords([r for r in records if r["file_name"] in files], codec, text_fields, further)
+        if other.key in records[0]:
+            ok = [a and b for a, b in zip(ok, _loads([r[other.key] for r in records], other, bad_rows, str(path)),
+                                          strict=True)]
+    return PredictRecords([r for r, keep in zip(records, ok, strict=True) if keep], codec, text_fields, further)
 
 
 def _loads(files: list[Path], codec: MediaCodec, bad_rows: Literal["fail", "skip"], where: str) -> list[bool]:

@@ -158,3 +158,19 @@ def test_a_task_registers_its_own_embedded_set(kit_cache: Path) -> None:
             register_embedded("shapes", spec)
     finally:
         EMBEDDED.pop("test_recolour")
+
+
+def test_predict_records_give_a_further_field_in_all_or_none_and_one_bad_file_drops_one_record(tmp_path: Path
+                                                                                              ) -> None:
+    write_pairs(tmp_path / "data")
+    Image.new("RGB", (8, 8), COLOURS["green"]).save(tmp_path / "a.png")
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps({"file_name": "a.png", "target": "a.png"}) + "\n"
+                       + json.dumps({"file_name": "a.png"}) + "\n")
+    options = dict(image_size=8, captions_column=None, media_fields={"target": "target"}, predict_path=str(records))
+    with pytest.raises(DataError, match=r"lines \[2\] name no 'target' file"):
+        ImageCaptionDataModule(str(tmp_path / "data"), **options).predict_dataloader()
+    records.write_text(json.dumps({"file_name": "a.png", "target": "gone.png"}) + "\n"
+                       + json.dumps({"file_name": "a.png", "target": "a.png"}) + "\n")
+    skipping = ImageCaptionDataModule(str(tmp_path / "data"), bad_rows="skip", **options)
+    assert len(skipping.predict_dataloader().dataset) == 1  # the other record of a.png stays
