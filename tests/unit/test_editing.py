@@ -48,6 +48,9 @@ def test_the_reader_scores_by_hand() -> None:
             "nothing readable"]
     done, kept = edit_scores(read, truth, ["color"] * 4, [0] * 4)
     assert done == [True, False, True, False] and kept == [True, True, False, False]
+    # the reader may write the other order of a relation: the same scene, object by object
+    done, kept = edit_scores(["a large red square right of a small blue circle"], truth[:1], ["color"], [0])
+    assert done == [True] and kept == [True]
 
 
 TINY = ["--data.init_args.embedded_options", '{"num_train": 64, "num_validation": 16, "num_test": 16}',

@@ -17,7 +17,7 @@ import torch
 from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from multimodal_kit.data.embedded.shapes import read_caption
+from multimodal_kit.data.embedded.shapes import canonical_scene, read_caption
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.schedule import LrDecay
@@ -40,6 +40,7 @@ def edit_scores(read: list[str], truth: list[str], edits: list[str], edited: lis
             done.append(False)
             kept.append(False)
             continue
+        seen, wanted = canonical_scene(*seen), canonical_scene(*wanted)  # "b right of a" reads as "a left of b"
         slot = SLOTS[edit]
         done.append(seen[0][k][slot] == wanted[0][k][slot])
         others = [(j, s) for j in range(len(wanted[0])) for s in range(3) if (j, s) != (k, slot)]
@@ -101,6 +102,9 @@ class TextGuidedEditing(MultimodalMethod):
             from multimodal_kit.evaluation import CycleEvaluator
 
             self.evaluator = CycleEvaluator(self.hparams.evaluator)
+            if self.evaluator.media != "image":
+                raise ConfigError(f"--model.init_args.evaluator {self.hparams.evaluator} reads {self.evaluator.media}"
+                                  "; the edits are images: give an image captioner's checkpoint.")
             rank_zero_info(f"TextGuidedEditing: {self.hparams.evaluator} reads the edited images.")
         elif not self.hparams.evaluator and stage in ("fit", "test"):
             rank_zero_info("TextGuidedEditing: no evaluator (--model.init_args.evaluator), so */edit_accuracy and "
@@ -127,7 +131,8 @@ class TextGuidedEditing(MultimodalMethod):
         edited = self(batch).float().clamp(-1, 1)
         n = len(edited)
         codec = self.trainer.datamodule.codec
-        outputs, targets = (codec.uncollate({"image": x}) for x in (edited, batch["target"]))
+        target_codec = next(c for c in self.trainer.datamodule.codecs if c.key == "target")
+        outputs, targets = codec.uncollate({"image": edited}), target_codec.uncollate(batch)
         as_unit = [torch.stack(items).float() / 255 for items in (outputs, targets)]  # (B, 3, S, S) in 0–1
         getattr(self, f"{stage}_l1").update((as_unit[0] - as_unit[1]).abs().mean((1, 2, 3)))
         getattr(self, f"{stage}_psnr").update(*as_unit)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
+from multimodal_kit.data.problems import DataError
 from multimodal_kit.data.text import encode_texts
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
@@ -114,6 +115,9 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             times = len(tokens) // len(regions)
             regions, region_mask = regions.repeat(times, 1, 1), region_mask.repeat(times, 1)
             memory = self.regions(regions) + self.region_places.to(regions.dtype)
+            if tokens.shape[1] > self.word_places.shape[1]:
+                raise DataError(f"a caption of {tokens.shape[1]} tokens; ImageTextMatching reads at most "
+                                f"{self.word_places.shape[1]} (BOS and EOS included): shorten it.")
             words = self.words(tokens) + self.word_places[:, : tokens.shape[1]]
             fused = self.fuse(words, memory, tgt_key_padding_mask=~mask, memory_key_padding_mask=~region_mask)
             return self.classifier(self.text_pool(fused, mask)).squeeze(-1)
