@@ -101,8 +101,11 @@ class PairDataset(Dataset):
         item: dict[str, Any] = {"references": references, "id": rows.ids[index]}
         if text is not None:  # (data without a target text has none)
             item["text"] = text
-        for codec in self.codecs if self.keep_media else self.codecs[1:]:
-            item[codec.key] = self.media_at(index, codec)
+        codecs = self.codecs if self.keep_media else self.codecs[1:]
+        row = self.media[index] if any(c.key not in self.preloaded for c in codecs) else {}  # every column, once
+        for codec in codecs:
+            item[codec.key] = self.preloaded[codec.key][index] if codec.key in self.preloaded else \
+                codec.load(row[codec.media_column], rows.ids[index])
         if self.features is not None:
             item[features_key(self.codec.media)] = self.features[index]
         return item | {name: values[index] for name, values in rows.fields.items()}
