@@ -9,11 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from multimodal_kit.cli import main
 from multimodal_kit.data.embedded.shapes import SceneObject, read_caption
 from multimodal_kit.tasks.editing.data import EditConfig, edit_scene, generate_split
 from multimodal_kit.tasks.editing.method import edit_scores
+from multimodal_kit.tasks.editing.unet import FiLMUNet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,6 +54,26 @@ def test_the_reader_scores_by_hand() -> None:
     # the reader may write the other order of a relation: the same scene, object by object
     done, kept = edit_scores(["a large red square right of a small blue circle"], truth[:1], ["color"], [0])
     assert done == [True] and kept == [True]
+
+
+def test_the_unet_hears_the_words_at_its_coarsest_levels_and_starts_as_the_identity() -> None:
+    torch.manual_seed(0)
+    unet = FiLMUNet(16, (8, 16, 32), word_dim=16, attention_levels=2)
+    assert sorted(unet.attend_down) == ["1", "2"] and sorted(unet.attend_up) == ["1"]
+    image, condition, words = torch.randn(2, 3, 16, 16), torch.randn(2, 16), torch.randn(2, 5, 16)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    assert torch.equal(unet(image, condition, words, mask), image)  # the predicted change starts at zero
+    for module in (unet.out, *(a.out for a in (*unet.attend_down.values(), *unet.attend_up.values()))):
+        nn.init.normal_(module.weight, std=0.1)
+    unet.eval()
+    edited = unet(image, condition, words, mask)
+    padded = words.clone()
+    padded[1, 3:] = 100.0
+    assert torch.allclose(unet(image, condition, padded, mask), edited, atol=1e-6)  # padding is not heard
+    other = words.clone()
+    other[0, 0] += 1.0
+    changed = unet(image, condition, other, mask)
+    assert not torch.allclose(changed[0], edited[0]) and torch.allclose(changed[1], edited[1], atol=1e-6)
 
 
 TINY = ["--data.init_args.embedded_options", '{"num_train": 64, "num_validation": 16, "num_test": 16}',

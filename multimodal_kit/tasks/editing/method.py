@@ -57,7 +57,9 @@ class TextGuidedEditing(MultimodalMethod):
         image_size: the images' side (linked); must divide by 2^(levels - 1).
         widths: the U-Net's channels per level.
         text_embed_dim: the instruction encoder's word embedding size.
-        text_hidden_dim: its BiLSTM's output size (the FiLM condition).
+        text_hidden_dim: its BiLSTM's output size (the FiLM condition, and each word's encoding).
+        attention_levels: how many of the U-Net's coarsest levels attend over the instruction's words
+            (0: FiLM alone).
         evaluator: a captioner checkpoint of the kit (``mmkit fit -c experiments/attention_image_caption.yaml``)
             that reads the outputs for ``*/edit_accuracy`` and ``*/preserve_accuracy``; ``None``: not scored.
         changed_weight: the weight of a second L1 term over the pixels the edit changes (where input and target
@@ -75,7 +77,8 @@ class TextGuidedEditing(MultimodalMethod):
 
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, image_size: int = 64,
                  widths: tuple[int, ...] = (16, 32, 64, 128), text_embed_dim: int = 64, text_hidden_dim: int = 128,
-                 evaluator: str | None = None, changed_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
+                 attention_levels: int = 2, evaluator: str | None = None, changed_weight: float = 1.0,
+                 lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  lr_decay: LrDecay = "constant") -> None:
         super().__init__()
 
@@ -86,7 +89,11 @@ class TextGuidedEditing(MultimodalMethod):
                               f"of {len(hp.widths)} levels (--model.init_args.widths)")
         self.instruction_encoder = ConvLSTMTextEncoder(hp.vocab_size, hp.pad_id, embed_dim=hp.text_embed_dim,
                                                        conv_layers=0, hidden_dim=hp.text_hidden_dim)
-        self.unet = FiLMUNet(self.instruction_encoder.out_dim, tuple(hp.widths))
+        if not 0 <= hp.attention_levels <= len(hp.widths):
+            raise ConfigError(f"attention_levels must lie between 0 and the {len(hp.widths)} levels of "
+                              f"--model.init_args.widths, got {hp.attention_levels}")
+        dim = self.instruction_encoder.out_dim
+        self.unet = FiLMUNet(dim, tuple(hp.widths), word_dim=dim, attention_levels=hp.attention_levels)
         self.evaluator: Any = None
 
     def configure_metrics(self) -> None:
@@ -114,8 +121,8 @@ class TextGuidedEditing(MultimodalMethod):
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """The batch's images edited by their instructions: (B, 3, S, S), normalized as the data's images."""
         states, lengths = self.instruction_encoder(batch["instruction_tokens"], batch["instruction_lengths"])
-        condition = masked_mean(states, length_mask(lengths.to(states.device), states.shape[1]))  # (B, T)
-        return self.unet(batch["image"], condition)
+        mask = length_mask(lengths.to(states.device), states.shape[1])  # (B, L)
+        return self.unet(batch["image"], masked_mean(states, mask), states, mask)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         target = batch["target"].float()

@@ -1,7 +1,8 @@
 """A text-conditioned U-Net: the image goes down and up with skip connections (what the edit leaves alone passes
 through unchanged), and the instruction modulates every level's features (FiLM, Perez et al. 2018: a scale and a
-shift per channel from the instruction's encoding), so the network can find the object the words name and redraw
-it as asked."""
+shift per channel from the instruction's encoding). At the coarsest levels each place also attends over the
+instruction's words (cross-attention, as in Stable Diffusion's U-Net), so the place the words name can change while
+the rest does not: FiLM alone changes every place alike."""
 
 from __future__ import annotations
 
@@ -29,6 +30,25 @@ class FiLMBlock(nn.Module):
         return torch.relu(self.norm2(self.conv2(x)) * (1 + scale) + shift)
 
 
+class WordAttention(nn.Module):
+    """Each place of a feature map attends over the instruction's words, added back through a projection that
+    starts at zero: features (B, C, H, W), words (B, L, T) with mask (B, L) (True: a word) → (B, C, H, W)."""
+
+    def __init__(self, channels: int, word_dim: int, heads: int = 4) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.attend = nn.MultiheadAttention(channels, heads, kdim=word_dim, vdim=word_dim, batch_first=True)
+        self.out = nn.Linear(channels, channels)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        places = self.norm(x).flatten(2).transpose(1, 2)  # (B, H·W, C)
+        heard, _ = self.attend(places, words, words, key_padding_mask=~mask, need_weights=False)
+        return x + self.out(heard).transpose(1, 2).reshape(b, c, h, w)
+
+
 class FiLMUNet(nn.Module):
     """Image (B, 3, S, S) and an instruction's encoding (B, T) → the edited image (B, 3, S, S): the input plus a
     predicted change, so an empty instruction's answer is the input itself.
@@ -37,10 +57,20 @@ class FiLMUNet(nn.Module):
         condition_dim: T.
         widths: channels per level, halving the resolution after each but the last (S must divide by
             2^(levels - 1)).
+        word_dim: the size of each word's encoding, for the cross-attention.
+        attention_levels: how many of the coarsest levels attend over the words, going down and coming up
+            (0: FiLM alone).
     """
 
-    def __init__(self, condition_dim: int, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
+    def __init__(self, condition_dim: int, widths: tuple[int, ...] = (16, 32, 64, 128), word_dim: int = 0,
+                 attention_levels: int = 0) -> None:
         super().__init__()
+        if attention_levels and not word_dim:
+            raise ValueError("attention_levels needs word_dim: the size of a word's encoding")
+        levels = range(len(widths) - attention_levels, len(widths))  # the coarsest: the last down, the first up
+        self.attend_down = nn.ModuleDict({str(k): WordAttention(widths[k], word_dim) for k in levels})
+        self.attend_up = nn.ModuleDict({str(k): WordAttention(widths[k], word_dim) for k in levels
+                                        if k < len(widths) - 1})
         self.down = nn.ModuleList()
         channels = 3
         for width in widths:
@@ -52,12 +82,20 @@ class FiLMUNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, condition: torch.Tensor, words: torch.Tensor | None = None,
+                word_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Image (B, 3, S, S), condition (B, T), and the words (B, L, T_w) with mask (B, L) where levels attend
+        → (B, 3, S, S)."""
         skips = []
         x = image
         for k, block in enumerate(self.down):
             x = block(x if k == 0 else nn.functional.max_pool2d(x, 2), condition)
+            if str(k) in self.attend_down:
+                x = self.attend_down[str(k)](x, words, word_mask)
             skips.append(x)
-        for block, skip in zip(self.up, skips[-2::-1], strict=True):
+        levels = range(len(self.down) - 2, -1, -1)  # the up path's levels: the second coarsest first
+        for k, block, skip in zip(levels, self.up, skips[-2::-1], strict=True):
             x = block(torch.cat([nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"), skip], 1), condition)
+            if str(k) in self.attend_up:
+                x = self.attend_up[str(k)](x, words, word_mask)
         return image + self.out(x)

@@ -32,6 +32,16 @@ from multimodal_kit.tasks.matching.negatives import ATTRIBUTES, hard_negative, i
 FUSIONS = ("cross_attention", "dual", "blind")
 
 
+def grid_coordinates(regions: int) -> torch.Tensor:
+    """The (x, y) of each of ``regions`` regions in [-1, 1], (N, 2), in the row-major order of a square grid
+    (a CNN's flattened map); a count that is no square is a line of positions (y = 0)."""
+    side = round(regions ** 0.5)
+    if side * side != regions:
+        return torch.stack([torch.linspace(-1, 1, regions), torch.zeros(regions)], dim=-1)
+    y, x = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+    return torch.stack([x.flatten(), y.flatten()], dim=-1)
+
+
 class ImageTextMatching(MediaSource, MultimodalMethod):
     """Image + caption → P(the caption describes the image).
 
@@ -52,6 +62,9 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             without ``paired``.
         paired: train on every image twice, with its caption and with a swapped one: the two differ by the one
             attribute, so every step shows the model what to look at (the training samples are the pairs).
+        swap_weights: in training, how often each attribute is the one swapped, relative to the others (1 for an
+            attribute left out; e.g. ``{relation: 3}``), among those a caption has; evaluation always draws
+            uniformly, so the scores stay comparable.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps.
@@ -66,7 +79,7 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
                  fusion: Literal["cross_attention", "dual", "blind"] = "cross_attention",
                  encoder: nn.Module | None = None, d_model: int = 256, num_heads: int = 4, num_layers: int = 2,
                  ff_dim: int = 512, dropout: float = 0.1, negative_share: float = 0.5, paired: bool = True,
-                 lr: float = 5e-4,
+                 swap_weights: dict[str, float] | None = None, lr: float = 5e-4,
                  weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant") -> None:
         self.give(encoder=encoder)
         super().__init__()
@@ -78,6 +91,9 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             raise ConfigError(f"fusion must be one of {FUSIONS}, got {hp.fusion!r}")
         if not 0 < hp.negative_share < 1:
             raise ConfigError(f"negative_share must lie between 0 and 1, got {hp.negative_share}")
+        for name, weight in (hp.swap_weights or {}).items():
+            if name not in ATTRIBUTES or not weight >= 0:
+                raise ConfigError(f"swap_weights: {name}: {weight} — the names are {ATTRIBUTES}, the weights >= 0")
         self.encoder, dim = self.build_encoder() if hp.fusion != "blind" else (None, 0)  # blind: no image at all
         self.text_encoder = ConvLSTMTextEncoder(hp.vocab_size, hp.pad_id, embed_dim=hp.d_model // 2, conv_layers=0,
                                                 hidden_dim=hp.d_model) if hp.fusion != "cross_attention" else None
@@ -85,8 +101,12 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         if hp.fusion == "cross_attention":
             regions = self.source_regions()
             self.words = nn.Embedding(hp.vocab_size, hp.d_model, padding_idx=hp.pad_id)
+            nn.init.normal_(self.words.weight, std=0.02)  # the scale of the places: word order is heard from step 1
             self.regions = nn.Linear(dim, hp.d_model)
             self.region_places = nn.Parameter(torch.randn(1, regions, hp.d_model) * 0.02)
+            # where each region lies, as coordinates: "left of" and "above" become comparisons of two numbers
+            self.register_buffer("region_grid", grid_coordinates(regions), persistent=False)
+            self.region_coordinates = nn.Linear(2, hp.d_model)
             self.word_places = nn.Parameter(torch.randn(1, 64, hp.d_model) * 0.02)
             layer = nn.TransformerDecoderLayer(hp.d_model, hp.num_heads, hp.ff_dim, hp.dropout, batch_first=True,
                                                norm_first=True)
@@ -114,7 +134,8 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             regions, region_mask = self.encode_source(batch)  # (B, N, D), (B, N)
             times = len(tokens) // len(regions)
             regions, region_mask = regions.repeat(times, 1, 1), region_mask.repeat(times, 1)
-            memory = self.regions(regions) + self.region_places.to(regions.dtype)
+            places = self.region_places + self.region_coordinates(self.region_grid)
+            memory = self.regions(regions) + places.to(regions.dtype)
             if tokens.shape[1] > self.word_places.shape[1]:
                 raise DataError(f"a caption of {tokens.shape[1]} tokens; ImageTextMatching reads at most "
                                 f"{self.word_places.shape[1]} (BOS and EOS included): shorten it.")
@@ -143,7 +164,7 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         for i, (caption, item_id) in enumerate(zip(batch["caption"], batch["id"], strict=True)):
             rng = np.random.default_rng(int(torch.randint(2**31, ()))) if stage == "train" else item_rng(item_id)
             if rng.random() < self.hparams.negative_share:
-                negative = hard_negative(caption, rng)
+                negative = hard_negative(caption, rng, self.hparams.swap_weights if stage == "train" else None)
                 if negative is not None:
                     captions[i], swapped[i] = negative.text, negative.attribute
         tokens, lengths = encode_texts(self.require_tokenizer(), captions)
@@ -155,7 +176,7 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         """Every image with its caption and with a swapped one (drawn anew): tokens (2B, L), lengths (2B,) and
         labels (2B,), the true pairs first."""
         rng = np.random.default_rng(int(torch.randint(2**31, ())))
-        negatives = [hard_negative(c, rng) for c in batch["caption"]]
+        negatives = [hard_negative(c, rng, self.hparams.swap_weights) for c in batch["caption"]]
         others = [batch["caption"][(i + 1) % len(negatives)] for i in range(len(negatives))]  # not a shapes caption
         texts = [*batch["caption"], *(n.text if n else o for n, o in zip(negatives, others, strict=True))]
         tokens, lengths = encode_texts(self.require_tokenizer(), texts)

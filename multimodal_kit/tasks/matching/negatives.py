@@ -61,13 +61,17 @@ def _same(a: str, b: str) -> bool:
     return [canonical.get(w, w) for w in a.split()] == [canonical.get(w, w) for w in b.split()]
 
 
-def hard_negative(text: str, rng: np.random.Generator) -> Negative | None:
-    """``text`` with one attribute swapped: the attribute drawn among those it has, then one swap of it;
-    ``None`` for a text with no object phrase (not a shapes caption)."""
+def hard_negative(text: str, rng: np.random.Generator,
+                  weights: dict[str, float] | None = None) -> Negative | None:
+    """``text`` with one attribute swapped: the attribute drawn among those it has (uniformly, or in proportion to
+    ``weights``, one per attribute name, 1 for a name left out), then one swap of it; ``None`` for a text with no
+    object phrase (not a shapes caption)."""
     options = {name: spans for name, spans in swaps(text).items() if spans}
     if not options:
         return None
-    attribute = list(options)[int(rng.integers(len(options)))]
+    shares = np.array([(weights or {}).get(name, 1.0) for name in options], dtype=float)
+    attribute = list(options)[int(rng.choice(len(options), p=shares / shares.sum()))] if weights else \
+        list(options)[int(rng.integers(len(options)))]
     start, end, word = options[attribute][int(rng.integers(len(options[attribute])))]
     return Negative(text[:start] + word + text[end:], attribute)
 
