@@ -164,5 +164,6 @@ def test_matching_and_editing_benchmarks_quick_mode(tmp_path: Path) -> None:
     (matching,) = run_quick("matching.py", tmp_path / "matching", "--variants", "cross_attention")
     assert {"test/accuracy", "test/accuracy_match"} <= set(matching["test"])
     reader, editing = run_quick("editing.py", tmp_path / "editing")
-    assert reader["variant"] == "reader" and {"test/edit_accuracy", "test/real_preserve_accuracy"} <= set(
+    assert reader["variant"] == "reader" and {"test/edit_accuracy", "test/real_preserve_accuracy",
+                                              "test/read_edit_accuracy", "test/real_read_preserve_accuracy"} <= set(
         editing["test"])

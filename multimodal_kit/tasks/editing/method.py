@@ -1,8 +1,11 @@
 """``TextGuidedEditing``: an image and an instruction in, the edited image out — a FiLM U-Net (:mod:`.unet`)
-trained with L1 to the target (plus L1 over the changed pixels, ``changed_weight``). Scored by L1 and PSNR against the target and, with a captioner the kit trained as
-the reader (``evaluator``), by what it reads in the output: ``edit_accuracy`` (the edited attribute of the edited
-object reads as asked) and ``preserve_accuracy`` (every other attribute, object and the relation read as in the
-target); at test, ``real_*`` the same of the target images: what the reader itself gets right, the ceiling.
+trained with L1 to the target (plus L1 over the changed pixels, ``changed_weight``). Scored by L1 and PSNR
+against the target and by what a reader reads in the output: ``edit_accuracy`` (the edited attribute of the
+edited object reads as asked) and ``preserve_accuracy`` (every other attribute, object and the relation read as in
+the target). Two readers: the geometric one (:mod:`multimodal_kit.data.embedded.shapes_reader`, no learned
+parameters: ``read_edit_accuracy``, ``read_preserve_accuracy``) and, given one, a captioner the kit trained
+(``evaluator``: ``edit_accuracy``, ``preserve_accuracy``). At test, ``real_*`` the same of the target images: what
+each reader itself gets right, the ceiling.
 
 The data declares ``text_fields: {instruction: …}``, ``media_fields: {target: …}``, the edited scene's caption as
 its ``text`` and ``label_fields: {edit: …, edited: …}`` (the attribute changed and which object): the embedded
@@ -18,6 +21,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from multimodal_kit.data.embedded.shapes import canonical_scene, read_caption
+from multimodal_kit.data.embedded.shapes_reader import read_scene
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.schedule import LrDecay
@@ -62,6 +66,8 @@ class TextGuidedEditing(MultimodalMethod):
             (0: FiLM alone).
         evaluator: a captioner checkpoint of the kit (``mmkit fit -c experiments/attention_image_caption.yaml``)
             that reads the outputs for ``*/edit_accuracy`` and ``*/preserve_accuracy``; ``None``: not scored.
+        geometric_reader: score ``*/read_edit_accuracy`` and ``*/read_preserve_accuracy`` with the geometric
+            reader of ``shapes`` scenes (for ``shapes_edit`` and other data drawn by the ``shapes`` generator).
         changed_weight: the weight of a second L1 term over the pixels the edit changes (where input and target
             differ): an edit touches a few hundred of 4,096 pixels, and plain L1 is content to return the input.
         lr: AdamW learning rate.
@@ -77,7 +83,8 @@ class TextGuidedEditing(MultimodalMethod):
 
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, image_size: int = 64,
                  widths: tuple[int, ...] = (16, 32, 64, 128), text_embed_dim: int = 64, text_hidden_dim: int = 128,
-                 attention_levels: int = 2, evaluator: str | None = None, changed_weight: float = 1.0,
+                 attention_levels: int = 2, evaluator: str | None = None, geometric_reader: bool = True,
+                 changed_weight: float = 1.0,
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  lr_decay: LrDecay = "constant") -> None:
         super().__init__()
@@ -100,8 +107,9 @@ class TextGuidedEditing(MultimodalMethod):
         for stage in ("val", "test"):
             setattr(self, f"{stage}_l1", MeanMetric())
             setattr(self, f"{stage}_psnr", PeakSignalNoiseRatio(data_range=1.0))
-            for name in ("edit", "preserve", "real_edit", "real_preserve"):
-                setattr(self, f"{stage}_{name}", MeanMetric())
+            for name in ("edit", "preserve"):
+                for prefix in ("", "real_", "read_", "real_read_"):
+                    setattr(self, f"{stage}_{prefix}{name}", MeanMetric())
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -115,7 +123,8 @@ class TextGuidedEditing(MultimodalMethod):
             rank_zero_info(f"TextGuidedEditing: {self.hparams.evaluator} reads the edited images.")
         elif not self.hparams.evaluator and stage in ("fit", "test"):
             rank_zero_info("TextGuidedEditing: no evaluator (--model.init_args.evaluator), so */edit_accuracy and "
-                           "*/preserve_accuracy are not scored; train a captioner first to have them.")
+                           "*/preserve_accuracy are not scored (the geometric reader's */read_* are); train a "
+                           "captioner first to have them.")
 
     # ------------------------------------------------------------------ forward
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -145,18 +154,30 @@ class TextGuidedEditing(MultimodalMethod):
         getattr(self, f"{stage}_psnr").update(*as_unit)
         self.log(f"{stage}/l1", getattr(self, f"{stage}_l1"), prog_bar=stage == "val", batch_size=n)
         self.log(f"{stage}/psnr", getattr(self, f"{stage}_psnr"), batch_size=n)
-        if self.evaluator is not None:
-            names, which = self.label_classes["edit"], self.label_classes["edited"]
-            edits = [names[i] for i in batch["edit"].tolist()], [int(which[i]) for i in batch["edited"].tolist()]
-            read = {"": outputs, **({"real_": targets} if stage == "test" else {})}  # real_: the reader's ceiling
-            for prefix, images in read.items():
-                texts = self.evaluator.to(self.device).read(self.evaluator.batch(codec.to_values(images)))
+        names, which = self.label_classes["edit"], self.label_classes["edited"]
+        edits = [names[i] for i in batch["edit"].tolist()], [int(which[i]) for i in batch["edited"].tolist()]
+        shown = {"": outputs, **({"real_": targets} if stage == "test" else {})}  # real_: the reader's ceiling
+        for reader, read in self.readers().items():
+            for prefix, images in shown.items():
+                texts = read(images)
                 for name, right in zip(("edit", "preserve"), edit_scores(texts, batch["text"], *edits), strict=True):
-                    metric = getattr(self, f"{stage}_{prefix}{name}")
+                    metric = getattr(self, f"{stage}_{prefix}{reader}{name}")
                     metric.update(torch.tensor(right, dtype=torch.float))
-                    self.log(f"{stage}/{prefix}{name}_accuracy", metric, batch_size=n,
-                             prog_bar=stage == "val" and name == "edit")
+                    self.log(f"{stage}/{prefix}{reader}{name}_accuracy", metric, batch_size=n,
+                             prog_bar=stage == "val" and name == "edit" and prefix == "")
         return {"edited": outputs}
+
+    def readers(self) -> dict[str, Any]:
+        """The readers scoring this run, by metric prefix (``read_``: the geometric one; ``""``: the captioner),
+        each a function of images (a list of (3, S, S) uint8 tensors) → captions."""
+        readers: dict[str, Any] = {}
+        if self.hparams.geometric_reader:
+            readers["read_"] = lambda images: [read_scene(i.permute(1, 2, 0).cpu().numpy()) for i in images]
+        if self.evaluator is not None:
+            codec = self.trainer.datamodule.codec
+            readers[""] = lambda images: self.evaluator.to(self.device).read(
+                self.evaluator.batch(codec.to_values(images)))
+        return readers
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """One record per input: ``id``, ``input`` (the image), ``instruction``, and the edited image saved as a
