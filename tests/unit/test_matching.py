@@ -12,6 +12,8 @@ import pytest
 
 from multimodal_kit.cli import main
 from multimodal_kit.data.embedded.shapes import read_caption
+from multimodal_kit.errors import ConfigError
+from multimodal_kit.tasks.matching import ImageTextMatching
 from multimodal_kit.tasks.matching.negatives import hard_negative, item_rng, swaps
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +59,18 @@ def test_evaluation_negatives_are_fixed_by_the_item_id() -> None:
     first = [hard_negative(text, item_rng(f"test_{i}")) for i in range(20)]
     again = [hard_negative(text, item_rng(f"test_{i}")) for i in range(20)]
     assert first == again and len({n.text for n in first}) > 5
+
+
+def test_training_may_swap_one_attribute_more_often_and_the_shares_follow_the_weights() -> None:
+    text = "a large red circle above a small green square"
+    rng = np.random.default_rng(0)
+    drawn = Counter(hard_negative(text, rng, {"relation": 3, "size": 0}).attribute for _ in range(1200))
+    assert drawn["size"] == 0 and set(drawn) == {"color", "shape", "relation"}
+    assert 0.52 < drawn["relation"] / 1200 < 0.68  # 3 / (1 + 1 + 3) = 0.6
+    one_object = Counter(hard_negative("a small green diamond", rng, {"relation": 3}).attribute for _ in range(300))
+    assert set(one_object) == {"color", "shape", "size"}  # a weight for an attribute a caption lacks is no matter
+    with pytest.raises(ConfigError, match="swap_weights: colour"):
+        ImageTextMatching(vocab_size=10, swap_weights={"colour": 2})  # the names are the negatives' attributes
 
 
 TINY = ["--data.init_args.embedded_options", '{"num_train": 96, "num_validation": 32, "num_test": 40}',
