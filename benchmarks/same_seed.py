@@ -68,8 +68,9 @@ def main() -> int:
     same = True
     for name, metrics in figures.items():
         before = reference.get(name)
-        if before == metrics:
-            print(f"  {name}: identical ({len(metrics)} metrics)")
+        added = sorted(set(metrics) - set(before or {})) if before else []
+        if before == {k: v for k, v in metrics.items() if k not in added}:  # a metric new since: not a change
+            print(f"  {name}: identical ({len(before)} metrics)" + (f"; new: {', '.join(added)}" if added else ""))
             continue
         same = False
         print(f"  {name}: DIFFERENT")

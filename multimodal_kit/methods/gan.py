@@ -89,6 +89,10 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
             ``--trainer.max_epochs`` or ``max_steps``).
         evaluator: a captioner (images) or speech recognizer (audio) checkpoint of the kit that reads generated
             media for ``*/cycle_*`` and gives the features of ``*/fid``; without it those are skipped.
+        geometric_reader: score generated images of ``shapes`` scenes with the geometric reader (no learned
+            parameters): ``*/read_exact_match``, ``*/read_colour``, ``*/read_shape``, ``*/read_size``,
+            ``*/read_relation``, ``*/read_count`` (and ``test/real_read_*`` of the real images, the ceiling); the
+            best checkpoint is then the one with the highest ``val/read_exact_match``.
         griffin_lim_iters: Griffin-Lim iterations when generated audio becomes sound.
         truncation: the truncation trick (BigGAN, Brock et al. 2019): validation, test, predict and the media
             callbacks draw z from a standard normal truncated to [-t, t], trading variety for samples nearer the
@@ -134,6 +138,7 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
         clip_grad_norm: float | None = None,
         lr_decay: LrDecay = "constant",
         evaluator: str | None = None,
+        geometric_reader: bool = False,
         griffin_lim_iters: int = 32,
         truncation: float | None = None,
         feature_encoder: nn.Module | None = None,
@@ -180,7 +185,10 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
 
     @property
     def checkpoint_monitor(self) -> tuple[str | None, str]:
-        """Best checkpoint by the evaluator's reading of generated samples; without an evaluator, the latest."""
+        """Best checkpoint by the geometric reader's exact match, else by the evaluator's reading of generated
+        samples; with neither, the latest."""
+        if self.hparams.geometric_reader:
+            return ("val/read_exact_match", "max")
         if not self.hparams.evaluator:
             return (None, "min")
         return cycle_monitor(self.hparams.media, self.hparams.evaluator)

@@ -2,7 +2,10 @@
 into values through the data's codec, the checks that generated audio can become sound, the training items that
 statistics are estimated from, and scoring with an evaluator the kit trained (:mod:`multimodal_kit.evaluation`):
 the evaluator reads generated media back into text (``*/cycle_*``; the real test media too,
-``test/real_cycle_*``, the ceiling) and its features give the Fréchet distance (``*/fid``)."""
+``test/real_cycle_*``, the ceiling) and its features give the Fréchet distance (``*/fid``); and, for images of
+``shapes`` scenes, the geometric reader (:mod:`multimodal_kit.data.embedded.shapes_reader`, no learned parameters)
+reads each attribute (``*/read_*``; ``test/real_read_*`` its ceiling); generated speech is compared with the real
+recording of the same text by mel-cepstral distortion after DTW (``*/mcd``, :mod:`multimodal_kit.mcd`)."""
 
 from __future__ import annotations
 
@@ -12,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from torchmetrics import MeanMetric
 
 from multimodal_kit.checkpoints import load_checkpoint
 from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.embedded.shapes_reader import READING_SCORES, reading_scores
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
+from multimodal_kit.mcd import MelCepstralDistortion
 from multimodal_kit.media import medium_spec
 from multimodal_kit.metrics import monitor_of, text_metrics
 from multimodal_kit.utils import rank_zero_info
@@ -96,7 +103,8 @@ class CycleScoring:
     """Validation and test scoring of a generator of media: a mixin for a ``LightningModule`` with
     ``hparams.evaluator`` (a checkpoint path or ``None``) and ``hparams.media``, whose
     :meth:`generated_media` and :meth:`real_media` give media entries of a batch (the GAN's defaults:
-    ``generate(batch, item_noise(ids))`` and ``from_model(to_model(batch))``)."""
+    ``generate(batch, item_noise(ids))`` and ``from_model(to_model(batch))``). With ``hparams.geometric_reader``
+    (images of ``shapes`` scenes) the geometric reader scores them too, evaluator or not."""
 
     evaluator: CycleEvaluator | None = None
     codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
@@ -107,6 +115,14 @@ class CycleScoring:
         self.codec = getattr(getattr(self.trainer, "datamodule", None), "codec", self.codec)
         if stage in ("fit", "validate", "test"):
             self._load_evaluator(stage)
+            if self.hparams.media == "audio" and getattr(self, "mcd_metrics", None) is None:
+                self.mcd_metrics = nn.ModuleDict({s: MelCepstralDistortion() for s in ("val", "test")})
+            if self.hparams.get("geometric_reader") and self.reading() is None:
+                if self.hparams.media != "image":
+                    raise ConfigError(f"{type(self).__name__}: geometric_reader reads images of shapes scenes; "
+                                      f"this run generates {self.hparams.media}: set it false.")
+                self.reading_metrics = nn.ModuleDict({f"{stage}_{prefix}{name}": MeanMetric() for stage in ("val", "test")
+                                              for prefix in ("", "real_") for name in READING_SCORES})
 
     def _load_evaluator(self, stage: str) -> None:
         path, name = self.hparams.evaluator, type(self).__name__
@@ -158,10 +174,43 @@ class CycleScoring:
         if real_cycle is not None:
             real_cycle.update(evaluator.read(real), references)
 
+    def reading(self) -> nn.ModuleDict | None:
+        """The geometric reader's metrics by ``<stage>_<prefix><name>`` (made in setup with
+        ``geometric_reader``), else ``None``."""
+        return getattr(self, "reading_metrics", None)
+
+    def score_reading(self, batch: dict[str, Any], stage: str, generated: dict[str, torch.Tensor]) -> None:
+        """Update and log the geometric reader's scores of the generated images against the batch's prompts
+        (``text``), and at test of the real images too (``test/real_read_*``, the ceiling)."""
+        reading = self.reading()
+        assert reading is not None and self.codec is not None
+        shown = {"": generated, **({"real_": self.real_media(batch)} if stage == "test" else {})}
+        for prefix, media in shown.items():
+            for item, image, prompt in zip(batch["id"], self.codec.uncollate(media), batch["text"], strict=True):
+                scores = reading_scores(image.permute(1, 2, 0).cpu().numpy(), prompt)
+                if scores is None:
+                    raise ConfigError(f"geometric_reader reads shapes scenes, but item {item}'s prompt {prompt!r} "
+                                      "is no shapes caption: set --model.init_args.geometric_reader false.")
+                for name, right in scores.items():
+                    reading[f"{stage}_{prefix}{name}"].update(torch.tensor(float(right)))
+        for prefix in shown:
+            for name in READING_SCORES:
+                self.log(f"{stage}/{prefix}read_{name}", reading[f"{stage}_{prefix}{name}"],
+                         prog_bar=stage == "val" and name == "exact_match" and not prefix, batch_size=len(batch["id"]))
+
     def score_cycle(self, batch: dict[str, Any], stage: str, generated: dict[str, torch.Tensor] | None = None
                     ) -> None:
-        """Update and log the stage's cycle metrics and FID (nothing without an evaluator); ``generated``
-        reuses media already generated for this batch."""
+        """Update and log the stage's cycle metrics and FID (without an evaluator, none), the geometric
+        reader's scores (with ``geometric_reader``) and the MCD of generated speech; ``generated`` reuses media
+        already generated for this batch."""
+        if self.reading() is not None or getattr(self, "mcd_metrics", None) is not None:
+            generated = self.generated_media(batch) if generated is None else generated
+        if self.reading() is not None:
+            self.score_reading(batch, stage, generated)
+        if getattr(self, "mcd_metrics", None) is not None:
+            real, mcd = self.real_media(batch), self.mcd_metrics[stage]
+            mcd.update(generated["audio"], generated["audio_lengths"], real["audio"], real["audio_lengths"])
+            self.log(f"{stage}/mcd", mcd, batch_size=len(batch["id"]))
         if self.evaluator is None:
             return
         n = len(batch["text_tokens"])

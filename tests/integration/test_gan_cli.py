@@ -72,6 +72,7 @@ def test_gan_fit_test_predict(tmp_path: Path, pair: str) -> None:
     metric = spec["metric"]
     assert {"test/fid", f"test/cycle_{metric}", f"test/real_cycle_{metric}", "test/cycle_exact_match"} <= set(metrics)
     assert metrics["test/fid"] >= 0
+    assert ("test/mcd" if pair == "text_audio" else "test/read_exact_match") in metrics  # no judge needed for these
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text(spec["prompts"])
@@ -96,7 +97,7 @@ def test_without_an_evaluator_the_scores_are_skipped_with_a_notice(tmp_path: Pat
     run = tmp_path / "gan"
     main(["fit", "-c", str(REPO / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run), *TINY_GAN_ARGS,
           *spec["data"], *BATCHES, *TINY_TRAINER, "--trainer.logger", "false"])
-    (last,) = (run / "checkpoints").glob("epoch*.ckpt")  # no monitor: the latest epoch
+    (last,) = (run / "checkpoints").glob("epoch*.ckpt")
     results = tmp_path / "test.json"
     main(["test", "--ckpt_path", str(last), "--results_path", str(results), *QUIET])
     assert "no evaluator checkpoint (--model.evaluator)" in caplog.text

@@ -64,7 +64,7 @@ def test_attention_synthesis_fits_tests_and_predicts_wavs(tmp_path: Path, evalua
     main(["test", "--ckpt_path", str(best), "--results_path", str(results), *QUIET])
     metrics = json.loads(results.read_text())
     assert {"test/cycle_wer", "test/cycle_cer", "test/real_cycle_wer", "test/mel_l1", "test/stop_accuracy",
-            "test/alignment_ok", "test/loss"} <= set(metrics)
+            "test/alignment_ok", "test/loss", "test/mcd"} <= set(metrics)
     assert 0 <= metrics["test/stop_accuracy"] <= 1 and 0 <= metrics["test/alignment_ok"] <= 1
     assert metrics["test/mel_l1"] > 0
 
@@ -90,7 +90,7 @@ def test_seq2seq_synthesis_fits_and_tests_without_an_evaluator(tmp_path: Path) -
     results = tmp_path / "test.json"
     main(["test", "--ckpt_path", str(best), "--results_path", str(results), *QUIET])
     metrics = json.loads(results.read_text())
-    assert {"test/mel_l1", "test/stop_accuracy", "test/loss"} <= set(metrics)
+    assert {"test/mel_l1", "test/stop_accuracy", "test/loss", "test/mcd"} <= set(metrics)  # MCD needs no judge
     assert "test/alignment_ok" not in metrics and "test/cycle_wer" not in metrics  # nothing to align; no judge
 
 

@@ -490,3 +490,42 @@ def test_the_cycle_scores_follow_the_text_the_evaluator_writes(tmp_path: Path) -
     assert cycle_monitor("audio", str(captioner)) == ("val/cycle_bleu4", "max")
     assert cycle_monitor("audio", str(recognizer)) == ("val/cycle_wer", "min")
     assert cycle_monitor("image") == ("val/cycle_bleu4", "max")
+
+
+def test_the_geometric_reader_scores_generated_shapes_and_picks_the_checkpoint(tmp_path: Path) -> None:
+    """With ``geometric_reader`` the GAN reports what the reader sees in its images, beside the real images' reading
+    (the ceiling), and keeps the checkpoint with the best validation exact match."""
+    import json
+
+    from multimodal_kit.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    run, results = tmp_path / "run", tmp_path / "test.json"
+    tiny = ["--data.init_args.embedded_options", json.dumps(TINY_SHAPES), "--data.init_args.batch_size", "32",
+            "--data.init_args.eval_batch_size", "32", *[a for k, v in TINY_GAN.items()
+                                                        for a in (f"--model.init_args.{k}", str(v))]]
+    main(["fit", "-c", str(repo / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run), *tiny,
+          "--model.init_args.geometric_reader", "true", "--trainer.max_epochs", "1", "--trainer.logger", "false",
+          "--trainer.enable_progress_bar", "false", "--trainer.callbacks", "[]"])
+    (best,) = (run / "checkpoints").glob("epoch*.ckpt")
+    callbacks = torch.load(best, weights_only=False)["callbacks"]
+    assert any("val/read_exact_match" in k for k in callbacks), "the best checkpoint is chosen by the reader"
+    main(["test", "--ckpt_path", str(best), "--results_path", str(results), "--trainer.logger", "false",
+          "--trainer.enable_progress_bar", "false"])
+    metrics = json.loads(results.read_text())
+    names = ("exact_match", "colour", "shape", "size", "relation", "count")
+    assert {f"test/read_{n}" for n in names} | {f"test/real_read_{n}" for n in names} <= set(metrics)
+    assert metrics["test/real_read_exact_match"] == 1.0  # the real 64×64 test scenes read back exactly
+    assert metrics["test/read_exact_match"] < 0.5  # one tiny epoch draws no scene right
+
+
+def test_the_geometric_reader_is_refused_for_audio(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from multimodal_kit.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "-c", str(repo / "experiments" / "gan_text_audio.yaml"), "--run_dir", str(tmp_path / "run"),
+              "--data.init_args.embedded_options", '{"num_train": 16, "num_validation": 8, "num_test": 8}',
+              "--model.init_args.geometric_reader", "true", "--trainer.fast_dev_run", "true",
+              "--trainer.logger", "false"])
+    assert exit_info.value.code == 2 and "geometric_reader reads images" in capsys.readouterr().err

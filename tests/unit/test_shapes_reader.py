@@ -15,7 +15,7 @@ from multimodal_kit.data.embedded.shapes import (
     sample_scene,
     scene_captions,
 )
-from multimodal_kit.data.embedded.shapes_reader import count_objects, read_objects, read_scene
+from multimodal_kit.data.embedded.shapes_reader import count_objects, read_objects, read_scene, reading_scores
 
 
 def grey(n: int = 64, seed: int = 0) -> np.ndarray:
@@ -62,3 +62,25 @@ def test_the_generators_own_scenes_read_back_exactly(size: int) -> None:
     for i in range(150 if size == 64 else 40):
         image, objects, relation = sample_scene(config, "validation", i)
         assert read_scene(image) == scene_captions(objects, relation)[0], i
+
+
+def test_reading_scores_by_hand() -> None:
+    prompt = "a small red circle left of a large blue square"
+    circle, square = SceneObject("circle", "red", "small", 14.0, 32.0), SceneObject("square", "blue", "large", 46.0, 30.0)
+    right = render_scene(grey(), [circle, square])
+    assert reading_scores(right, prompt) == dict.fromkeys(
+        ("count", "size", "colour", "shape", "relation", "exact_match"), True)
+    assert reading_scores(right, "a large blue square right of a small red circle") == reading_scores(right, prompt)
+    swapped = render_scene(grey(), [SceneObject("circle", "red", "small", 46.0, 32.0),
+                                    SceneObject("square", "blue", "large", 14.0, 30.0)])
+    assert reading_scores(swapped, prompt) == {"count": True, "size": True, "colour": True, "shape": True,
+                                               "relation": False, "exact_match": False}  # the objects right, not where
+    recoloured = render_scene(grey(), [SceneObject("circle", "blue", "small", 14.0, 32.0), square])
+    assert reading_scores(recoloured, prompt) == {"count": True, "size": True, "colour": False, "shape": True,
+                                                  "relation": True, "exact_match": False}
+    alone = render_scene(grey(), [circle])
+    assert reading_scores(alone, prompt) == dict.fromkeys(
+        ("exact_match", "colour", "shape", "size", "relation", "count"), False)
+    assert reading_scores(alone, "one small red circle") == dict.fromkeys(
+        ("count", "size", "colour", "shape", "exact_match"), True)  # no relation to score for one object
+    assert reading_scores(right, "a photo of a dog") is None

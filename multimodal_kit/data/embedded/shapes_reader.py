@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from multimodal_kit.data.embedded.shapes import COLORS
+from multimodal_kit.data.embedded.shapes import COLORS, canonical_scene, read_caption
 
 _PALETTE = np.array(list(COLORS.values()), dtype=np.float32)  # (6, 3)
 _NAMES = list(COLORS)
@@ -99,7 +99,11 @@ def read_scene(image: np.ndarray, config: ReaderConfig = ReaderConfig()) -> str:
     """The caption of an image (H, W, 3) uint8 in the generator's canonical grammar ("a small red circle", "a
     large blue square left of a small green triangle": the left or upper object first); ``""`` when it shows no
     object, and the two largest objects' caption when it shows more (:func:`count_objects` tells)."""
-    objects = read_objects(image, config)
+    return caption_of(read_objects(image, config))
+
+
+def caption_of(objects: list[ReadObject]) -> str:
+    """The canonical caption of objects read (the first two; ``""`` for none)."""
     if not objects:
         return ""
     if len(objects) == 1:
@@ -113,6 +117,36 @@ def read_scene(image: np.ndarray, config: ReaderConfig = ReaderConfig()) -> str:
 def count_objects(image: np.ndarray, config: ReaderConfig = ReaderConfig()) -> int:
     """How many objects an image (H, W, 3) uint8 shows."""
     return len(read_objects(image, config))
+
+
+#: what :func:`reading_scores` scores; ``relation`` only for prompts with two objects
+READING_SCORES = ("exact_match", "colour", "shape", "size", "relation", "count")
+
+
+def reading_scores(image: np.ndarray, prompt: str, config: ReaderConfig = ReaderConfig()) -> dict[str, bool] | None:
+    """Whether an image (H, W, 3) uint8 shows what ``prompt`` (a ``shapes`` caption, any of its forms) asks, by
+    :data:`READING_SCORES`: ``count`` (as many objects), ``colour``/``shape``/``size`` (every object's, each
+    object paired with the prompt's object it agrees with most), ``relation`` (two-object prompts: the paired
+    objects lie as asked) and ``exact_match`` (the whole canonical scene). ``None``: the prompt is no shapes
+    caption."""
+    wanted = read_caption(prompt)
+    if wanted is None:
+        return None
+    objects, relation = canonical_scene(*wanted)
+    found = read_objects(image, config)
+    if len(found) != len(objects):
+        return {name: False for name in READING_SCORES if name != "relation" or len(objects) == 2}
+    scores = {"count": True}
+    seen, seen_relation = canonical_scene(*read_caption(caption_of(found)))
+    orders = [list(range(len(objects)))] + ([[1, 0]] if len(objects) == 2 else [])
+    order = max(orders, key=lambda o: sum(a == b for j, k in enumerate(o) for a, b in zip(seen[k], objects[j],
+                                                                                        strict=True)))
+    for slot, name in enumerate(("size", "colour", "shape")):
+        scores[name] = all(seen[k][slot] == objects[j][slot] for j, k in enumerate(order))
+    if len(objects) == 2:
+        scores["relation"] = order == [0, 1] and seen_relation == relation
+    scores["exact_match"] = seen == objects and seen_relation == relation
+    return scores
 
 
 def _phrase(obj: ReadObject) -> str:
