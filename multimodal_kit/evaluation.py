@@ -24,6 +24,26 @@ from multimodal_kit.models.masking import masked_mean
 from multimodal_kit.utils import import_class
 
 
+def load_judge(checkpoint: str | Path, methods: tuple[str, ...], role: str, fix: str, kind: str
+               ) -> tuple[Any, Any, Path]:
+    """A checkpoint of ``mmkit fit`` whose class has every callable in ``methods``, loaded frozen on the CPU, and
+    its data module rebuilt without reading any data (splits and tokenizer load lazily): only to turn media values
+    into its inputs the way it was trained. ``role``, ``fix`` and ``kind`` word the errors."""
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {str(path)!r} not found: {fix}.")
+    state = load_checkpoint(path)
+    model = class_spec(state.get("hyper_parameters", {}))
+    data = class_spec(state.get("datamodule_hyper_parameters", {}))
+    model_class = import_class(model["class_path"]) if model else None
+    if not (isinstance(model_class, type) and all(callable(getattr(model_class, m, None)) for m in methods)) \
+            or data is None:
+        raise ConfigError(f"{path}: not a checkpoint of {kind} written by `mmkit fit`; {role}.")
+    method = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
+    method.requires_grad_(False)
+    return method, import_class(data["class_path"])(**data["init_args"]), path
+
+
 class CycleEvaluator:
     """A trained text-generation checkpoint used as a judge of generated media.
 
@@ -36,29 +56,14 @@ class CycleEvaluator:
     """
 
     def __init__(self, checkpoint: str | Path) -> None:
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"evaluator checkpoint {str(path)!r} not found: train a captioner or speech "
-                                    "recognizer first (`mmkit fit -c experiments/attention_<pair>.yaml`) and pass its "
-                                    "best checkpoint as --model.evaluator.")
-        state = load_checkpoint(path)
-        model = class_spec(state.get("hyper_parameters", {}))
-        data = class_spec(state.get("datamodule_hyper_parameters", {}))
-        model_class = import_class(model["class_path"]) if model else None
-        # a text generator of the kit: reads media (encode_source) and writes text (generate → tokens)
-        reads_media = all(callable(getattr(model_class, name, None)) for name in ("encode_source", "generate"))
-        if not (isinstance(model_class, type) and reads_media) or data is None:
-            raise ConfigError(f"{path}: not a checkpoint of a kit text generator (Seq2Seq, CrossModalAttention) "
-                             "written by `mmkit fit`; an evaluator must read media and write text.")
-        self.method = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
-        self.method.requires_grad_(False)
-        # no data is read: splits and tokenizer load lazily; it only turns media into the evaluator's features
-        self.datamodule = import_class(data["class_path"])(**data["init_args"])
+        self.method, self.datamodule, self.path = load_judge(
+            checkpoint, ("encode_source", "generate"), "an evaluator must read media and write text",
+            "train a captioner or speech recognizer first (`mmkit fit -c experiments/attention_<pair>.yaml`) and "
+            "pass its best checkpoint as --model.evaluator", "a kit text generator (Seq2Seq, CrossModalAttention)")
         self.codec = self.datamodule.codec
         self.media: str = self.codec.media
         #: what the evaluator writes (``caption``/``transcript``), which picks the cycle metrics
         self.text_kind: str = getattr(self.method, "text_kind", None) or medium_spec(self.media).text
-        self.path = path
 
     def to(self, device: torch.device) -> CycleEvaluator:
         self.method.to(device)
@@ -66,9 +71,7 @@ class CycleEvaluator:
 
     def batch(self, values: list[Any]) -> dict[str, Any]:
         """Media values (PIL images / ``{"array", "sampling_rate"}``) → the evaluator's input batch."""
-        media = [self.codec.load(value, f"generated {i}") for i, value in enumerate(values)]
-        batch = self.codec.collate(media)
-        return {k: v.to(self.method.device) for k, v in batch.items()}
+        return media_batch(self.codec, values, self.method.device)
 
     @torch.no_grad()
     def read(self, batch: dict[str, Any]) -> list[str]:
@@ -89,6 +92,56 @@ class CycleEvaluator:
     def feature_dim(self) -> int:
         """D of :meth:`features` (the encoder's feature size)."""
         return output_dim(self.method.encoder, *(x.to(self.method.device) for x in self.method.example_source()))
+
+
+def media_batch(codec: Any, values: list[Any], device: torch.device) -> dict[str, Any]:
+    """Media values (PIL images / ``{"array", "sampling_rate"}``) → a judge's input batch through its codec."""
+    batch = codec.collate([codec.load(value, f"generated {i}") for i, value in enumerate(values)])
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+class RetrievalJudge:
+    """A dual encoder checkpoint (a class with ``embed_media(batch)`` and ``embed_texts(texts)``, both giving
+    L2-normalized embeddings, e.g. the contrastive task's) used to rank texts for generated media: AttnGAN's
+    R-precision. Train it apart from the generator, or the generator is judged by what it learnt to please.
+
+    Args:
+        checkpoint: a checkpoint of such a dual encoder written by ``mmkit fit``.
+    """
+
+    def __init__(self, checkpoint: str | Path) -> None:
+        self.method, datamodule, self.path = load_judge(
+            checkpoint, ("embed_media", "embed_texts"), "an R-precision judge must embed media and texts",
+            "train a dual encoder first (`mmkit fit -c experiments/contrastive_<pair>.yaml`) and pass its best "
+            "checkpoint", "a dual encoder (embed_media, embed_texts)")
+        self.codec = datamodule.codec
+        self.media: str = self.codec.media
+
+    def to(self, device: torch.device) -> RetrievalJudge:
+        self.method.to(device)
+        return self
+
+    @torch.no_grad()
+    def embed_media(self, values: list[Any]) -> torch.Tensor:
+        """Media values → L2-normalized embeddings (B, P)."""
+        return self.method.embed_media(media_batch(self.codec, values, self.method.device)).float()
+
+    @torch.no_grad()
+    def embed_texts(self, texts: list[str], chunk: int = 256) -> torch.Tensor:
+        """Texts → L2-normalized embeddings (N, P), ``chunk`` at a time."""
+        return torch.cat([self.method.embed_texts(texts[i: i + chunk]).float() for i in range(0, len(texts), chunk)])
+
+
+def r_precision_hits(media: torch.Tensor, texts: torch.Tensor, true: list[int], candidates: list[list[int]]
+                     ) -> torch.Tensor:
+    """Per item, whether its true text outranks its mismatched candidates (R-precision at R = 1): media embeddings
+    (B, P), the text pool's embeddings (N, P), each item's true text index and its candidates' indices → (B,)
+    bool."""
+    hits = []
+    for k, (right, others) in enumerate(zip(true, candidates, strict=True)):
+        scores = texts[[right, *others]] @ media[k]  # (1 + C,)
+        hits.append(bool(scores[0] > scores[1:].max()) if others else True)
+    return torch.tensor(hits)
 
 
 class PrecomputedFeatures(nn.Module):

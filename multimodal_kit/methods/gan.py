@@ -93,6 +93,10 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
             parameters): ``*/read_exact_match``, ``*/read_colour``, ``*/read_shape``, ``*/read_size``,
             ``*/read_relation``, ``*/read_count`` (and ``test/real_read_*`` of the real images, the ceiling); the
             best checkpoint is then the one with the highest ``val/read_exact_match``.
+        r_precision_judge: a dual encoder checkpoint of the kit (``mmkit fit -c
+            experiments/contrastive_<pair>.yaml``), trained apart from the GAN, that ranks each test prompt among 99
+            other test captions by its similarity to the generated sample: ``test/r_precision`` (AttnGAN), and
+            ``test/real_r_precision`` for the real media (the ceiling).
         griffin_lim_iters: Griffin-Lim iterations when generated audio becomes sound.
         truncation: the truncation trick (BigGAN, Brock et al. 2019): validation, test, predict and the media
             callbacks draw z from a standard normal truncated to [-t, t], trading variety for samples nearer the
@@ -139,6 +143,7 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
         lr_decay: LrDecay = "constant",
         evaluator: str | None = None,
         geometric_reader: bool = False,
+        r_precision_judge: str | None = None,
         griffin_lim_iters: int = 32,
         truncation: float | None = None,
         feature_encoder: nn.Module | None = None,

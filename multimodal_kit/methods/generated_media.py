@@ -5,7 +5,9 @@ the evaluator reads generated media back into text (``*/cycle_*``; the real test
 ``test/real_cycle_*``, the ceiling) and its features give the Fréchet distance (``*/fid``); and, for images of
 ``shapes`` scenes, the geometric reader (:mod:`multimodal_kit.data.embedded.shapes_reader`, no learned parameters)
 reads each attribute (``*/read_*``; ``test/real_read_*`` its ceiling); generated speech is compared with the real
-recording of the same text by mel-cepstral distortion after DTW (``*/mcd``, :mod:`multimodal_kit.mcd`)."""
+recording of the same text by mel-cepstral distortion after DTW (``*/mcd``, :mod:`multimodal_kit.mcd`); and a dual
+encoder trained apart ranks each sample's prompt among 99 other test captions (``test/r_precision``, AttnGAN's
+protocol; ``test/real_r_precision`` the real media's, its ceiling)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MeanMetric
@@ -22,13 +25,14 @@ from multimodal_kit.checkpoints import load_checkpoint
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.embedded.shapes_reader import READING_SCORES, reading_scores
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.evaluation import CycleEvaluator, frechet_distance
+from multimodal_kit.evaluation import CycleEvaluator, RetrievalJudge, frechet_distance, r_precision_hits
 from multimodal_kit.mcd import MelCepstralDistortion
 from multimodal_kit.media import medium_spec
 from multimodal_kit.metrics import monitor_of, text_metrics
 from multimodal_kit.utils import rank_zero_info
 
 STATS_ITEMS = 1000  # training items the audio feature statistics are estimated from
+R_PRECISION_CANDIDATES = 99  # mismatched captions each true one is ranked against (AttnGAN)
 
 
 def require_sound(method: str, datamodule: Any) -> None:
@@ -107,6 +111,8 @@ class CycleScoring:
     (images of ``shapes`` scenes) the geometric reader scores them too, evaluator or not."""
 
     evaluator: CycleEvaluator | None = None
+    judge: RetrievalJudge | None = None  # R-precision's dual encoder (``hparams.r_precision_judge``), at test
+    _judge_pool: tuple[list[str], dict[str, int], torch.Tensor] | None = None  # the test captions, embedded
     codec: MediaCodec | None = None  # the data's, from setup: generated media → images / sound
 
     def setup(self, stage: str) -> None:
@@ -115,6 +121,12 @@ class CycleScoring:
         self.codec = getattr(getattr(self.trainer, "datamodule", None), "codec", self.codec)
         if stage in ("fit", "validate", "test"):
             self._load_evaluator(stage)
+            if stage == "test" and self.hparams.get("r_precision_judge") and self.judge is None:
+                self.judge = RetrievalJudge(self.hparams.r_precision_judge)
+                if self.judge.media != self.hparams.media:
+                    raise ConfigError(f"--model.init_args.r_precision_judge {self.judge.path} embeds "
+                                      f"{self.judge.media}, but {type(self).__name__} generates {self.hparams.media}.")
+                self.r_precision = nn.ModuleDict({"generated": MeanMetric(), "real": MeanMetric()})
             if self.hparams.media == "audio" and getattr(self, "mcd_metrics", None) is None:
                 self.mcd_metrics = nn.ModuleDict({s: MelCepstralDistortion() for s in ("val", "test")})
             if self.hparams.get("geometric_reader") and self.reading() is None:
@@ -198,6 +210,29 @@ class CycleScoring:
                 self.log(f"{stage}/{prefix}read_{name}", reading[f"{stage}_{prefix}{name}"],
                          prog_bar=stage == "val" and name == "exact_match" and not prefix, batch_size=len(batch["id"]))
 
+    def score_r_precision(self, batch: dict[str, Any], generated: dict[str, torch.Tensor]) -> None:
+        """Rank each prompt among :data:`R_PRECISION_CANDIDATES` other captions of the test split (drawn per item
+        id) by the judge's similarity to the generated media, and to the real media (the ceiling)."""
+        assert self.judge is not None
+        judge = self.judge.to(self.device)
+        if self._judge_pool is None:
+            texts = sorted(set(self.trainer.datamodule.dataset("test").texts))
+            if len(texts) <= R_PRECISION_CANDIDATES:
+                rank_zero_info(f"R-precision: the test split has {len(texts)} distinct captions, so each prompt is "
+                               f"ranked among {len(texts) - 1} others, not {R_PRECISION_CANDIDATES}.")
+            self._judge_pool = texts, {t: i for i, t in enumerate(texts)}, judge.embed_texts(texts)
+        texts, index, embedded = self._judge_pool
+        true = [index[t] for t in batch["text"]]
+        candidates = []
+        for item, right in zip(batch["id"], true, strict=True):
+            rng = np.random.default_rng(zlib.crc32(str(item).encode()))
+            others = np.delete(np.arange(len(texts)), right)
+            candidates.append(rng.choice(others, min(R_PRECISION_CANDIDATES, len(others)), replace=False).tolist())
+        for name, prefix, media in (("generated", "", generated), ("real", "real_", self.real_media(batch))):
+            hits = r_precision_hits(judge.embed_media(self.media_values(media)), embedded, true, candidates)
+            self.r_precision[name].update(hits.float())
+            self.log(f"test/{prefix}r_precision", self.r_precision[name], batch_size=len(true))
+
     def score_cycle(self, batch: dict[str, Any], stage: str, generated: dict[str, torch.Tensor] | None = None
                     ) -> None:
         """Update and log the stage's cycle metrics and FID (without an evaluator, none), the geometric
@@ -207,6 +242,8 @@ class CycleScoring:
             generated = self.generated_media(batch) if generated is None else generated
         if self.reading() is not None:
             self.score_reading(batch, stage, generated)
+        if self.judge is not None and stage == "test":
+            self.score_r_precision(batch, generated if generated is not None else self.generated_media(batch))
         if getattr(self, "mcd_metrics", None) is not None:
             real, mcd = self.real_media(batch), self.mcd_metrics[stage]
             mcd.update(generated["audio"], generated["audio_lengths"], real["audio"], real["audio_lengths"])

@@ -117,3 +117,24 @@ def test_unknown_prompt_words_are_named(tmp_path: Path, capsys) -> None:
     assert exit_.value.code == 2
     error = capsys.readouterr().err
     assert "mmkit predict: error: " in error and "line 2: 'a glorious unicorn'" in error and "Traceback" not in error
+
+
+def test_a_dual_encoder_judges_r_precision_of_generated_and_real_images(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    judge = tmp_path / "judge"
+    main(["fit", "-c", str(REPO / "experiments" / "contrastive_image_caption.yaml"), "--run_dir", str(judge),
+          *PAIRS["image_caption"]["data"], *BATCHES, "--model.init_args.embed_dim", "16",
+          "--model.init_args.text_embed_dim", "8", "--model.init_args.text_hidden_dim", "16",
+          "--model.init_args.pool_heads", "2", "--model.init_args.encoder",
+          '{"class_path": "multimodal_kit.models.encoders.ConvImageEncoder", "init_args": {"widths": [8, 16]}}',
+          *TINY_TRAINER, "--trainer.logger", "false"])
+    run = tmp_path / "gan"
+    main(["fit", "-c", str(REPO / "experiments" / "gan_image_caption.yaml"), "--run_dir", str(run), *TINY_GAN_ARGS,
+          *PAIRS["image_caption"]["data"], *BATCHES, *TINY_TRAINER, "--trainer.logger", "false"])
+    (best,) = (run / "checkpoints").glob("epoch*.ckpt")
+    results = tmp_path / "test.json"
+    main(["test", "--ckpt_path", str(best), "--results_path", str(results), *QUIET,
+          "--model.init_args.r_precision_judge", str(judge / "checkpoints" / "last.ckpt")])
+    metrics = json.loads(results.read_text())
+    assert {"test/r_precision", "test/real_r_precision"} <= set(metrics)
+    assert "ranked among" in caplog.text  # 32 test scenes: fewer than 99 other captions, and it says so

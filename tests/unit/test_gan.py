@@ -529,3 +529,12 @@ def test_the_geometric_reader_is_refused_for_audio(tmp_path: Path, capsys: pytes
               "--model.init_args.geometric_reader", "true", "--trainer.fast_dev_run", "true",
               "--trainer.logger", "false"])
     assert exit_info.value.code == 2 and "geometric_reader reads images" in capsys.readouterr().err
+
+
+def test_r_precision_counts_a_hit_only_when_the_true_text_ranks_first() -> None:
+    from multimodal_kit.evaluation import r_precision_hits
+
+    texts = torch.eye(3)  # three texts, orthogonal embeddings
+    media = torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]])
+    hits = r_precision_hits(media, texts, true=[0, 0, 2], candidates=[[1, 2], [1, 2], [0]])
+    assert hits.tolist() == [True, False, True]  # item 1 is nearer text 1 than its true text 0
