@@ -27,7 +27,12 @@ import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
 from multimodal_kit.checkpoints import checkpoint_config
 from multimodal_kit.cli_errors import KitArgumentParser, user_mistake
-from multimodal_kit.compat import KeepsCheckpointConfig, cli_section, wandb_started
+from multimodal_kit.compat import (
+    KeepsCheckpointConfig,
+    cli_section,
+    drop_unset_wandb_anonymous,
+    wandb_started,
+)
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.interruption import LAST, ResumableInterrupt, resume_checkpoint
 from multimodal_kit.learning_curves import RunMetricsLogger
@@ -104,8 +109,14 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         if isinstance(given, list) and given and given[0] in EVAL_SUBCOMMANDS:
             ckpt = flag_value(given, "--ckpt_path")
             if ckpt and Path(ckpt).is_file():
-                # the checkpoint's own config goes first, so every flag and config file the user gives wins
-                args = [given[0], "--config", json.dumps(checkpoint_config(ckpt)), *given[1:]]
+                # the checkpoint's own config goes first, so every flag and config file the user gives wins;
+                # evaluation is seeded like the shipped files (0) unless the user gives a seed
+                config = {"seed_everything": 0, **checkpoint_config(ckpt)}
+                expanded = [given[0], "--config", json.dumps(config), *given[1:]]
+                if args is None:  # the command line itself, expanded: no mix of args and sys.argv to warn about
+                    self.config = parser.parse_args(expanded)
+                    return
+                args = expanded
         super().parse_arguments(parser, args)
 
     # ------------------------------------------------------------------ run directory, logger, callbacks
@@ -193,6 +204,9 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
                                               attention_maps=bool(options.get("attention_maps"))))
         config["callbacks"] = callbacks
         trainer = super().instantiate_trainer(**kwargs)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                drop_unset_wandb_anonymous(logger)
         if self.subcommand == "fit" and not trainer.fast_dev_run:  # fast_dev_run logs nothing, as Lightning means
             monitor = checkpoints[0].monitor if checkpoints else None
             trainer.loggers = [*trainer.loggers, RunMetricsLogger(self.run_dir, monitor=monitor)]

@@ -29,6 +29,13 @@ def wandb_started(logger: WandbLogger) -> bool:
     return logger._experiment is not None
 
 
+def drop_unset_wandb_anonymous(logger: WandbLogger) -> None:
+    """Lightning's ``WandbLogger`` hands ``wandb.init`` ``anonymous=None`` when the user set nothing, and wandb
+    warns about any value of that retired setting ("The anonymous setting has no effect"): leave it out unless set."""
+    if "anonymous" in logger._wandb_init and logger._wandb_init["anonymous"] is None:
+        del logger._wandb_init["anonymous"]
+
+
 def request_graceful_stop(trainer: Trainer) -> None:
     """Stop the fit at the next step boundary, as Lightning does on SIGTERM (its signal connector's flag; the
     training loop then raises ``SIGTERMException``): used to give a first Ctrl-C the same clean path."""

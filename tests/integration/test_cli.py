@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,6 +68,14 @@ def test_fit_test_predict_from_checkpoint_alone(tmp_path: Path) -> None:
     run_id = (run / "wandb_run_id").read_text().strip()
     fit_session, test_session = sorted((run / "wandb").glob(f"offline-run-*-{run_id}"))  # the test joins the fit's run
     assert_wandb_logged(test_session, b"test/bleu4", b"cli_test")
+
+    # from the command line, no noise a user cannot act on: Lightning's args-and-argv warning with the whole config,
+    # "No seed found", wandb's retired anonymous setting
+    shown = subprocess.run([sys.executable, "-m", "multimodal_kit", "test", "--ckpt_path", str(best[0]),
+                            "--trainer.enable_progress_bar", "false"], capture_output=True, text=True, check=True,
+                           env={**os.environ, "WANDB_MODE": "offline"}, cwd=tmp_path)
+    for noise in ("args parameter is intended", "No seed found", "anonymous setting"):
+        assert noise not in shown.stdout + shown.stderr
 
     # predict: a directory of images → predictions.jsonl, from the checkpoint alone
     images = write_imagefolder(tmp_path / "imgs", {"train": 3})

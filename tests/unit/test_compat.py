@@ -22,6 +22,16 @@ def test_wandb_started_is_false_until_the_run_is_created(tmp_path) -> None:
     logger.experiment.finish()
 
 
+def test_an_unset_anonymous_setting_is_left_out_of_wandb_init_and_a_set_one_kept(tmp_path) -> None:
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    assert "anonymous" in logger._wandb_init  # what Lightning hands wandb.init, which warns about any value
+    compat.drop_unset_wandb_anonymous(logger)
+    assert "anonymous" not in logger._wandb_init
+    chosen = WandbLogger(save_dir=str(tmp_path), offline=True, anonymous=True)
+    compat.drop_unset_wandb_anonymous(chosen)
+    assert chosen._wandb_init["anonymous"] == "allow"
+
+
 def test_request_graceful_stop_sets_lightnings_sigterm_flag() -> None:
     trainer = Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
     assert not trainer.received_sigterm
