@@ -38,7 +38,7 @@ export WANDB_SILENT ?= true
 .PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-lm bench-matrix same-seed clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{n[NR] = $$1; d[NR] = $$2; if (length($$1) > w) w = length($$1)} END {for (i = 1; i <= NR; i++) printf("  make %-" w "s  %s\n", n[i], d[i])}'
 
 install: $(VENV)/.installed  ## create .venv with the kit and its dev tools (idempotent)
 
