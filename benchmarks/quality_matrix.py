@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,9 @@ def rows(out: Path) -> list[dict]:
 
 
 def report(table: list[dict]) -> str:
-    lines = ["Each experiment file run as is for its budget of training samples on this machine, then `mmkit test` "
+    lines = [f"Compiled {time.strftime('%Y-%m-%d')} from the figures of the benchmark sections above (each with its "
+             "own date, machine and budget). "
+             "Each experiment file run as is for its budget of training samples on this machine, then `mmkit test` "
              "on its best checkpoint (figures from the section of each benchmark above). GAN scores are cycle "
              "scores read by an evaluator the kit trained (see the GAN section). *samples to target*: the first "
              "validation that met the headline target (and, for captions, all of them).", "",
