@@ -27,10 +27,10 @@ from benchmarks.common import benchmark_main, fit_and_test, load_trained, wer_by
 SECTION = "Speech synthesis, attention vs Seq2Seq — `make bench`"
 SAMPLES = int(os.environ.get("MMKIT_TTS_SAMPLES", 300_000))
 BATCH = 64  # the experiment files' batch size
-EVALUATOR_MINUTES = 6
+EVALUATOR_EPOCHS = 12  # × 6,000 utterances = 72,000 training samples (a budget in samples, not minutes)
 VOICE = '{"voice": "en-us+m3"}'
 EVALUATOR = ["-c", "experiments/attention_text_audio.yaml", "--data.init_args.embedded_options", VOICE,
-             "--trainer.max_time", f"00:00:{EVALUATOR_MINUTES:02d}:00"]
+             "--trainer.max_epochs", str(EVALUATOR_EPOCHS)]
 VARIANTS: dict[str, list[str]] = {
     "attention": ["-c", "experiments/attention_speech_synthesis.yaml"],
     "seq2seq": ["-c", "experiments/seq2seq_speech_synthesis.yaml"],
@@ -91,7 +91,8 @@ def report(rows: list[dict]) -> str:
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
         f"{torch.__version__}. Each synthesizer is its experiment file with a budget of {SAMPLES:,} training "
         f"samples (--trainer.max_steps {SAMPLES // BATCH} × batch {BATCH}), read by a speech recognizer trained for "
-        f"{EVALUATOR_MINUTES} minutes on the same single voice just before; `mmkit test` on the best checkpoint "
+        f"{rows[0]['evaluator']['history'][-1]['samples']:,} samples ({rows[0]['evaluator']['train_minutes']:.1f} "
+        "min) on the same single voice just before; `mmkit test` on the best checkpoint "
         "(by validation cycle WER) synthesizes the 1,000 test phrases (1–5 words) freely. *real* = the recognizer "
         "on the real test audio through the same path (log-mel → Griffin-Lim), the ceiling.",
         "",
