@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_info as _rank_zero_info
+from lightning.pytorch.utilities import rank_zero_warn as _rank_zero_warn
 
 
 def cache_root() -> Path:
@@ -17,6 +18,11 @@ def cache_root() -> Path:
 def rank_zero_info(message: str) -> None:
     """Print ``message`` once (rank zero only) through Lightning's logger."""
     _rank_zero_info(message)
+
+
+def rank_zero_warn(message: str) -> None:
+    """Warn ``message`` once (rank zero only) through Lightning's warnings."""
+    _rank_zero_warn(message)
 
 
 def import_class(path: str) -> type:

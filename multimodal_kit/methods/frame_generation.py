@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, SumMetric
 
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
@@ -29,16 +29,18 @@ from multimodal_kit.methods.generated_media import (
     training_items,
 )
 from multimodal_kit.methods.schedule import LrDecay
+from multimodal_kit.methods.truncation import CountsTruncation
 from multimodal_kit.models.attention import alignment_ok, guided_attention_penalty
 from multimodal_kit.models.band_norm import BandNormalizer
 from multimodal_kit.models.frame_decoders import FrameDecoder
 from multimodal_kit.models.masking import length_mask
 from multimodal_kit.models.text_encoders import ConvLSTMTextEncoder
+from multimodal_kit.utils import rank_zero_info
 
 EVAL_SEED = 0  # the prenet's dropout at inference is drawn from this seed, so evaluations repeat
 
 
-class FrameGenerationMethod(CycleScoring, MultimodalMethod):
+class FrameGenerationMethod(CountsTruncation, CycleScoring, MultimodalMethod):
     """Base of the text → speech methods (spectrogram frames, turned into sound by Griffin-Lim).
 
     Args:
@@ -58,7 +60,10 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         postnet_layers: convolutions of the postnet (0: none).
         postnet_channels: their width.
         dropout: dropout on the decoder LSTMs' outputs.
-        max_frames: the most frames generated freely (stops earlier when the stop token fires).
+        max_frames: the most frames generated freely (stops earlier when the stop token fires); default: the
+            longest training utterance's frames plus a quarter (at least 16), set at fit and kept in the
+            checkpoint. Utterances cut there without their stop token are counted (``*/truncated``) and warned
+            about.
         stop_threshold: the stop probability that ends an utterance.
         stop_weight: weight of the positive (last-step) class in the stop token's cross-entropy.
         guided_attention: weight of the guided attention penalty in training (attention far from the diagonal of
@@ -75,6 +80,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
     inputs = {"text": "text"}
     outputs = {"media": "media"}
     optimizer_class = torch.optim.Adam  # Tacotron 2's (L2 weight decay, not AdamW's decoupled one)
+    limit_name, unit, predict_mark = "max_frames", "utterances", "stopped: false"  # CountsTruncation
 
     def __init__(
         self,
@@ -94,7 +100,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         postnet_layers: int = 5,
         postnet_channels: int = 256,
         dropout: float = 0.1,
-        max_frames: int = 400,
+        max_frames: int | None = None,
         stop_threshold: float = 0.5,
         stop_weight: float = 5.0,
         guided_attention: float = 1.0,
@@ -130,6 +136,8 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         self.test_mel_l1, self.test_stop_accuracy = MeanMetric(), MeanMetric()
         self.val_mel_l1, self.val_stop_accuracy = MeanMetric(), MeanMetric()
         self.val_alignment_ok, self.test_alignment_ok = MeanMetric(), MeanMetric()
+        # utterances that reached max_frames without the stop token firing, over the whole split
+        self.val_truncated, self.test_truncated = SumMetric(), SumMetric()
 
     @property
     def checkpoint_monitor(self) -> tuple[str, str]:
@@ -143,6 +151,21 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
             require_sound(type(self).__name__, datamodule)
             if stage == "fit" and not self.normalizer.ready:
                 self.normalizer.estimate(training_items(datamodule, STATS_ITEMS))
+        if self.hparams.max_frames is None:
+            self.hparams.max_frames = self.data_frame_limit(datamodule, stage)
+
+    def data_frame_limit(self, datamodule: Any, stage: str) -> int:
+        """``max_frames`` from the training audio (frame counts from the preloaded features or the files' headers,
+        no decoding): the longest plus a quarter, at least 16 more; said once."""
+        try:
+            longest = max(datamodule.item_lengths(datamodule.dataset("train")))
+        except Exception:  # no data module, or its training split is not loaded (evaluation of a bare config)
+            raise ConfigError(f"{type(self).__name__}: max_frames is unset and no training audio is loaded to take "
+                              f"it from ({stage}): give --model.init_args.max_frames.") from None
+        limit = longest + max(16, longest // 4)
+        rank_zero_info(f"{type(self).__name__}: max_frames {limit} (the longest training utterance has {longest} "
+                       "frames); set --model.init_args.max_frames to change it.")
+        return limit
 
     # ------------------------------------------------------------------ encoding and decoding
     def initial_state(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -239,6 +262,9 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         self.log_dict({f"{stage}/loss": metric("loss"), f"{stage}/mel_l1": metric("mel_l1"),
                        f"{stage}/stop_accuracy": metric("stop_accuracy")}, prog_bar=stage == "val", batch_size=n)
         generated = self.synthesize(batch["text_tokens"], batch["text_lengths"])
+        truncated = getattr(self, f"{stage}_truncated")
+        truncated.update((~generated["stopped"]).sum())
+        self.log(f"{stage}/truncated", truncated, batch_size=n)
         if "attention" in generated:
             healthy = alignment_ok(generated["attention"], generated["steps"], batch["text_lengths"],
                                    generated["stopped"])
@@ -254,6 +280,7 @@ class FrameGenerationMethod(CycleScoring, MultimodalMethod):
         out = self.synthesize(batch["text_tokens"], batch["text_lengths"])
         media = {"audio": out["audio"], "audio_lengths": out["audio_lengths"]}
         values = self.media_values(media)
+        self.predict_truncated += int((~out["stopped"]).sum())
         return [{"id": i, "input": text, "seconds": round(len(value["array"]) / value["sampling_rate"], 3),
                  "stopped": bool(stopped), "_media": value}
                 for i, text, value, stopped in zip(batch["id"], batch["text"], values, out["stopped"].tolist(),

@@ -2,6 +2,10 @@
 
 Training is teacher-forced cross-entropy; validation and test decode freely (greedy or beam search) and score the
 decoded text against all references. A subclass says how to encode the source and how one decoder step runs.
+
+Decoding stops at ``max_length`` tokens: by default the longest training text plus a margin, said once. Every
+output cut there without its end token is counted (``val/truncated``, ``test/truncated``; ``truncated: true`` in a
+prediction record) and warned about, never silently shortened.
 """
 
 from __future__ import annotations
@@ -11,18 +15,27 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, SumMetric
 
-from multimodal_kit.data.text import canonical_text, decode_tokens, token_words
+from multimodal_kit.data.text import canonical_text, decode_tokens, token_counts, token_words
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.media import TextKind, medium_spec
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.media_source import MediaSource
 from multimodal_kit.methods.schedule import LrDecay
+from multimodal_kit.methods.truncation import CountsTruncation
 from multimodal_kit.metrics import monitor_of, text_metrics
 from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
+from multimodal_kit.utils import rank_zero_info
 
 
-class TextGenerationMethod(MediaSource, MultimodalMethod):
+def decode_limit(longest: int) -> int:
+    """The tokens to generate at most for data whose longest text takes ``longest`` (EOS included): a quarter
+    more, at least 4 more."""
+    return longest + max(4, longest // 4)
+
+
+class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
     """Base of the methods that generate text from an image or audio.
 
     Args:
@@ -37,7 +50,9 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
             or (B, D) features; default: a small CNN trained from scratch. Audio: any module mapping features
             (B, T, n_mels) and lengths (B,) to frames (B, T', D) and their lengths (B,); default: conv
             subsampling + BiLSTM (:class:`~multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder`).
-        max_length: the most tokens generated (EOS included).
+        max_length: the most tokens generated (EOS included); default: the longest training text's plus a
+            quarter (at least 4), set at fit and kept in the checkpoint. Outputs cut there are counted
+            (``*/truncated``) and warned about.
         beam_size: 1 for greedy search, more for beam search (validation, test and predict).
         length_penalty: beam search divides scores by ``length ** length_penalty``.
         label_smoothing: cross-entropy label smoothing.
@@ -64,7 +79,7 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         image_size: int = 64,
         n_mels: int = 64,
         encoder: nn.Module | None = None,
-        max_length: int = 40,
+        max_length: int | None = None,
         beam_size: int = 1,
         length_penalty: float = 0.0,
         label_smoothing: float = 0.0,
@@ -99,6 +114,34 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         # independent of batching and sharding (Lightning's own sync_dist mean floors its integer batch-size
         # count when ranks hold unequal shares, Lightning-AI/pytorch-lightning#21859)
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        # outputs that reached max_length without their end token, over the whole split
+        self.val_truncated, self.test_truncated = SumMetric(), SumMetric()
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if self.hparams.max_length is None:
+            self.hparams.max_length = self.data_decode_limit(stage)
+
+    def data_decode_limit(self, stage: str) -> int:
+        """``max_length`` from the training texts (every reference): :func:`decode_limit` of the longest, said
+        once."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        try:
+            texts = [r for refs in datamodule.dataset("train").references for r in refs]
+        except Exception:  # no data module, or its training split is not loaded (evaluation of a bare config)
+            texts = []
+        if not texts:
+            raise ConfigError(f"{type(self).__name__}: max_length is unset and no training texts are loaded to take "
+                              f"it from ({stage}): give --model.init_args.max_length.")
+        longest = max(token_counts(self.require_tokenizer(), texts)) - 1  # generated: without BOS, with EOS
+        limit = decode_limit(longest)
+        rank_zero_info(f"{type(self).__name__}: max_length {limit} tokens (the longest training text has {longest}, "
+                       "EOS included); set --model.init_args.max_length to change it.")
+        return limit
+
+    def count_truncated(self, result: SearchResult) -> torch.Tensor:
+        """Which outputs (B,) reached ``max_length`` without the end token."""
+        return ~(result.tokens == self.hparams.eos_id).any(1)
 
     # ------------------------------------------------------------------ what a method implements
     @abstractmethod
@@ -174,7 +217,11 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         loss_metric = self.val_loss if stage == "val" else self.test_loss
         loss_metric.update(mean_loss, weight=(tokens[:, 1:] != self.hparams.pad_id).sum())
         self.log(f"{stage}/loss", loss_metric, prog_bar=stage == "val", batch_size=n)
-        predictions = decode_tokens(tokenizer, self.generate(batch, memory=memory).tokens)
+        result = self.generate(batch, memory=memory)
+        predictions = decode_tokens(tokenizer, result.tokens)
+        truncated = getattr(self, f"{stage}_truncated")
+        truncated.update(self.count_truncated(result).sum())
+        self.log(f"{stage}/truncated", truncated, batch_size=n)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update([canonical_text(tokenizer, p) for p in predictions],
                        [[canonical_text(tokenizer, r) for r in refs] for refs in batch["references"]])
@@ -189,6 +236,11 @@ class TextGenerationMethod(MediaSource, MultimodalMethod):
         texts = decode_tokens(tokenizer, result.tokens)
         inputs = batch.get("input", batch["id"])
         records = [{"id": i, "input": x, "text": t} for i, x, t in zip(batch["id"], inputs, texts, strict=True)]
+        cut = self.count_truncated(result).tolist()
+        self.predict_truncated += sum(cut)
+        for record, was_cut in zip(records, cut, strict=True):
+            if was_cut:
+                record["truncated"] = True
         if result.attention is not None:
             for k, record in enumerate(records):
                 n = int(result.lengths[k])

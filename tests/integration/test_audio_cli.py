@@ -46,7 +46,7 @@ def test_fit_test_predict_speech(tmp_path: Path, method: str) -> None:
     results = tmp_path / "test.json"
     main(["test", "--ckpt_path", str(best), "--results_path", str(results), *QUIET])
     metrics = json.loads(results.read_text())
-    assert set(metrics) == {"test/loss", "test/wer", "test/cer", "test/exact_match"}
+    assert set(metrics) == {"test/loss", "test/wer", "test/cer", "test/exact_match", "test/truncated"}
     assert 0.0 <= metrics["test/cer"] and 0.0 <= metrics["test/wer"]
 
     wavs = write_audiofolder(tmp_path / "speech", {"train": 3})

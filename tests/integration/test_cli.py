@@ -62,7 +62,7 @@ def test_fit_test_predict_from_checkpoint_alone(tmp_path: Path) -> None:
           "false"])
     metrics = json.loads(results.read_text())
     assert set(metrics) == {"test/loss", "test/bleu1", "test/bleu2", "test/bleu3", "test/bleu4", "test/cider",
-                            "test/exact_match"}
+                            "test/exact_match", "test/truncated"}
     assert all(isinstance(v, float) for v in metrics.values())
     assert (run / "config_test.yaml").is_file() and not list(run.glob("config_TrainerFn*"))  # the stage's name
     run_id = (run / "wandb_run_id").read_text().strip()
@@ -85,6 +85,33 @@ def test_fit_test_predict_from_checkpoint_alone(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == sorted(p.name for p in (images / "train").glob("*.png"))
     assert all(Path(r["input"]).is_file() and isinstance(r["text"], str) for r in records)
+
+
+def test_the_decoding_limit_comes_from_the_data_and_every_cut_output_is_counted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import torch
+
+    run = fit_tiny(tmp_path / "run")
+    said = [line for line in caplog.text.splitlines() if "max_length" in line and "longest training text" in line]
+    assert said, "the limit taken from the data is said"
+    limit = int(said[0].split("max_length ")[1].split()[0])
+    longest = int(said[0].split("has ")[1].split()[0].rstrip(","))
+    assert limit == longest + max(4, longest // 4)
+    best = next((run / "checkpoints").glob("epoch*.ckpt"))
+    assert torch.load(best, weights_only=False)["hyper_parameters"]["max_length"] == limit  # kept for test/predict
+
+    # one token allowed: no caption of the data ends there, so every output is cut, counted and warned about
+    results = tmp_path / "results.json"
+    with pytest.warns(UserWarning, match="32 test outputs reached max_length=1"):
+        main(["test", "--ckpt_path", str(best), "--results_path", str(results), "--model.init_args.max_length", "1",
+              "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+    assert json.loads(results.read_text())["test/truncated"] == 32  # TINY_SHAPES: 32 test scenes
+    images = write_imagefolder(tmp_path / "imgs", {"train": 2})
+    out = tmp_path / "preds"
+    main(["predict", "--ckpt_path", str(best), "--data.predict_path", str(images / "train"), "--output_dir", str(out),
+          "--model.init_args.max_length", "1", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r.get("truncated") for r in records] == [True, True]
 
 
 def test_checkpoint_metrics_reproduce(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_attention_synthesis_fits_tests_and_predicts_wavs(tmp_path: Path, evalua
     main(["test", "--ckpt_path", str(best), "--results_path", str(results), *QUIET])
     metrics = json.loads(results.read_text())
     assert {"test/cycle_wer", "test/cycle_cer", "test/real_cycle_wer", "test/mel_l1", "test/stop_accuracy",
-            "test/alignment_ok", "test/loss", "test/mcd"} <= set(metrics)
+            "test/alignment_ok", "test/loss", "test/mcd", "test/truncated"} <= set(metrics)
     assert 0 <= metrics["test/stop_accuracy"] <= 1 and 0 <= metrics["test/alignment_ok"] <= 1
     assert metrics["test/mel_l1"] > 0
 
