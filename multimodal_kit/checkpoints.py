@@ -18,14 +18,40 @@ from multimodal_kit.links import LINKED_MODEL_ARGS
 from multimodal_kit.utils import cache_root
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint as plain data, never executing code (``weights_only=True``)."""
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint as plain data, never executing code (``weights_only=True``); ``mmap``: map the tensors
+    instead of reading them (a cheap check that the file is whole). A file that is no readable checkpoint is a
+    :class:`ConfigError` naming it, what it looks like and what to do."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
+        if _looks_like_text(Path(path)):
+            raise unreadable_checkpoint(path, "a text file, not a checkpoint") from None
         raise ConfigError(f"{path}: holds objects other than tensors and plain data, which could run code when "
                           "loaded; the kit loads checkpoints with torch.load(weights_only=True) only. Use a "
                           f"checkpoint written by the kit. ({str(error).splitlines()[0]})") from error
+    except (RuntimeError, EOFError, IndexError, KeyError, ValueError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise ConfigError(f"{path}: no such checkpoint file.") from None
+        size = Path(path).stat().st_size if Path(path).is_file() else 0
+        what = ("empty (0 bytes)" if size == 0 else "a text file, not a checkpoint" if _looks_like_text(Path(path))
+                else f"cut short or damaged ({size:,} bytes; {(str(error) or type(error).__name__).split('. ')[0]})")
+        raise unreadable_checkpoint(path, what) from None
+
+
+def unreadable_checkpoint(path: str | Path, what: str) -> ConfigError:
+    return ConfigError(f"{path}: not a readable checkpoint — {what}. An interrupted copy or a full disk leaves such "
+                       "files; use another checkpoint of the run (its checkpoints/ folder), or --ckpt_path last, "
+                       "which skips a damaged newest file.")
+
+
+def _looks_like_text(path: Path) -> bool:
+    """Whether a file's first bytes are printable text (a checkpoint is a zip archive: ``PK``)."""
+    try:
+        head = path.read_bytes()[:512]
+    except OSError:
+        return False
+    return bool(head) and not head.startswith(b"PK") and all(b in b"\t\n\r" or 32 <= b < 127 for b in head)
 
 
 def tokenizer_dir(checkpoint: dict[str, Any], ckpt_path: Path) -> Path | None:

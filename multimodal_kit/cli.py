@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 import multimodal_kit.data.image_caption  # noqa: F401  (registers the data modules' short names)
 import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
-from multimodal_kit.checkpoints import checkpoint_config
+from multimodal_kit.checkpoints import checkpoint_config, load_checkpoint
 from multimodal_kit.cli_errors import KitArgumentParser, user_mistake
 from multimodal_kit.compat import (
     KeepsCheckpointConfig,
@@ -34,6 +34,7 @@ from multimodal_kit.compat import (
     wandb_started,
 )
 from multimodal_kit.data.base import PairDataModule
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.interruption import LAST, ResumableInterrupt, resume_checkpoint
 from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.links import DATA_LINKS, DataAttribute, link_language_model_tokenizer
@@ -139,6 +140,16 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config  # run=False: no subcommand
+        if self.subcommand in EVAL_SUBCOMMANDS and config.get("ckpt_path") in ("last", "best"):
+            config.ckpt_path = str(self._evaluation_checkpoint(config, config.ckpt_path))
+        if config.get("ckpt_path") and Path(config.ckpt_path).is_file():
+            load_checkpoint(config.ckpt_path, mmap=True)  # a damaged file: an error naming it, not a traceback
+        for flag in ("max_epochs", "max_steps"):
+            value = config.trainer.get(flag)
+            if value is not None and value < -1:
+                raise ConfigError(f"--trainer.{flag} {value}: give a count of at least 0, or -1 for no limit.")
+        if self.subcommand == "predict" and config.trainer.get("logger") is not False:
+            config.trainer.logger = False  # predictions go to files; a W&B run per predict would only pile up
         self.run_dir = self._run_dir(config).absolute()
         os.environ.setdefault(RUN_DIR_ENV, str(self.run_dir))
         config.run_dir = str(self.run_dir)
@@ -162,6 +173,27 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
                 wandb_run_id(init_args, self.run_dir, self.subcommand, resuming=bool(config.get("ckpt_path")))
                 wandb_grouping(init_args, config, class_name(config.model), class_name(config.data),
                                experiment_name(config))
+
+    def _evaluation_checkpoint(self, config: Any, which: str) -> Path:
+        """``--ckpt_path last|best`` for validate, test and predict: in ``--run_dir``, else the newest run of this
+        experiment under ``runs/``, the checkpoint ``fit --ckpt_path last`` would resume (``last``) or the one kept
+        by the monitored metric (``best``, an ``epoch*.ckpt``). Never random weights: none found is an error."""
+        name = experiment_name(config)
+        run = Path(config.run_dir) if config.get("run_dir") else latest_run(Path("runs"), name)
+        if run is None:
+            raise ConfigError(f"--ckpt_path {which}: no run of {name} under runs/ holds a checkpoint; give --run_dir "
+                              "RUN or a checkpoint file (--ckpt_path null evaluates untrained weights on purpose).")
+        checkpoints = run / "checkpoints"
+        if which == "last":
+            found = resume_checkpoint(checkpoints)
+        else:
+            kept = sorted(checkpoints.glob("epoch*.ckpt"), key=lambda path: path.stat().st_mtime)
+            found = kept[-1] if kept else None
+        if found is None:
+            raise ConfigError(f"--ckpt_path {which}: {checkpoints} holds no {'resumable' if which == 'last' else 'best'}"
+                              " checkpoint; give a checkpoint file.")
+        rank_zero_info(f"--ckpt_path {which}: {found}")
+        return found
 
     def _resume_path(self, ckpt: str | None) -> str | None:
         """``fit``'s checkpoint: ``last`` becomes the run directory's newest resumable file (or ``None``: start

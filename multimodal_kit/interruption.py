@@ -25,6 +25,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from multimodal_kit.compat import request_graceful_stop, wandb_started
+from multimodal_kit.errors import ConfigError
 from multimodal_kit.utils import rank_zero_info
 
 INTERRUPTED = "interrupted.ckpt"  # in the run's checkpoint directory
@@ -33,9 +34,23 @@ LAST = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"
 
 def resume_checkpoint(checkpoints: Path) -> Path | None:
     """What ``--ckpt_path last`` resumes in a checkpoint directory: the newer of ``interrupted.ckpt`` (a stop by
-    SIGTERM or Ctrl-C) and ``last.ckpt`` (the end of the latest epoch), or ``None`` when neither exists."""
-    found = [path for path in (checkpoints / INTERRUPTED, checkpoints / LAST) if path.is_file()]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
+    SIGTERM or Ctrl-C) and ``last.ckpt`` (the end of the latest epoch), or ``None`` when neither exists. A file
+    that cannot be read (cut short by a crash or a full disk) is skipped, saying so, for the next newest of them
+    and the epoch checkpoints."""
+    from multimodal_kit.checkpoints import load_checkpoint
+
+    preferred = [path for path in (checkpoints / INTERRUPTED, checkpoints / LAST) if path.is_file()]
+    others = [path for path in checkpoints.glob("epoch*.ckpt") if path.is_file()]
+    newest_first = sorted(preferred, key=lambda path: -path.stat().st_mtime) + \
+        sorted(others, key=lambda path: -path.stat().st_mtime)
+    for path in newest_first:
+        try:
+            load_checkpoint(path, mmap=True)
+        except ConfigError as error:
+            rank_zero_info(f"--ckpt_path last: skipping {path}: {str(error).split(' — ')[-1].split('. ')[0]}.")
+            continue
+        return path
+    return None
 
 
 class ResumableInterrupt(Callback):

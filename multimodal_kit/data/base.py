@@ -28,6 +28,7 @@ from multimodal_kit.data.predict_inputs import predict_inputs
 from multimodal_kit.data.problems import DataError, Problem, listing
 from multimodal_kit.data.sources import load_source, resolve_splits, split_by_column
 from multimodal_kit.data.text import load_tokenizer, special_ids, tokenizer_of_rows
+from multimodal_kit.errors import ConfigError
 
 __all__ = ["DataError", "PairDataModule", "PairDataset"]
 
@@ -142,6 +143,9 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
                              {c.key: c.media_column for c in further})
         codec.media_column = self.fields.media_column  # decided here, once; the codec names it in messages
         self.codecs = [codec, *further]  # one per media field, the medium's first
+        for flag, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value is not None and value < 1:
+                raise ConfigError(f"--data.init_args.{flag} {value}: a batch holds at least 1 pair.")
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers

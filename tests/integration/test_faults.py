@@ -1,0 +1,97 @@
+"""Faults lose nothing and say so: damaged checkpoint files are errors naming the file (exit 2, no traceback),
+``--ckpt_path last|best`` resolve at test time as at fit (never random weights), ``fit --ckpt_path last`` skips a
+damaged newest file for the previous good one, plain config mistakes are refused before any data is read, and
+``predict`` opens no W&B run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from multimodal_kit.cli import main
+from tests.integration.test_cli import fit_tiny
+
+QUIET = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+
+
+def exits_2(args: list[str], capsys: pytest.CaptureFixture) -> str:
+    """Run the CLI expecting a user error: exit status 2, the message on stderr (no traceback)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fit_tiny(tmp_path_factory.mktemp("faults") / "run")
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (lambda good: good[: len(good) // 2], "cut short or damaged"),
+    (lambda good: b"", "empty (0 bytes)"),
+    (lambda good: b"epoch=3 step=100\n", "a text file, not a checkpoint"),
+])
+def test_a_damaged_checkpoint_is_an_error_naming_the_file(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          content, said: str) -> None:
+    damaged = tmp_path / "model.ckpt"
+    damaged.write_bytes(content((run / "checkpoints" / "last.ckpt").read_bytes()))
+    for command in ("test", "predict"):
+        err = exits_2([command, "--ckpt_path", str(damaged), *QUIET], capsys)
+        assert str(damaged) in err and said in err and "Traceback" not in err
+
+
+def test_ckpt_path_last_and_best_resolve_for_test_and_never_mean_random_weights(
+        run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> None:
+    config = str(run / "config.yaml")
+    for which in ("last", "best"):
+        results = tmp_path / f"{which}.json"
+        main(["test", "-c", config, "--run_dir", str(run), "--ckpt_path", which, "--results_path", str(results),
+              *QUIET])
+        assert "test/bleu4" in json.loads(results.read_text())
+    assert f"--ckpt_path last: {run / 'checkpoints' / 'last.ckpt'}" in caplog.text
+    assert f"--ckpt_path best: {next((run / 'checkpoints').glob('epoch*.ckpt'))}" in caplog.text
+    empty = tmp_path / "empty_run"
+    (empty / "checkpoints").mkdir(parents=True)
+    err = exits_2(["test", "-c", config, "--run_dir", str(empty), "--ckpt_path", "last", *QUIET], capsys)
+    assert str(empty / "checkpoints") in err and "holds no resumable checkpoint" in err
+
+
+def test_resume_skips_a_damaged_newest_checkpoint_for_the_previous_good_one(run: Path, tmp_path: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # a crash mid-write
+    os.utime(last)  # and the newest file
+    main(["fit", "-c", str(copy / "config.yaml"), "--run_dir", str(copy), "--ckpt_path", "last",
+          "--trainer.max_epochs", "2", *QUIET])
+    assert f"skipping {last}" in caplog.text
+    assert "Restoring states from the checkpoint path at" in caplog.text and "epoch000" in caplog.text
+
+
+@pytest.mark.parametrize(("flag", "value", "said"), [
+    ("--data.init_args.batch_size", "0", "--data.init_args.batch_size 0: a batch holds at least 1 pair"),
+    ("--trainer.max_epochs", "-5", "--trainer.max_epochs -5: give a count of at least 0, or -1 for no limit"),
+])
+def test_plain_config_mistakes_are_refused_before_any_data_is_read(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   flag: str, value: str, said: str) -> None:
+    from tests.integration.test_cli import EXPERIMENT
+
+    err = exits_2(["fit", "-c", EXPERIMENT, "--run_dir", str(tmp_path / "run"), flag, value, *QUIET], capsys)
+    assert said in err and not (tmp_path / "run").exists()
+
+
+def test_predict_opens_no_wandb_run(run: Path, tmp_path: Path) -> None:
+    from tests.helpers import write_imagefolder
+
+    before = sorted((run / "wandb").glob("offline-run-*")) if (run / "wandb").is_dir() else []
+    images = write_imagefolder(tmp_path / "imgs", {"train": 2})
+    main(["predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.predict_path",
+          str(images / "train"), "--output_dir", str(tmp_path / "out"), "--trainer.enable_progress_bar", "false"])
+    after = sorted((run / "wandb").glob("offline-run-*")) if (run / "wandb").is_dir() else []
+    assert (tmp_path / "out" / "predictions.jsonl").is_file() and after == before
