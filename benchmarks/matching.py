@@ -27,6 +27,9 @@ from benchmarks.common import (  # noqa: E402
 SECTION = "Image–text matching on embedded `shapes` — `make bench-matching`"
 FUSIONS = ("cross_attention", "dual", "blind")
 VARIANTS = {f: ["-c", "experiments/matching_image_caption.yaml", "--model.init_args.fusion", f] for f in FUSIONS}
+# ablation: every attribute that must be bound to its object (colour, shape, relation) swapped twice as often as size
+VARIANTS["cross_attention_binding"] = [*VARIANTS["cross_attention"], "--model.init_args.swap_weights",
+                                       "{relation: 2, color: 2, shape: 2}"]
 QUICK = ["--data.init_args.embedded_options", '{"num_train": 96, "num_validation": 32, "num_test": 32}',
          "--trainer.max_epochs", "1", "--trainer.logger", "false", "--data.init_args.batch_size", "16"]
 COLUMNS = ("accuracy", "accuracy_match", "accuracy_color", "accuracy_shape", "accuracy_size", "accuracy_relation")
@@ -65,7 +68,7 @@ def report(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    benchmark_main(__doc__, VARIANTS, "matching", SECTION, run_variant, report)
+    benchmark_main(__doc__, VARIANTS, "matching", SECTION, run_variant, report, default=list(FUSIONS))
 
 
 if __name__ == "__main__":
