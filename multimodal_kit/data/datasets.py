@@ -148,13 +148,30 @@ class PredictRecords(Dataset):
         return {self.codec.media: self.codec.load_file(path), "id": path.name, "input": str(path), **fields}
 
 
+def read_text_file(path: Path) -> str:
+    """A text file's content: UTF-8, or UTF-8 / UTF-16 with a byte-order mark (as editors on Windows save it);
+    anything else is a :class:`DataError` naming the file and the encoding to use."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"  # plain UTF-8 too
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start}: {raw[error.start:error.start + 4]!r}); save it "
+                        "as UTF-8 (or UTF-16 with a byte-order mark).") from None
+
+
 class Prompts(Dataset):
     """Text prompts given to ``predict`` for generation (``--data.predict_path prompts.txt``, one per line; blank
     lines skipped): one item per prompt, ids ``prompt_000``, ``prompt_001``, …"""
 
     def __init__(self, path: Path) -> None:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        self.prompts = [line for line in lines if line]
+        lines = [line.strip() for line in read_text_file(path).splitlines()]
+        kept = [(number, line) for number, line in enumerate(lines, start=1) if line]
+        self.prompts = [line for _, line in kept]
+        self.line_numbers = [number for number, _ in kept]  # each prompt's line in the file, blank lines counted
         if not self.prompts:
             raise DataError(f"{path}: no prompts; write one prompt per line.")
 

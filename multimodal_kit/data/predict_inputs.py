@@ -44,9 +44,15 @@ def media_files(predict_path: str, extensions: tuple[str, ...]) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise DataError(f"--data.predict_path={predict_path!r}: no such file or directory.")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in extensions)
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+    folders = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not files:
-        raise DataError(f"--data.predict_path={predict_path!r} holds no media files ({', '.join(extensions)}).")
+        raise DataError(f"--data.predict_path={predict_path!r} holds no media files ({', '.join(extensions)})"
+                        + (f"; its subfolders ({', '.join(folders[:5])}) are not read: give one as --data.predict_path."
+                           if folders else "."))
+    if folders:
+        rank_zero_warn(f"--data.predict_path={predict_path!r}: its subfolders are not read ({', '.join(folders[:5])}"
+                       f"{', …' if len(folders) > 5 else ''}); predict each with its own --data.predict_path.")
     return files
 
 
@@ -54,12 +60,13 @@ def readable(files: list[Path], codec: MediaCodec, bad_rows: Literal["fail", "sk
              ) -> list[Path]:
     """The files that load, each decoded once up front: a bad one fails with one message naming every bad file,
     or is left out with ``--data.bad_rows skip`` (named in a warning)."""
-    problems = []
+    problems, bad = [], set()
     for path in files:
         try:
             codec.load_file(path)
         except DataError as error:
             problems.append(Problem(path.name, str(error).removeprefix(f"{path}: ")))
+            bad.add(path)
     if problems and (bad_rows == "fail" or len(problems) == len(files)):
         raise problems_error(problems, f"--data.predict_path={predict_path!r}",
                              "Fix or remove these files" + (", or pass --data.bad_rows skip to leave them out."
@@ -67,8 +74,13 @@ def readable(files: list[Path], codec: MediaCodec, bad_rows: Literal["fail", "sk
     if problems:
         rank_zero_warn(f"Skipped {len(problems)} of {len(files)} inputs of --data.predict_path (--data.bad_rows "
                        f"skip):\n{listing(problems)}")
-    bad = {p.where for p in problems}
-    return [path for path in files if path.name not in bad]
+    return [path for path in files if path not in bad]  # by file, not by name: a/x.png is not b/x.png
+
+
+def units_of(tokenizer: PreTrainedTokenizerBase) -> str:
+    """What the tokenizer's tokens are, in words: ``characters`` for a character vocabulary, else ``words``."""
+    vocabulary = [t for t in tokenizer.get_vocab() if t not in tokenizer.all_special_tokens]
+    return "characters" if vocabulary and all(len(t) == 1 for t in vocabulary) else "words"
 
 
 def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
@@ -77,12 +89,12 @@ def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
     unk = tokenizer.unk_token_id
     if unk is not None:
         rows = tokenizer(prompts.prompts, add_special_tokens=False)["input_ids"]
-        bad = [Problem(f"line {i + 1}", repr(text))
-               for i, (text, row) in enumerate(zip(prompts.prompts, rows, strict=True)) if unk in row]
+        bad = [Problem(f"line {line}", repr(text))
+               for line, text, row in zip(prompts.line_numbers, prompts.prompts, rows, strict=True) if unk in row]
         if bad:
-            raise DataError(f"{path}: {len(bad)} prompt(s) hold words the model never saw in training "
-                            f"(they would become {tokenizer.unk_token}):\n{listing(bad)}\nUse words of "
-                            "the training texts.")
+            raise DataError(f"{path}: {len(bad)} prompt(s) hold {units_of(tokenizer)} the model never saw in training "
+                            f"(they would become {tokenizer.unk_token}):\n{listing(bad)}\nUse {units_of(tokenizer)} "
+                            "of the training texts.")
     return prompts
 
 

@@ -189,3 +189,35 @@ def test_check_media_false_only_checks_that_files_exist(templates, tmp_path) -> 
     victim_file(root).unlink()
     with pytest.raises(DataError, match=rf"row {VICTIM} \(.*\): media file not found"):
         module("image", root, check_media=False, preload=False).setup("fit")
+
+
+def test_skipped_predict_inputs_are_matched_by_file_and_subfolders_are_named(templates, tmp_path) -> None:
+    from multimodal_kit.data.predict_inputs import media_files, readable
+
+    inputs = Path(shutil.copytree(templates["image"] / "validation", tmp_path / "inputs"))
+    (inputs / "metadata.jsonl").unlink()
+    image = sorted(inputs.glob("*.png"))[0]
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+    shutil.copy(image, tmp_path / "a" / "x.png")
+    (tmp_path / "b" / "x.png").write_bytes(b"garbage")  # the same name, another folder
+    codec = module("image", inputs).codec
+    with pytest.warns(UserWarning, match=r"Skipped 1 of 2 inputs"):
+        kept = readable([tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"], codec, "skip", "records.jsonl")
+    assert kept == [tmp_path / "a" / "x.png"]  # the good a/x.png stays
+    (inputs / "more").mkdir()
+    with pytest.warns(UserWarning, match=r"subfolders are not read \(more\)"):
+        assert len(media_files(str(inputs), (".png",))) == len(list(inputs.glob("*.png")))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_a_prompts_file_with_a_byte_order_mark_reads_and_lines_are_the_files_own(tmp_path, encoding) -> None:
+    from multimodal_kit.data.datasets import Prompts
+
+    path = tmp_path / "prompts.txt"
+    path.write_text("a red circle\n\n  \nnine\n", encoding=encoding)
+    prompts = Prompts(path)
+    assert prompts.prompts == ["a red circle", "nine"] and prompts.line_numbers == [1, 4]
+    path.write_bytes("caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 text .* save it as UTF-8"):
+        Prompts(path)
