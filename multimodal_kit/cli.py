@@ -25,8 +25,9 @@ from lightning.pytorch.utilities import rank_zero_only
 import multimodal_kit.data.image_caption  # noqa: F401  (registers the data modules' short names)
 import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
+from multimodal_kit import cli_errors
 from multimodal_kit.checkpoints import checkpoint_config, load_checkpoint
-from multimodal_kit.cli_errors import KitArgumentParser, user_mistake
+from multimodal_kit.cli_errors import KitArgumentParser, config_files, user_mistake
 from multimodal_kit.compat import (
     KeepsCheckpointConfig,
     cli_section,
@@ -107,6 +108,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         given = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
+        cli_errors.GIVEN_CONFIGS[:] = config_files(given) if isinstance(given, list) else []
         if isinstance(given, list) and given and given[0] in EVAL_SUBCOMMANDS:
             ckpt = flag_value(given, "--ckpt_path")
             if ckpt and Path(ckpt).is_file():

@@ -11,6 +11,33 @@ from lightning.pytorch.cli import LightningArgumentParser
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
 
+#: the config files of the command being parsed (-c/--config values), so a YAML syntax error names its file
+GIVEN_CONFIGS: list[str] = []
+
+
+def config_files(args: list[str]) -> list[str]:
+    """The values of ``-c``/``--config`` in a command line that name files."""
+    found = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--config")]
+    found += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    return [f for f in found if not f.lstrip().startswith("{")]
+
+
+def yaml_syntax_error(files: list[str]) -> str | None:
+    """The first of ``files`` that is not valid YAML, as "FILE: line L, column C: problem", or ``None``."""
+    import yaml
+
+    for name in files:
+        try:
+            with open(name, encoding="utf-8") as handle:
+                yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            return f"{name}: not valid YAML — {where}{getattr(error, 'problem', None) or error}."
+        except OSError:
+            continue
+    return None
+
 
 class KitArgumentParser(LightningArgumentParser):
     """The CLI's parser: a bad flag or config value is one short paragraph (what is wrong, and where to look),
@@ -21,6 +48,8 @@ class KitArgumentParser(LightningArgumentParser):
             super().error(message, ex)
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = " ".join(["mmkit", *parser.prog.replace(" [options]", "").split()[1:]])  # also as python -m
+        if "<unicode string>" in message:  # a config file that is no YAML: name the file, not a string
+            message = yaml_syntax_error(GIVEN_CONFIGS) or message
         sys.stderr.write(f"{prog}: error: {condense_parser_error(message)}\nThe options: {prog} --help "
                          "(of a class: --model.help CLASS, --data.help CLASS).\n")
         self.exit(2)

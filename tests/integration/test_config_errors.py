@@ -91,3 +91,10 @@ def test_bad_rows_fail_with_one_message(capsys, tmp_path: Path) -> None:
     error = capsys.readouterr().err
     assert "mmkit fit: error: 1 bad row(s) in split 'train'" in error and "not a readable image" in error
     assert "--data.bad_rows skip" in error and "Traceback" not in error
+
+
+def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("model:\n  class_path: Seq2Seq\n  init_args: {lr: 0.1\ntrainer:\n  max_epochs: 1\n")
+    error = error_of(capsys, "fit", "-c", str(REPO / "experiments" / "seq2seq_image_caption.yaml"), "-c", str(bad))
+    assert f"{bad}: not valid YAML — line 4, column 8" in error and "<unicode string>" not in error
