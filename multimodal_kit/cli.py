@@ -36,7 +36,7 @@ from multimodal_kit.compat import (
 )
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.interruption import LAST, ResumableInterrupt, resume_checkpoint
+from multimodal_kit.interruption import LAST, CheckedCheckpoint, ResumableInterrupt, resume_checkpoint
 from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.links import DATA_LINKS, DataAttribute, link_language_model_tokenizer
 from multimodal_kit.methods.base import MultimodalMethod
@@ -217,13 +217,13 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         if not checkpoints and config.get("enable_checkpointing") is not False:
             monitor, mode = getattr(self.model, "checkpoint_monitor", ("val/loss", "min"))
             # without a metric (monitor None) the kept checkpoint is the latest epoch, and save_last follows it
-            checkpoints.append(ModelCheckpoint(monitor=monitor, mode=mode, filename="epoch{epoch:03d}-step{step}",
-                                               auto_insert_metric_name=False, save_last=monitor is None))
+            checkpoints.append(CheckedCheckpoint(monitor=monitor, mode=mode, filename="epoch{epoch:03d}-step{step}",
+                                                 auto_insert_metric_name=False, save_last=monitor is None))
             if monitor is not None:
                 # last.ckpt: the latest epoch, always (ModelCheckpoint's save_last only refreshes it when a new best
                 # checkpoint is written, so a run whose metric stopped improving would resume from a stale epoch)
-                checkpoints.append(ModelCheckpoint(filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
-                                                   enable_version_counter=False))
+                checkpoints.append(CheckedCheckpoint(filename=ModelCheckpoint.CHECKPOINT_NAME_LAST,
+                                                     enable_version_counter=False))
             callbacks += checkpoints
         for callback in checkpoints:
             if callback.dirpath is None:
@@ -284,7 +284,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
     def after_fit(self) -> None:
         best = self.trainer.checkpoint_callback
         lines = [f"Run directory: {self.run_dir}"]
-        if best is not None and best.best_model_path:
+        if best is not None and best.best_model_path and Path(best.best_model_path).is_file():
             score = f" ({best.monitor}={float(best.best_model_score):.4f})" if best.best_model_score is not None else ""
             lines.append(f"Best checkpoint{score}: {best.best_model_path}")
         last = self.run_dir / "checkpoints" / LAST

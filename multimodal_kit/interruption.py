@@ -13,6 +13,7 @@ Lightning's ``OnExceptionCheckpoint``: with one of those in the trainer, Lightni
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -104,3 +105,42 @@ class ResumableInterrupt(Callback):
         if self._previous is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+
+
+class CheckedCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` whose every write is checked: the file must be on disk and read back
+    (its archive directory, :func:`~multimodal_kit.checkpoints.load_checkpoint` with ``mmap``) before the previous
+    best is deleted. A write that failed — Lightning's atomic save passes over a ``PermissionError``; a full disk
+    raises ``OSError`` — ends the fit with an error naming the file and the cause, the earlier checkpoints intact."""
+
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        path = Path(filepath)
+        before = path.stat().st_mtime_ns if path.is_file() else None  # last.ckpt: the previous epoch's
+        try:
+            super()._save_checkpoint(trainer, filepath)
+        except OSError as error:
+            raise checkpoint_write_error(filepath, error.strerror or str(error)) from None
+        if trainer.is_global_zero:
+            verify_written(filepath, before)
+
+
+def verify_written(filepath: str | Path, before: int | None = None) -> None:
+    """Raise a :class:`ConfigError` naming ``filepath`` unless it was written (a file that did not exist, or whose
+    modification time ``before`` changed) and reads back as a checkpoint."""
+    from multimodal_kit.checkpoints import load_checkpoint
+
+    path = Path(filepath)
+    if not path.is_file() or path.stat().st_mtime_ns == before:
+        folder = path.parent
+        cause = "the folder is not writable" if folder.exists() and not os.access(folder, os.W_OK) else \
+            "the file is not on disk after the save (an unwritable folder or a failed write)"
+        raise checkpoint_write_error(path, cause)
+    try:
+        load_checkpoint(path, mmap=True)
+    except ConfigError as error:
+        raise checkpoint_write_error(path, f"it does not read back: {error}") from None
+
+
+def checkpoint_write_error(path: str | Path, cause: str) -> ConfigError:
+    return ConfigError(f"could not write the checkpoint {path}: {cause}. The earlier checkpoints are kept; free "
+                       "disk space or make the folder writable, then resume with --ckpt_path last.")

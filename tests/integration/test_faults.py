@@ -95,3 +95,37 @@ def test_predict_opens_no_wandb_run(run: Path, tmp_path: Path) -> None:
           str(images / "train"), "--output_dir", str(tmp_path / "out"), "--trainer.enable_progress_bar", "false"])
     after = sorted((run / "wandb").glob("offline-run-*")) if (run / "wandb").is_dir() else []
     assert (tmp_path / "out" / "predictions.jsonl").is_file() and after == before
+
+
+@pytest.mark.parametrize("fault", ["silent", "disk_full"])
+def test_a_failed_checkpoint_write_ends_the_fit_naming_the_file_and_keeps_the_earlier_ones(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    """Epoch 0 writes its checkpoints; epoch 1's first write fails — as Lightning's atomic save passes over a
+    PermissionError (nothing written, no error), or with a full disk (ENOSPC)."""
+    import errno
+
+    from lightning.fabric.plugins.io import torch_io
+
+    from tests.integration.test_cli import EXPERIMENT, TINY_MODEL
+
+    real_save, calls = torch_io._atomic_save, []
+
+    def flaky_save(checkpoint: dict, path: str) -> None:
+        calls.append(path)
+        if len(calls) <= 2:  # epoch 0: the best and last.ckpt
+            return real_save(checkpoint, path)
+        if fault == "disk_full":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return None  # written nowhere, said nowhere
+
+    monkeypatch.setattr(torch_io, "_atomic_save", flaky_save)
+    run = tmp_path / "run"
+    from tests.conftest import TINY_SHAPES
+
+    err = exits_2(["fit", "-c", EXPERIMENT, "--run_dir", str(run), *TINY_MODEL, "--data.init_args.embedded_options",
+                   json.dumps(TINY_SHAPES), "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2",
+                   "--trainer.limit_val_batches", "1", *QUIET], capsys)
+    assert f"could not write the checkpoint {calls[2]}" in err
+    assert ("No space left on device" if fault == "disk_full" else "not on disk after the save") in err
+    kept = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in kept and any(name.startswith("epoch000") for name in kept)  # epoch 0's, intact
