@@ -46,13 +46,14 @@ def report(rows: list[dict]) -> str:
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
         f"{torch.__version__}. Each fusion is experiments/matching_image_caption.yaml run as is for its budget "
-        f"({budget_text(rows)}), then `mmkit test` on its best checkpoint (by validation accuracy) over 1,000 test "
+        f"({budget_text(rows)}: scenes, each trained on with its caption and with a swapped one, so twice as many "
+        "pairs), then `mmkit test` on its best checkpoint (by validation accuracy) over 1,000 test "
         "scenes, each paired with its caption or (half, fixed per scene) the caption with one attribute swapped: an "
         "object's colour, shape or size, or the relation's two objects trading places. Targets: cross-attention "
         "accuracy ≥ 0.95 overall and ≥ 0.9 on relation swaps; blind within 0.02 of 0.5.",
         "",
-        "| fusion | " + " | ".join(c.replace("accuracy_", "") for c in COLUMNS) + " | samples to target (val) | "
-        "train min | samples/s | params |",
+        "| fusion | " + " | ".join(c.replace("accuracy_", "") for c in COLUMNS) + " | scenes to target (val) | "
+        "train min | scenes/s | params |",
         "|---|" + "---|" * len(COLUMNS) + "---|---|---|---|",
     ]
     for r in rows:
@@ -60,7 +61,7 @@ def report(rows: list[dict]) -> str:
         lines.append(f"| {r['variant']} | " + " | ".join(f"{t.get(f'test/{c}', float('nan')):.3f}" for c in COLUMNS)
                      + f" | {reached(r['samples_to_target'], r['history'])} | {r['train_minutes']:.1f} | "
                      f"{r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
-    lines += ["", "Validation accuracy after each epoch (training samples):", ""]
+    lines += ["", "Validation accuracy after each epoch (training scenes):", ""]
     lines += history_lines(rows, "val/accuracy", 3)
     lines += ["", "Validation accuracy on relation swaps:", ""]
     lines += history_lines(rows, "val/accuracy_relation", 3)
