@@ -99,7 +99,7 @@ def class_spec(hparams: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str,
 def checkpoint_config(ckpt_path: str | Path) -> dict[str, Any]:
     """The ``model`` and ``data`` sections a checkpoint written through the CLI implies, tokenizer included."""
     path = Path(ckpt_path)
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, mmap=True)  # the tensors are not read, only mapped
     config: dict[str, Any] = {}
     model = class_spec(checkpoint.get("hyper_parameters", {}), drop=LINKED_MODEL_ARGS)
     if model is not None:

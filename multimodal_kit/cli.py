@@ -146,6 +146,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             config.ckpt_path = str(self._evaluation_checkpoint(config, config.ckpt_path))
         if config.get("ckpt_path") and Path(config.ckpt_path).is_file():
             load_checkpoint(config.ckpt_path, mmap=True)  # a damaged file: an error naming it, not a traceback
+            self._check_checkpoint_classes(config)
         for flag in ("max_epochs", "max_steps"):
             value = config.trainer.get(flag)
             if value is not None and value < -1:
@@ -175,6 +176,19 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
                 wandb_run_id(init_args, self.run_dir, self.subcommand, resuming=bool(config.get("ckpt_path")))
                 wandb_grouping(init_args, config, class_name(config.model), class_name(config.data),
                                experiment_name(config))
+
+    def _check_checkpoint_classes(self, config: Any) -> None:
+        """Refuse a checkpoint whose method or data module is another class than the config asks for (a size
+        mismatch traceback or a misleading data error would follow), naming both."""
+        saved = checkpoint_config(config.ckpt_path)
+        for section in ("model", "data"):
+            theirs = (saved.get(section) or {}).get("class_path")
+            ours = (config.get(section) or {}).get("class_path") if hasattr(config.get(section), "get") else None
+            if theirs and ours and str(theirs).rsplit(".", 1)[-1] != str(ours).rsplit(".", 1)[-1]:
+                raise ConfigError(f"--ckpt_path {config.ckpt_path} is a checkpoint of {theirs.rsplit('.', 1)[-1]} "
+                                  f"({section}), but the config asks for {str(ours).rsplit('.', 1)[-1]}: give the "
+                                  "config the checkpoint was trained with (its run's config.yaml), or no -c at all "
+                                  "for test, validate and predict.")
 
     def _evaluation_checkpoint(self, config: Any, which: str) -> Path:
         """``--ckpt_path last|best`` for validate, test and predict: in ``--run_dir``, else the newest run of this

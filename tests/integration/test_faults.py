@@ -129,3 +129,10 @@ def test_a_failed_checkpoint_write_ends_the_fit_naming_the_file_and_keeps_the_ea
     assert ("No space left on device" if fault == "disk_full" else "not on disk after the save") in err
     kept = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
     assert "last.ckpt" in kept and any(name.startswith("epoch000") for name in kept)  # epoch 0's, intact
+
+
+def test_a_checkpoint_of_another_method_than_the_config_is_refused_naming_both(run: Path, tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    attention = str(Path(__file__).resolve().parents[2] / "experiments" / "attention_image_caption.yaml")
+    err = exits_2(["test", "-c", attention, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *QUIET], capsys)
+    assert "is a checkpoint of Seq2Seq (model), but the config asks for CrossModalAttention" in err
