@@ -33,7 +33,7 @@ def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Calla
                             f"--data.predict_path a media file or a directory of them ({', '.join(codec.extensions)}).")
         return checked_prompts(path, tokenizer())
     if path.is_file() and path.suffix.lower() == ".jsonl":
-        return checked_records(path, codec, text_fields, bad_rows, further)
+        return checked_records(path, codec, text_fields, bad_rows, further, tokenizer() if text_fields else None)
     return PredictFiles(readable(media_files(predict_path, codec.extensions), codec, bad_rows, predict_path), codec)
 
 
@@ -83,6 +83,24 @@ def units_of(tokenizer: PreTrainedTokenizerBase) -> str:
     return "characters" if vocabulary and all(len(t) == 1 for t in vocabulary) else "words"
 
 
+def text_problems(records: list[dict], text_fields: tuple[str, ...], tokenizer: PreTrainedTokenizerBase
+                  ) -> list[Problem]:
+    """A predict record's text fields read as the training texts do: one empty or blank, or holding tokens the
+    tokenizer does not know (they would become its unknown token), is a problem naming the record's file."""
+    problems = []
+    for record in records:
+        for field in text_fields:
+            text = str(record[field])
+            where = Path(record["file_name"]).name
+            if not text.strip():
+                problems.append(Problem(where, f"{field!r} is empty"))
+            elif tokenizer.unk_token_id is not None and \
+                    tokenizer.unk_token_id in tokenizer(text, add_special_tokens=False)["input_ids"]:
+                problems.append(Problem(where, f"{field!r} holds {units_of(tokenizer)} the model never saw in "
+                                               f"training: {text!r}"))
+    return problems
+
+
 def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
     """The prompts of a text file, checked: every word must be known to the tokenizer."""
     prompts = Prompts(path)
@@ -99,7 +117,8 @@ def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
 
 
 def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...], bad_rows: Literal["fail", "skip"],
-                    further: tuple[MediaCodec, ...] = ()) -> PredictRecords:
+                    further: tuple[MediaCodec, ...] = (),
+                    tokenizer: PreTrainedTokenizerBase | None = None) -> PredictRecords:
     """The records of a JSON-lines file, each with ``file_name`` (relative to the file's folder), every field
     of ``text_fields`` and, where given, a file per further media field (by its name, relative too); a line that
     is not such a record is an error naming it, as is a media file that does not load (or, with
@@ -113,6 +132,11 @@ def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...],
                              + ".")
     if not records:
         raise DataError(f"{path}: no records; write one JSON object per line.")
+    if tokenizer is not None:
+        unreadable = text_problems(records, text_fields, tokenizer)
+        if unreadable:
+            raise problems_error(unreadable, f"--data.predict_path={str(path)!r}",
+                                 f"Give each record's text in {units_of(tokenizer)} of the training texts.")
     for other in further:  # a field in some records only would batch unevenly
         lacking = [i + 1 for i, r in enumerate(records) if other.key not in r]
         if lacking and len(lacking) < len(records):
