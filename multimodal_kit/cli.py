@@ -27,7 +27,7 @@ import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
 from multimodal_kit import cli_errors
 from multimodal_kit.checkpoints import checkpoint_config, load_checkpoint
-from multimodal_kit.cli_errors import KitArgumentParser, config_files, user_mistake
+from multimodal_kit.cli_errors import KitArgumentParser, config_files, lost_process, user_mistake
 from multimodal_kit.compat import (
     KeepsCheckpointConfig,
     cli_section,
@@ -337,8 +337,8 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
 def main(args: ArgsType = None) -> None:
     """Entry point of ``mmkit`` and ``python -m multimodal_kit``; ``args`` makes it callable from tests.
 
-    A mistake in the data or the settings (:class:`DataError`, :class:`ConfigError`) ends the command with its
-    message, one paragraph, and exit status 2; a traceback is for bugs.
+    A mistake in the data or the settings (:class:`DataError`, :class:`ConfigError`), or a DDP process lost
+    mid-run, ends the command with its message, one paragraph, and exit status 2; a traceback is for bugs.
     """
     had_run_dir = RUN_DIR_ENV in os.environ
     if os.getcwd() not in sys.path:  # a user's own classes by import path from the working directory, as -m does
@@ -346,7 +346,7 @@ def main(args: ArgsType = None) -> None:
     try:
         MultimodalCLI(args=args)
     except Exception as error:
-        mistake = user_mistake(error)
+        mistake = user_mistake(error) or lost_process(error, os.environ.get(RUN_DIR_ENV))
         if mistake is None:
             raise
         command = " ".join(["mmkit", *(sys.argv[1:2] if args is None else list(args)[:1])])

@@ -66,3 +66,21 @@ def user_mistake(error: BaseException) -> DataError | ConfigError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def lost_process(error: BaseException, run_dir: str | None) -> str | None:
+    """The message for a DDP job whose spawned process raised or died (``torch.multiprocessing``'s
+    ``ProcessRaisedException`` / ``ProcessExitedException``): which rank, why, and what was kept; ``None`` for any
+    other error."""
+    from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException
+
+    if not isinstance(error, ProcessRaisedException | ProcessExitedException):
+        return None
+    if isinstance(error, ProcessRaisedException):
+        lines = [line for line in str(error).strip().splitlines() if line.strip()]
+        cause = lines[-1] if lines else "an error"
+    else:
+        cause = f"it ended with {'signal ' + error.signal_name if error.signal_name else f'exit code {error.exit_code}'}"
+    kept = f" The checkpoints written before it are kept in {run_dir}/checkpoints: resume with --ckpt_path last." \
+        if run_dir else ""
+    return (f"rank {error.error_index} of the DDP job failed ({cause}); the other processes were stopped.{kept}")

@@ -273,3 +273,17 @@ def save_encoder_run(path: Path, encoder: torch.nn.Module, spec: dict | None) ->
     state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()} | {"decoder.weight": torch.zeros(2)}
     torch.save({"hyper_parameters": {"media": "image", "n_mels": 64, "encoder": spec}, "state_dict": state}, path)
     return path
+
+
+class FailRankAtStep(Callback):
+    """Rank ``rank`` raises (``how: raise``) or dies at once (``how: kill``, SIGKILL) after training step ``step``:
+    a process lost mid-epoch under DDP."""
+
+    def __init__(self, step: int, rank: int = 1, how: str = "raise") -> None:
+        self.step, self.rank, self.how = step, rank, how
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        if trainer.global_step == self.step and trainer.global_rank == self.rank:
+            if self.how == "kill":
+                os.kill(os.getpid(), 9)
+            raise RuntimeError(f"injected fault on rank {self.rank} after step {self.step}")

@@ -136,3 +136,27 @@ def test_a_checkpoint_of_another_method_than_the_config_is_refused_naming_both(r
     attention = str(Path(__file__).resolve().parents[2] / "experiments" / "attention_image_caption.yaml")
     err = exits_2(["test", "-c", attention, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *QUIET], capsys)
     assert "is a checkpoint of Seq2Seq (model), but the config asks for CrossModalAttention" in err
+
+
+def test_a_rank_lost_under_ddp_ends_the_job_naming_it_and_the_run_resumes(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """ddp_spawn on 2 CPU processes: rank 1 is killed (SIGKILL) in the second epoch. The job ends at once, not
+    hanging on a collective, with exit 2 and a message naming the rank; epoch 0's checkpoints are intact and
+    ``--ckpt_path last`` resumes from them."""
+    from tests.conftest import TINY_SHAPES
+    from tests.integration.test_cli import EXPERIMENT
+
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("trainer:\n  callbacks:\n    - class_path: tests.helpers.FailRankAtStep\n"
+                      "      init_args: {step: 5, rank: 1, how: kill}\n")
+    run = tmp_path / "run"
+    common = ["--run_dir", str(run), "--data.init_args.embedded_options", json.dumps(TINY_SHAPES),
+              "--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
+              "--data.init_args.batch_size", "16", *QUIET]
+    err = exits_2(["fit", "-c", EXPERIMENT, "-c", str(faults), "--trainer.max_epochs", "3", "--trainer.accelerator",
+                   "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn", *common], capsys)
+    assert "rank 1 of the DDP job failed (it ended with signal SIGKILL)" in err and "Traceback" not in err
+    assert (run / "checkpoints" / "last.ckpt").is_file()  # epoch 0's (3 steps of 2 × 16 scenes)
+    main(["fit", "-c", EXPERIMENT, "--ckpt_path", "last", "--trainer.max_epochs", "2", *common])
+    assert "Restoring states from the checkpoint path at" in caplog.text
