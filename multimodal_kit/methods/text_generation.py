@@ -182,8 +182,11 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
             logits, state, attn = self.decode_step(tokens, state)
             return logits.float().log_softmax(-1), state, attn
 
-        kwargs = dict(batch_size=n, bos=hp.bos_id, eos=hp.eos_id, max_length=max_length or hp.max_length,
-                      device=self.device)
+        limit = max_length or hp.max_length
+        if limit is None:
+            raise ConfigError(f"{type(self).__name__}: max_length is unset (it is taken from the training texts in "
+                              "setup): pass max_length, or set --model.init_args.max_length.")
+        kwargs = dict(batch_size=n, bos=hp.bos_id, eos=hp.eos_id, max_length=limit, device=self.device)
         if beam_size == 1:
             return greedy_search(step, state, **kwargs)
         return beam_search(step, state, beam_size=beam_size, length_penalty=hp.length_penalty, **kwargs)

@@ -181,33 +181,58 @@ class PretrainedTextDecoder(nn.Module):
     def forward(self, context: dict[str, torch.Tensor], tokens: torch.Tensor,
                 token_mask: torch.Tensor | None = None) -> torch.Tensor:
         """tokens (B, T) (the kit's ids, BOS first) → logits (B, T, vocab_size) for the next token at each place."""
+        embeds, valid, kwargs = self._inputs(context, tokens, token_mask)
+        logits = self.lm(inputs_embeds=embeds, attention_mask=valid.long(), use_cache=False, **kwargs).logits
+        return self.kit_logits(logits[:, -tokens.shape[1]:])
+
+    def _inputs(self, context: dict[str, torch.Tensor], tokens: torch.Tensor, token_mask: torch.Tensor | None,
+                prefix: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """What the LM reads for ``tokens`` (B, T): input embeddings (B, k + T, H) with the prefix first (``prefix``
+        connector, unless ``prefix`` is false: it is in the cache already), their mask, and the encoder states
+        (``cross_attention``)."""
         valid = tokens != self.pad_id if token_mask is None else token_mask
         embeds = self.embeddings(tokens.masked_fill(tokens >= self.lm_vocab, 0))  # PAD never reaches the LM
         kwargs: dict[str, Any] = {}
         if self.connector == "prefix":
-            prefix = context["prefix"].to(embeds.dtype)
-            embeds = torch.cat([prefix, embeds], 1)
-            valid = torch.cat([torch.ones(prefix.shape[:2], dtype=torch.bool, device=valid.device), valid], 1)
+            if prefix:
+                start = context["prefix"].to(embeds.dtype)
+                embeds = torch.cat([start, embeds], 1)
+                valid = torch.cat([torch.ones(start.shape[:2], dtype=torch.bool, device=valid.device), valid], 1)
         else:
             kwargs = {"encoder_hidden_states": context["encoder"].to(embeds.dtype),
                       "encoder_attention_mask": context["encoder_mask"].long()}
-        logits = self.lm(inputs_embeds=embeds, attention_mask=valid.long(), use_cache=False, **kwargs).logits
-        logits = logits[:, -tokens.shape[1]:, : self.lm_vocab]  # rows past the LM's tokens: never text
-        if self.vocab_size > self.lm_vocab:  # tokens the kit added (PAD): no probability
+        return embeds, valid, kwargs
+
+    def kit_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The LM's logits (B, T, V_lm') → the kit's (B, T, vocab_size): rows past the LM's tokens dropped (never
+        text), the tokens the kit added (PAD) given no probability."""
+        logits = logits[..., : self.lm_vocab]
+        if self.vocab_size > self.lm_vocab:
             extra = logits.new_full((*logits.shape[:2], self.vocab_size - self.lm_vocab), float("-inf"))
             logits = torch.cat([logits, extra], -1)
         return logits
 
-    def initial_state(self, context: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The search's state: the context and the tokens so far (B, 0)."""
+    def initial_state(self, context: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The search's state: the context, the tokens so far (B, 0) and, once the first step ran, the LM's
+        key–value cache (``cache``; beam search reorders it with ``reorder_cache``)."""
         batch = next(iter(context.values()))
         return {**context, "history": torch.zeros(len(batch), 0, dtype=torch.long, device=batch.device)}
 
-    def step(self, tokens: torch.Tensor, state: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """tokens (N,) → logits (N, vocab_size) of the next one, the state with them appended. Each step runs
-        the LM over the whole history (no key–value cache: short texts; the state stays plain tensors that
-        beam search can reorder)."""
+    def step(self, tokens: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """tokens (N,) → logits (N, vocab_size) of the next one, the state with them appended. The first step runs
+        the LM over the prefix (or attends to the encoder) and the first token; each later step feeds only the new
+        token, reading the earlier ones from the key–value cache — the same logits as running the whole history
+        again, at a cost per step that does not grow with it."""
         history = torch.cat([state["history"], tokens.unsqueeze(1)], 1)
-        context = {k: v for k, v in state.items() if k != "history"}
-        logits = self(context, history, torch.ones_like(history, dtype=torch.bool))[:, -1]
-        return logits, {**context, "history": history}
+        context = {k: v for k, v in state.items() if k not in ("history", "cache")}
+        cache = state.get("cache")
+        if cache is None:
+            embeds, valid, kwargs = self._inputs(context, history, torch.ones_like(history, dtype=torch.bool))
+        else:
+            embeds, _, kwargs = self._inputs(context, tokens.unsqueeze(1), None, prefix=False)
+            prefix = context["prefix"].shape[1] if self.connector == "prefix" else 0
+            valid = torch.ones(len(history), prefix + history.shape[1], dtype=torch.bool, device=history.device)
+        out = self.lm(inputs_embeds=embeds, attention_mask=valid.long(), past_key_values=cache, use_cache=True,
+                      **kwargs)
+        return self.kit_logits(out.logits[:, -1:])[:, 0], {**context, "history": history,
+                                                           "cache": out.past_key_values}

@@ -2,7 +2,8 @@
 
 A step function maps the last tokens ``(N,)`` and a decoder state to log-probabilities ``(N, V)``, the next state
 and optionally attention weights ``(N, S)``. A state is a tensor or a tuple/list/dict of tensors whose first
-dimension is the batch (``N``), so search can repeat it for beams and reorder it.
+dimension is the batch (``N``), so search can repeat it for beams and reorder it; an object with
+``reorder_cache(index)`` (a ``transformers`` key–value cache) in it is reordered through that method.
 """
 
 from __future__ import annotations
@@ -35,14 +36,17 @@ class SearchResult:
     attention: torch.Tensor | None = None
 
 
-def map_state(fn: Callable[[torch.Tensor], torch.Tensor], state: State) -> State:
-    """Apply ``fn`` to every tensor of a (nested) state."""
+def select_state(state: State, index: torch.Tensor) -> State:
+    """The state's rows ``index`` (N',): tensors by ``index_select`` on their first dimension, a key–value cache
+    (an object with ``reorder_cache``, e.g. ``transformers``' ``DynamicCache``) reordered in place."""
     if isinstance(state, torch.Tensor):
-        return fn(state)
+        return state.index_select(0, index.to(state.device))
     if isinstance(state, tuple | list):
-        return type(state)(map_state(fn, s) for s in state)
+        return type(state)(select_state(s, index) for s in state)
     if isinstance(state, dict):
-        return {k: map_state(fn, v) for k, v in state.items()}
+        return {k: select_state(v, index) for k, v in state.items()}
+    if callable(getattr(state, "reorder_cache", None)):
+        state.reorder_cache(index)
     return state
 
 
@@ -84,7 +88,7 @@ def beam_search(step: StepFn, state: State, batch_size: int, bos: int, eos: int,
         length_penalty: final scores are divided by ``length ** length_penalty`` (0: plain sum of log-probs).
     """
     b, k = batch_size, beam_size
-    state = map_state(lambda t: t.repeat_interleave(k, dim=0), state)  # (B·K, …)
+    state = select_state(state, torch.arange(b, device=device).repeat_interleave(k))  # (B·K, …)
     last = torch.full((b * k,), bos, dtype=torch.long, device=device)
     scores = torch.full((b, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: only one may expand at the first step
@@ -105,7 +109,7 @@ def beam_search(step: StepFn, state: State, batch_size: int, bos: int, eos: int,
         origin = (offsets + flat // vocab).view(-1)  # (B·K,) the beam each survivor extends
         last = (flat % vocab).view(-1)
         history = torch.cat([history[origin], last.unsqueeze(1)], 1)
-        state = map_state(lambda t, index=origin: t.index_select(0, index), state)
+        state = select_state(state, origin)
         if attn is not None:
             step_attn = attn.index_select(0, origin).unsqueeze(1)
             attention = step_attn if attention is None else torch.cat([attention[origin], step_attn], 1)

@@ -172,3 +172,36 @@ def test_the_checkpoint_carries_what_was_trained_and_predicts_alone(gpt2: Path, 
           str(out), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(records) == 2 and all(isinstance(r["text"], str) for r in records)
+
+
+@pytest.mark.parametrize("connector", ["prefix", "cross_attention"])
+def test_cached_decoding_gives_the_tokens_of_running_the_whole_history_again(gpt2: Path, connector: str) -> None:
+    """Greedy and beam search with the LM's key–value cache (reordered with the beams) against a step that runs
+    the LM over the prefix and every token so far, as decoding did before the cache: the same tokens and scores."""
+    from multimodal_kit.models.search import beam_search, greedy_search
+
+    data = captions(gpt2)
+    batch = next(iter(data.train_dataloader()))
+    seed_everything(0)
+    model = method(gpt2, data, connector=connector, prefix_length=4).eval()
+    decoder = model.decoder
+
+    def recompute(tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict, None]:
+        history = torch.cat([state["history"], tokens.unsqueeze(1)], 1)
+        context = {k: v for k, v in state.items() if k != "history"}
+        logits = decoder(context, history, torch.ones_like(history, dtype=torch.bool))[:, -1]
+        return logits.float().log_softmax(-1), {**context, "history": history}, None
+
+    def cached(tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict, None]:
+        logits, state = decoder.step(tokens, state)
+        return logits.float().log_softmax(-1), state, None
+
+    options = dict(batch_size=8, bos=data.bos_id, eos=data.eos_id, max_length=12)
+    with torch.no_grad():
+        memory = model.encode(batch)
+        for search, extra in ((greedy_search, {}), (beam_search, {"beam_size": 3})):
+            slow = search(recompute, decoder.initial_state(memory), **options, **extra)
+            fast = search(cached, decoder.initial_state(memory), **options, **extra)
+            assert torch.equal(fast.tokens, slow.tokens) and torch.equal(fast.lengths, slow.lengths)
+            assert torch.allclose(fast.scores, slow.scores, atol=1e-4)
+            assert fast.lengths.float().mean() > 4  # long enough for the cache to carry several steps
