@@ -42,7 +42,7 @@ from multimodal_kit.links import DATA_LINKS, DataAttribute, link_language_model_
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.prediction_writer import PredictionWriter
 from multimodal_kit.progress import KitProgressBar
-from multimodal_kit.run_dirs import class_name, experiment_name, flag_value, latest_run
+from multimodal_kit.run_dirs import class_name, experiment_name, flag_value, latest_run, launcher_run_id
 from multimodal_kit.run_logging import (
     WANDB_ID_FILE,
     RunConfig,
@@ -133,6 +133,9 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             parent = Path(ckpt).resolve().parent
             return parent.parent if parent.name == "checkpoints" else parent
         name = experiment_name(config)
+        launched = launcher_run_id()
+        if launched is not None:  # every process of a SLURM job / torchrun rendezvous names the same directory
+            return Path("runs") / f"{name}-{launched}"
         if ckpt == "last" and self.subcommand == "fit":
             latest = latest_run(Path("runs"), name)
             if latest is not None:

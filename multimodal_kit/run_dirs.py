@@ -3,6 +3,7 @@ the flags read before the parser (``--ckpt_path``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,4 +32,16 @@ def flag_value(args: list[str], flag: str) -> str | None:
             return args[i + 1]
         if arg.startswith(flag + "="):
             return arg.split("=", 1)[1]
+    return None
+
+
+def launcher_run_id() -> str | None:
+    """A run name every process of one job agrees on, from the launcher's environment: ``slurm<job id>`` (an array
+    task: ``slurm<array job>_<task>``; kept when SLURM requeues the job, so it resumes in the same directory) or
+    ``torchrun-<rdzv id>``; ``None`` outside such a job (each run is then named by its start time)."""
+    if os.environ.get("SLURM_JOB_ID") and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
+        array = os.environ.get("SLURM_ARRAY_JOB_ID")
+        return f"slurm{array}_{os.environ.get('SLURM_ARRAY_TASK_ID')}" if array else f"slurm{os.environ['SLURM_JOB_ID']}"
+    if os.environ.get("TORCHELASTIC_RUN_ID") and os.environ.get("TORCHELASTIC_RUN_ID") != "none":
+        return f"torchrun-{os.environ['TORCHELASTIC_RUN_ID']}"
     return None
