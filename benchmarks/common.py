@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 #: ``--max-epochs N`` of a benchmark's command line: a shorter budget than the experiment files' own (for trying a
 #: change out; RESULTS.md then says so). Empty: each experiment file trains for its own budget.
 BUDGET_OVERRIDE: list[str] = []
+SEED_OVERRIDE: list[str] = []  # ``--seed_everything S`` of the seed being run (``--seeds``), for measured runs
 
 
 def mmkit(*args: str) -> None:
@@ -48,7 +50,7 @@ def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse
         extra.write_text(json.dumps({"trainer": {"callbacks": [
             {"class_path": "benchmarks.timing.ValidationClock", "init_args": {"path": str(clock)}}]}}))
         mmkit("fit", *args, "-c", str(extra), "--run_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
-              *(BUDGET_OVERRIDE if budgeted else []), *(quick_args or []))
+              *(BUDGET_OVERRIDE + SEED_OVERRIDE if budgeted else []), *(quick_args or []))
     (best,) = (run_dir / "checkpoints").glob("epoch*.ckpt")
     results = out / "test_metrics.json"
     mmkit("test", "--ckpt_path", str(best), "--results_path", str(results), "--trainer.logger", "false",
@@ -141,6 +143,39 @@ def reached(samples: int | None, history: list[dict] | None = None) -> str:
     return f"{samples:,}" + (f" ({minutes:.1f} min)" if minutes is not None else "")
 
 
+def run_seed(run_variant: Callable[[str, Path, bool, bool], dict], name: str, out: Path, quick: bool, reuse: bool,
+             seed: int) -> dict:
+    """One variant's run with ``--seed_everything seed`` (its own directory)."""
+    SEED_OVERRIDE[:] = ["--seed_everything", str(seed)]
+    try:
+        return run_variant(name, out, quick, reuse)
+    finally:
+        SEED_OVERRIDE[:] = []
+
+
+def seeded_row(runs: list[dict], seeds: list[int]) -> dict:
+    """One row for a variant run once per seed: the first seed's history and timings, the mean of each test
+    figure (``test``), and each seed's figures (``seed_runs``)."""
+    names = [k for k in runs[0]["test"] if all(k in r["test"] for r in runs)]
+    mean = {k: statistics.fmean(r["test"][k] for r in runs) for k in names}
+    return {**runs[0], "test": mean, "seed_runs": [{"seed": s, "test": r["test"]} for s, r in zip(seeds, runs,
+                                                                                                   strict=True)]}
+
+
+def seed_bands(rows: list[dict]) -> str:
+    """The report's lines for variants run over several seeds: every test figure as mean (min–max, n seeds)."""
+    lines = []
+    for r in rows:
+        if len(r.get("seed_runs", [])) > 1:
+            runs = r["seed_runs"]
+            seeds = ", ".join(str(x["seed"]) for x in runs)
+            bands = [f"{k.removeprefix('test/')} {r['test'][k]:.3f} ({min(x['test'][k] for x in runs):.3f}–"
+                     f"{max(x['test'][k] for x in runs):.3f})" for k in sorted(r["test"])]
+            lines.append(f"- {r['variant']}, seeds {seeds}: " + ", ".join(bands))
+    return ("\nSeed bands: mean (min–max) over the seeds (the table shows the means):\n\n" + "\n".join(lines) + "\n"
+            ) if lines else ""
+
+
 def benchmark_main(description: str | None, variants: dict[str, list[str]], out_name: str, section: str,
                    run_variant: Callable[[str, Path, bool, bool], dict], report: Callable[[list[dict]], str],
                    default: list[str] | None = None) -> None:
@@ -154,6 +189,8 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
     parser.add_argument("--reuse", action="store_true", help="skip fit where a variant's run already exists")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / out_name))
     parser.add_argument("--max-epochs", type=int, help="train for fewer epochs than the experiment files say")
+    parser.add_argument("--seeds", type=int, nargs="+", help="run each variant once per seed (--seed_everything); "
+                        "its row holds the mean, and the report the mean and min–max of every test figure")
     args = parser.parse_args()
     if args.max_epochs:
         BUDGET_OVERRIDE[:] = ["--trainer.max_epochs", str(args.max_epochs)]
@@ -164,11 +201,15 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
         r for r in json.loads(figures.read_text()) if r["variant"] not in args.variants and r["variant"] in variants]
     rows: list[dict] = []
     for name in args.variants:
-        rows.append({**run_variant(name, Path(args.out) / name, args.quick, args.reuse),
-                     "measured": time.strftime("%Y-%m-%d")})
+        if args.seeds:
+            row = seeded_row([run_seed(run_variant, name, Path(args.out) / name / f"seed{seed}", args.quick,
+                                       args.reuse, seed) for seed in args.seeds], args.seeds)
+        else:
+            row = run_variant(name, Path(args.out) / name, args.quick, args.reuse)
+        rows.append({**row, "measured": time.strftime("%Y-%m-%d")})
         figures.write_text(json.dumps(rows + kept, indent=2))
     rows = sorted(rows + kept, key=lambda r: list(variants).index(r["variant"]))
-    text = report(rows)
+    text = report(rows) + seed_bands(rows)
     if kept:
         text += "\n" + "; ".join(f"Row {r['variant']}: kept from the run of {r.get('measured', 'an earlier day')}"
                                  for r in kept) + f" (this run: `--variants {' '.join(args.variants)}`).\n"

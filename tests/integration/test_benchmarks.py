@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -161,8 +163,17 @@ def test_contrastive_benchmark_quick_mode(tmp_path: Path) -> None:
 def test_matching_and_editing_benchmarks_quick_mode(tmp_path: Path) -> None:
     for name in ("matching", "editing"):
         (tmp_path / name).mkdir()
-    (matching,) = run_quick("matching.py", tmp_path / "matching", "--variants", "cross_attention")
+    (matching,) = run_quick("matching.py", tmp_path / "matching", "--variants", "cross_attention", "--seeds", "0", "1")
     assert {"test/accuracy", "test/accuracy_match"} <= set(matching["test"])
+    # --seeds: one run per seed in its own directory, the row holding their mean and each seed's figures
+    runs = matching["seed_runs"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    assert all((tmp_path / "matching" / "bench" / "cross_attention" / f"seed{s}" / "run").is_dir() for s in (0, 1))
+    assert matching["test"]["test/accuracy"] == pytest.approx((runs[0]["test"]["test/accuracy"]
+                                                               + runs[1]["test"]["test/accuracy"]) / 2)
+    seeds = [json.loads((tmp_path / "matching" / "bench" / "cross_attention" / f"seed{s}" / "run" / "config.yaml")
+                        .read_text().split("seed_everything: ")[1].split()[0]) for s in (0, 1)]
+    assert seeds == [0, 1]
     reader, editing = run_quick("editing.py", tmp_path / "editing")
     assert reader["variant"] == "reader" and {"test/edit_accuracy", "test/real_preserve_accuracy",
                                               "test/read_edit_accuracy", "test/real_read_preserve_accuracy"} <= set(
