@@ -35,7 +35,7 @@ REF ?= benchmarks/same_seed_reference.json
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-lm bench-matrix same-seed clean
+.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-lm bench-matrix gpu-check same-seed clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{n[NR] = $$1; d[NR] = $$2; if (length($$1) > w) w = length($$1)} END {for (i = 1; i <= NR; i++) printf("  make %-" w "s  %s\n", n[i], d[i])}'
@@ -142,6 +142,9 @@ bench-lm: install  ## a pretrained LM as the decoder (prefix, cross-attention, L
 
 bench-matrix: install  ## the six experiments' test metrics against their targets (from the quality benchmarks' figures)
 	$(PY) benchmarks/quality_matrix.py
+
+gpu-check:  ## on a lent GPU machine: overhead fp32/bf16, loader rate, the attention captioner to its target (<8 min; GPU_CHECK_ARGS=--cpu: a dry run)
+	bash benchmarks/gpu_check.sh $(GPU_CHECK_ARGS)
 
 same-seed: install  ## short same-seed fits of six shipped files, compared to the last bit with REF (~4 min)
 	WANDB_MODE=offline $(PY) benchmarks/same_seed.py --out benchmarks/out/same_seed-$$(git rev-parse --short HEAD).json \

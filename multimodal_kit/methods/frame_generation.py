@@ -40,6 +40,9 @@ from multimodal_kit.utils import rank_zero_info
 EVAL_SEED = 0  # the prenet's dropout at inference is drawn from this seed, so evaluations repeat
 
 
+FALLBACK_MAX_FRAMES = 400  # where no training audio is at hand to take the limit from
+
+
 class FrameGenerationMethod(CountsTruncation, CycleScoring, MultimodalMethod):
     """Base of the text → speech methods (spectrogram frames, turned into sound by Griffin-Lim).
 
@@ -62,7 +65,7 @@ class FrameGenerationMethod(CountsTruncation, CycleScoring, MultimodalMethod):
         dropout: dropout on the decoder LSTMs' outputs.
         max_frames: the most frames generated freely (stops earlier when the stop token fires); default: the
             longest training utterance's frames plus a quarter (at least 16), set at fit and kept in the
-            checkpoint. Utterances cut there without their stop token are counted (``*/truncated``) and warned
+            checkpoint (400 without training audio at hand; said either way). Utterances cut there without their stop token are counted (``*/truncated``) and warned
             about.
         stop_threshold: the stop probability that ends an utterance.
         stop_weight: weight of the positive (last-step) class in the stop token's cross-entropy.
@@ -159,9 +162,10 @@ class FrameGenerationMethod(CountsTruncation, CycleScoring, MultimodalMethod):
         no decoding): the longest plus a quarter, at least 16 more; said once."""
         try:
             longest = max(datamodule.item_lengths(datamodule.dataset("train")))
-        except Exception:  # no data module, or its training split is not loaded (evaluation of a bare config)
-            raise ConfigError(f"{type(self).__name__}: max_frames is unset and no training audio is loaded to take "
-                              f"it from ({stage}): give --model.init_args.max_frames.") from None
+        except Exception:  # no data module, or its training split is not loaded: a fixed limit, said
+            rank_zero_info(f"{type(self).__name__}: max_frames {FALLBACK_MAX_FRAMES} (no training audio loaded to "
+                           f"take it from in {stage}); set --model.init_args.max_frames to change it.")
+            return FALLBACK_MAX_FRAMES
         limit = longest + max(16, longest // 4)
         rank_zero_info(f"{type(self).__name__}: max_frames {limit} (the longest training utterance has {longest} "
                        "frames); set --model.init_args.max_frames to change it.")

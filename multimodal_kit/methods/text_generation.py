@@ -28,6 +28,8 @@ from multimodal_kit.metrics import monitor_of, text_metrics
 from multimodal_kit.models.search import SearchResult, State, beam_search, greedy_search
 from multimodal_kit.utils import rank_zero_info
 
+FALLBACK_MAX_LENGTH = 40  # tokens, where no training texts are at hand to take the limit from
+
 
 def decode_limit(longest: int) -> int:
     """The tokens to generate at most for data whose longest text takes ``longest`` (EOS included): a quarter
@@ -51,7 +53,8 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
             (B, T, n_mels) and lengths (B,) to frames (B, T', D) and their lengths (B,); default: conv
             subsampling + BiLSTM (:class:`~multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder`).
         max_length: the most tokens generated (EOS included); default: the longest training text's plus a
-            quarter (at least 4), set at fit and kept in the checkpoint. Outputs cut there are counted
+            quarter (at least 4), set at fit and kept in the checkpoint (40 without training texts at hand,
+            e.g. ``Trainer.fit`` on bare dataloaders; said either way). Outputs cut there are counted
             (``*/truncated``) and warned about.
         beam_size: 1 for greedy search, more for beam search (validation, test and predict).
         length_penalty: beam search divides scores by ``length ** length_penalty``.
@@ -130,9 +133,10 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
             texts = [r for refs in datamodule.dataset("train").references for r in refs]
         except Exception:  # no data module, or its training split is not loaded (evaluation of a bare config)
             texts = []
-        if not texts:
-            raise ConfigError(f"{type(self).__name__}: max_length is unset and no training texts are loaded to take "
-                              f"it from ({stage}): give --model.init_args.max_length.")
+        if not texts:  # e.g. Trainer.fit on bare dataloaders: a fixed limit, said, and cut outputs still counted
+            rank_zero_info(f"{type(self).__name__}: max_length {FALLBACK_MAX_LENGTH} tokens (no training texts loaded "
+                           f"to take it from in {stage}); set --model.init_args.max_length to change it.")
+            return FALLBACK_MAX_LENGTH
         longest = max(token_counts(self.require_tokenizer(), texts)) - 1  # generated: without BOS, with EOS
         limit = decode_limit(longest)
         rank_zero_info(f"{type(self).__name__}: max_length {limit} tokens (the longest training text has {longest}, "

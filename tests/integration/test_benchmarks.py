@@ -2,6 +2,7 @@
 figures are not asserted here."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +179,12 @@ def test_matching_and_editing_benchmarks_quick_mode(tmp_path: Path) -> None:
     assert reader["variant"] == "reader" and {"test/edit_accuracy", "test/real_preserve_accuracy",
                                               "test/read_edit_accuracy", "test/real_read_preserve_accuracy"} <= set(
         editing["test"])
+
+
+def test_the_gpu_check_runs_every_part_in_its_cpu_dry_mode(tmp_path: Path) -> None:
+    out = tmp_path / "gpu_check"
+    subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--cpu"], check=True, cwd=tmp_path,
+                   capture_output=True, env={**os.environ, "OUT": str(out), "WANDB_MODE": "offline"})
+    summary = (out / "summary.md").read_text()
+    assert "device: cpu, mode: --cpu" in summary and "seq2seq_image_caption 32-true: kit/plain" in summary
+    assert "test/bleu4" in json.loads((out / "captioner_test.json").read_text())
