@@ -135,7 +135,13 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         name = experiment_name(config)
         launched = launcher_run_id()
         if launched is not None:  # every process of a SLURM job / torchrun rendezvous names the same directory
-            return Path("runs") / f"{name}-{launched}"
+            own = Path("runs") / f"{name}-{launched}"
+            if ckpt == "last" and self.subcommand == "fit" and not any((own / "checkpoints").glob("*.ckpt")):
+                latest = latest_run(Path("runs"), name)  # a new job continuing an earlier one
+                if latest is not None:
+                    rank_zero_info(f"--ckpt_path last: resuming the latest {name} run, {latest}")
+                    return latest
+            return own
         if ckpt == "last" and self.subcommand == "fit":
             latest = latest_run(Path("runs"), name)
             if latest is not None:

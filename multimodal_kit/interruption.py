@@ -115,7 +115,7 @@ class CheckedCheckpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
         path = Path(filepath)
-        before = path.stat().st_mtime_ns if path.is_file() else None  # last.ckpt: the previous epoch's
+        before = _identity(path) if path.is_file() else None  # last.ckpt: the previous epoch's
         try:
             super()._save_checkpoint(trainer, filepath)
         except OSError as error:
@@ -124,13 +124,20 @@ class CheckedCheckpoint(ModelCheckpoint):
             verify_written(filepath, before)
 
 
-def verify_written(filepath: str | Path, before: int | None = None) -> None:
+def _identity(path: Path) -> tuple[int, int, int]:
+    """A file's inode, modification time and size: a save writes a new file (a new inode) even where the file
+    system keeps whole-second times."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def verify_written(filepath: str | Path, before: tuple[int, int, int] | None = None) -> None:
     """Raise a :class:`ConfigError` naming ``filepath`` unless it was written (a file that did not exist, or whose
-    modification time ``before`` changed) and reads back as a checkpoint."""
+    identity ``before`` changed) and reads back as a checkpoint."""
     from multimodal_kit.checkpoints import load_checkpoint
 
     path = Path(filepath)
-    if not path.is_file() or path.stat().st_mtime_ns == before:
+    if not path.is_file() or _identity(path) == before:
         folder = path.parent
         cause = "the folder is not writable" if folder.exists() and not os.access(folder, os.W_OK) else \
             "the file is not on disk after the save (an unwritable folder or a failed write)"

@@ -21,8 +21,10 @@ def experiment_name(config: Any) -> str:
 def latest_run(root: Path, name: str) -> Path | None:
     """The newest ``root/<name>-<time>`` run directory holding a checkpoint to resume (``last.ckpt`` or
     ``interrupted.ckpt``), or ``None``."""
-    runs = sorted(root.glob(f"{name}-*"), reverse=True)  # names end in a sortable time stamp
-    return next((run.absolute() for run in runs if any((run / "checkpoints").glob("*.ckpt"))), None)
+    newest = {run: max((c.stat().st_mtime for c in (run / "checkpoints").glob("*.ckpt")), default=None)
+              for run in root.glob(f"{name}-*")}  # by the newest checkpoint: names may be times or job ids
+    held = [run for run, when in newest.items() if when is not None]
+    return max(held, key=lambda run: newest[run]).absolute() if held else None
 
 
 def flag_value(args: list[str], flag: str) -> str | None:

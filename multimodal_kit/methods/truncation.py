@@ -18,7 +18,8 @@ class CountsTruncation:
 
     def warn_truncated(self, count: int, what: str) -> None:
         """Warn (rank zero) that ``count`` ``what`` reached the limit, naming the flag that raises it."""
-        if count:
+        trainer = getattr(self, "_trainer", None)
+        if count and not (trainer is not None and trainer.sanity_checking):  # an untrained model's check: no alarm
             limit = self.hparams[self.limit_name]
             rank_zero_warn(f"{type(self).__name__}: {count} {what} reached {self.limit_name}={limit} without ending "
                            f"and were cut; raise --model.init_args.{self.limit_name}.")
