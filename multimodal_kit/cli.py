@@ -69,6 +69,22 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvertis
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
+def checkpoint_in(run: Path, which: str) -> Path:
+    """``last`` (what ``fit --ckpt_path last`` would resume) or ``best`` (the ``epoch*.ckpt`` kept by the monitored
+    metric) of a run directory, said; none is a :class:`ConfigError` naming the directory."""
+    checkpoints = run / "checkpoints"
+    if which == "last":
+        found = resume_checkpoint(checkpoints)
+    else:
+        kept = sorted(checkpoints.glob("epoch*.ckpt"), key=lambda path: path.stat().st_mtime)
+        found = kept[-1] if kept else None
+    if found is None:
+        raise ConfigError(f"--ckpt_path {which}: {checkpoints} holds no {'resumable' if which == 'last' else 'best'} "
+                          "checkpoint; give a checkpoint file.")
+    rank_zero_info(f"--ckpt_path {which}: {found}")
+    return found
+
+
 class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
     """The kit's ``LightningCLI``: data→model links, run directory, W&B defaults, checkpoint-only evaluation."""
 
@@ -107,16 +123,24 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
                                   compute_fn=DataAttribute(attribute))
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        from_command_line = args is None
         given = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
         cli_errors.GIVEN_CONFIGS[:] = config_files(given) if isinstance(given, list) else []
         if isinstance(given, list) and given and given[0] in EVAL_SUBCOMMANDS:
             ckpt = flag_value(given, "--ckpt_path")
+            if ckpt in ("last", "best"):  # found first, so its own config goes in front as for a file
+                run = flag_value(given, "--run_dir")
+                found = str(checkpoint_in(Path(run), ckpt) if run else
+                            self._evaluation_checkpoint(parser.parse_args(given)[given[0]], ckpt))
+                given = [found if a == ckpt and i and given[i - 1] == "--ckpt_path" else
+                         f"--ckpt_path={found}" if a == f"--ckpt_path={ckpt}" else a for i, a in enumerate(given)]
+                ckpt, args = found, given
             if ckpt and Path(ckpt).is_file():
                 # the checkpoint's own config goes first, so every flag and config file the user gives wins;
                 # evaluation is seeded like the shipped files (0) unless the user gives a seed
                 config = {"seed_everything": 0, **checkpoint_config(ckpt)}
                 expanded = [given[0], "--config", json.dumps(config), *given[1:]]
-                if args is None:  # the command line itself, expanded: no mix of args and sys.argv to warn about
+                if from_command_line:  # the command line itself, expanded: no mix of args and sys.argv to warn about
                     self.config = parser.parse_args(expanded)
                     return
                 args = expanded
@@ -208,17 +232,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         if run is None:
             raise ConfigError(f"--ckpt_path {which}: no run of {name} under runs/ holds a checkpoint; give --run_dir "
                               "RUN or a checkpoint file (--ckpt_path null evaluates untrained weights on purpose).")
-        checkpoints = run / "checkpoints"
-        if which == "last":
-            found = resume_checkpoint(checkpoints)
-        else:
-            kept = sorted(checkpoints.glob("epoch*.ckpt"), key=lambda path: path.stat().st_mtime)
-            found = kept[-1] if kept else None
-        if found is None:
-            raise ConfigError(f"--ckpt_path {which}: {checkpoints} holds no {'resumable' if which == 'last' else 'best'}"
-                              " checkpoint; give a checkpoint file.")
-        rank_zero_info(f"--ckpt_path {which}: {found}")
-        return found
+        return checkpoint_in(run, which)
 
     def _resume_path(self, ckpt: str | None) -> str | None:
         """``fit``'s checkpoint: ``last`` becomes the run directory's newest resumable file (or ``None``: start

@@ -53,6 +53,9 @@ def test_ckpt_path_last_and_best_resolve_for_test_and_never_mean_random_weights(
         main(["test", "-c", config, "--run_dir", str(run), "--ckpt_path", which, "--results_path", str(results),
               *QUIET])
         assert "test/bleu4" in json.loads(results.read_text())
+    bare = tmp_path / "bare.json"  # no config at all: the checkpoint's own, found in --run_dir
+    main(["test", "--run_dir", str(run), "--ckpt_path", "best", "--results_path", str(bare), *QUIET])
+    assert json.loads(bare.read_text()) == json.loads((tmp_path / "best.json").read_text())
     assert f"--ckpt_path last: {run / 'checkpoints' / 'last.ckpt'}" in caplog.text
     assert f"--ckpt_path best: {next((run / 'checkpoints').glob('epoch*.ckpt'))}" in caplog.text
     empty = tmp_path / "empty_run"
