@@ -116,12 +116,19 @@ class CheckedCheckpoint(ModelCheckpoint):
     def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
         path = Path(filepath)
         before = _identity(path) if path.is_file() else None  # last.ckpt: the previous epoch's
+        problem = None
         try:
             super()._save_checkpoint(trainer, filepath)
+            if trainer.is_global_zero:
+                verify_written(filepath, before)
         except OSError as error:
-            raise checkpoint_write_error(filepath, error.strerror or str(error)) from None
-        if trainer.is_global_zero:
-            verify_written(filepath, before)
+            problem = str(checkpoint_write_error(filepath, error.strerror or str(error)))
+        except ConfigError as error:
+            problem = str(error)
+        # rank 0 writes and checks; every rank ends alike, none left waiting on a collective
+        problem = trainer.strategy.broadcast(problem, src=0)
+        if problem:
+            raise ConfigError(problem)
 
 
 def _identity(path: Path) -> tuple[int, int, int]:
