@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric, SumMetric
+from torchmetrics import MeanMetric
 
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
@@ -140,7 +140,7 @@ class FrameGenerationMethod(CountsTruncation, CycleScoring, MultimodalMethod):
         self.val_mel_l1, self.val_stop_accuracy = MeanMetric(), MeanMetric()
         self.val_alignment_ok, self.test_alignment_ok = MeanMetric(), MeanMetric()
         # utterances that reached max_frames without the stop token firing, over the whole split
-        self.val_truncated, self.test_truncated = SumMetric(), SumMetric()
+        self.val_truncated, self.test_truncated = MeanMetric(), MeanMetric()  # the share cut
 
     @property
     def checkpoint_monitor(self) -> tuple[str, str]:
@@ -266,9 +266,8 @@ class FrameGenerationMethod(CountsTruncation, CycleScoring, MultimodalMethod):
         self.log_dict({f"{stage}/loss": metric("loss"), f"{stage}/mel_l1": metric("mel_l1"),
                        f"{stage}/stop_accuracy": metric("stop_accuracy")}, prog_bar=stage == "val", batch_size=n)
         generated = self.synthesize(batch["text_tokens"], batch["text_lengths"])
-        truncated = getattr(self, f"{stage}_truncated")
-        truncated.update((~generated["stopped"]).sum())
-        self.log(f"{stage}/truncated", truncated, batch_size=n)
+        self.count_cut(stage, ~generated["stopped"])
+        self.log(f"{stage}/truncated", getattr(self, f"{stage}_truncated"), batch_size=n)
         if "attention" in generated:
             healthy = alignment_ok(generated["attention"], generated["steps"], batch["text_lengths"],
                                    generated["stopped"])

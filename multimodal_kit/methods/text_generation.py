@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric, SumMetric
+from torchmetrics import MeanMetric
 
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_counts, token_words
 from multimodal_kit.errors import ConfigError
@@ -118,7 +118,7 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
         # count when ranks hold unequal shares, Lightning-AI/pytorch-lightning#21859)
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         # outputs that reached max_length without their end token, over the whole split
-        self.val_truncated, self.test_truncated = SumMetric(), SumMetric()
+        self.val_truncated, self.test_truncated = MeanMetric(), MeanMetric()  # the share cut
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -226,9 +226,8 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
         self.log(f"{stage}/loss", loss_metric, prog_bar=stage == "val", batch_size=n)
         result = self.generate(batch, memory=memory)
         predictions = decode_tokens(tokenizer, result.tokens)
-        truncated = getattr(self, f"{stage}_truncated")
-        truncated.update(self.count_truncated(result).sum())
-        self.log(f"{stage}/truncated", truncated, batch_size=n)
+        self.count_cut(stage, self.count_truncated(result))
+        self.log(f"{stage}/truncated", getattr(self, f"{stage}_truncated"), batch_size=n)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update([canonical_text(tokenizer, p) for p in predictions],
                        [[canonical_text(tokenizer, r) for r in refs] for refs in batch["references"]])

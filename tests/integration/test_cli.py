@@ -105,7 +105,7 @@ def test_the_decoding_limit_comes_from_the_data_and_every_cut_output_is_counted(
     with pytest.warns(UserWarning, match="32 test outputs reached max_length=1"):
         main(["test", "--ckpt_path", str(best), "--results_path", str(results), "--model.init_args.max_length", "1",
               "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
-    assert json.loads(results.read_text())["test/truncated"] == 32  # TINY_SHAPES: 32 test scenes
+    assert json.loads(results.read_text())["test/truncated"] == 1.0  # the share: all 32 test scenes (TINY_SHAPES)
     images = write_imagefolder(tmp_path / "imgs", {"train": 2})
     out = tmp_path / "preds"
     main(["predict", "--ckpt_path", str(best), "--data.predict_path", str(images / "train"), "--output_dir", str(out),
