@@ -8,11 +8,8 @@ data modules are named by short class name (``--model Seq2Seq``) or import path.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,14 @@ import multimodal_kit.data.text_audio  # noqa: F401
 import multimodal_kit.methods  # noqa: F401  (registers the methods' short names)
 from multimodal_kit import cli_errors
 from multimodal_kit.checkpoints import checkpoint_config, load_checkpoint
+from multimodal_kit.cli_checkpoints import (
+    RUN_DIR_ENV,
+    check_checkpoint_classes,
+    checkpoint_in,
+    evaluation_checkpoint,
+    resume_path,
+    run_directory,
+)
 from multimodal_kit.cli_errors import KitArgumentParser, config_files, lost_process, user_mistake
 from multimodal_kit.compat import (
     KeepsCheckpointConfig,
@@ -36,13 +41,13 @@ from multimodal_kit.compat import (
 )
 from multimodal_kit.data.base import PairDataModule
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.interruption import LAST, CheckedCheckpoint, ResumableInterrupt, resume_checkpoint
+from multimodal_kit.interruption import LAST, CheckedCheckpoint, ResumableInterrupt
 from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.links import DATA_LINKS, DataAttribute, link_language_model_tokenizer
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.prediction_writer import PredictionWriter
 from multimodal_kit.progress import KitProgressBar
-from multimodal_kit.run_dirs import class_name, experiment_name, flag_value, latest_run, launcher_run_id
+from multimodal_kit.run_dirs import class_name, experiment_name, flag_value
 from multimodal_kit.run_logging import (
     WANDB_ID_FILE,
     RunConfig,
@@ -53,36 +58,9 @@ from multimodal_kit.run_logging import (
 )
 from multimodal_kit.utils import rank_zero_info
 
-RUN_DIR_ENV = "MMKIT_RUN_DIR"  # hands the run directory to DDP worker processes, which re-run the command
 EVAL_SUBCOMMANDS = ("validate", "test", "predict")
 
 
-class _NoAdvertising(logging.Filter):
-    """Drops Lightning's "💡 Tip" lines (an advertisement for its hosted logger, printed by every Trainer)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
-
-
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvertising())
-# Lightning's own use of a torch API that newer torch deprecates, once per run: nothing a user can act on
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-
-
-def checkpoint_in(run: Path, which: str) -> Path:
-    """``last`` (what ``fit --ckpt_path last`` would resume) or ``best`` (the ``epoch*.ckpt`` kept by the monitored
-    metric) of a run directory, said; none is a :class:`ConfigError` naming the directory."""
-    checkpoints = run / "checkpoints"
-    if which == "last":
-        found = resume_checkpoint(checkpoints)
-    else:
-        kept = sorted(checkpoints.glob("epoch*.ckpt"), key=lambda path: path.stat().st_mtime)
-        found = kept[-1] if kept else None
-    if found is None:
-        raise ConfigError(f"--ckpt_path {which}: {checkpoints} holds no {'resumable' if which == 'last' else 'best'} "
-                          "checkpoint; give a checkpoint file.")
-    rank_zero_info(f"--ckpt_path {which}: {found}")
-    return found
 
 
 class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
@@ -131,7 +109,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
             if ckpt in ("last", "best"):  # found first, so its own config goes in front as for a file
                 run = flag_value(given, "--run_dir")
                 found = str(checkpoint_in(Path(run), ckpt) if run else
-                            self._evaluation_checkpoint(parser.parse_args(given)[given[0]], ckpt))
+                            evaluation_checkpoint(parser.parse_args(given)[given[0]], ckpt))
                 given = [found if a == ckpt and i and given[i - 1] == "--ckpt_path" else
                          f"--ckpt_path={found}" if a == f"--ckpt_path={ckpt}" else a for i, a in enumerate(given)]
                 ckpt, args = found, given
@@ -147,50 +125,24 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         super().parse_arguments(parser, args)
 
     # ------------------------------------------------------------------ run directory, logger, callbacks
-    def _run_dir(self, config: Any) -> Path:
-        if config.get("run_dir"):
-            return Path(config.run_dir)
-        if os.environ.get(RUN_DIR_ENV):
-            return Path(os.environ[RUN_DIR_ENV])
-        ckpt = config.get("ckpt_path")
-        if ckpt and Path(ckpt).is_file():
-            parent = Path(ckpt).resolve().parent
-            return parent.parent if parent.name == "checkpoints" else parent
-        name = experiment_name(config)
-        launched = launcher_run_id()
-        if launched is not None:  # every process of a SLURM job / torchrun rendezvous names the same directory
-            own = Path("runs") / f"{name}-{launched}"
-            if ckpt == "last" and self.subcommand == "fit" and not any((own / "checkpoints").glob("*.ckpt")):
-                latest = latest_run(Path("runs"), name)  # a new job continuing an earlier one
-                if latest is not None:
-                    rank_zero_info(f"--ckpt_path last: resuming the latest {name} run, {latest}")
-                    return latest
-            return own
-        if ckpt == "last" and self.subcommand == "fit":
-            latest = latest_run(Path("runs"), name)
-            if latest is not None:
-                rank_zero_info(f"--ckpt_path last: resuming the latest {name} run, {latest}")
-                return latest
-        return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config  # run=False: no subcommand
         if self.subcommand in EVAL_SUBCOMMANDS and config.get("ckpt_path") in ("last", "best"):
-            config.ckpt_path = str(self._evaluation_checkpoint(config, config.ckpt_path))
+            config.ckpt_path = str(evaluation_checkpoint(config, config.ckpt_path))
         if config.get("ckpt_path") and Path(config.ckpt_path).is_file():
             load_checkpoint(config.ckpt_path, mmap=True)  # a damaged file: an error naming it, not a traceback
-            self._check_checkpoint_classes(config)
+            check_checkpoint_classes(config)
         for flag in ("max_epochs", "max_steps"):
             value = config.trainer.get(flag)
             if value is not None and value < -1:
                 raise ConfigError(f"--trainer.{flag} {value}: give a count of at least 0, or -1 for no limit.")
         if self.subcommand == "predict" and config.trainer.get("logger") is not False:
             config.trainer.logger = False  # predictions go to files; a W&B run per predict would only pile up
-        self.run_dir = self._run_dir(config).absolute()
+        self.run_dir = run_directory(config, self.subcommand).absolute()
         os.environ.setdefault(RUN_DIR_ENV, str(self.run_dir))
         config.run_dir = str(self.run_dir)
         if self.subcommand == "fit":
-            config.ckpt_path = self._resume_path(config.get("ckpt_path"))
+            config.ckpt_path = resume_path(self.run_dir, config.get("ckpt_path"))
         link_language_model_tokenizer(config)
         if "weights_only" in config and config.weights_only is None:
             config.weights_only = True  # Lightning would unpickle anything from a --ckpt_path URL
@@ -209,43 +161,6 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
                 wandb_run_id(init_args, self.run_dir, self.subcommand, resuming=bool(config.get("ckpt_path")))
                 wandb_grouping(init_args, config, class_name(config.model), class_name(config.data),
                                experiment_name(config))
-
-    def _check_checkpoint_classes(self, config: Any) -> None:
-        """Refuse a checkpoint whose method or data module is another class than the config asks for (a size
-        mismatch traceback or a misleading data error would follow), naming both."""
-        saved = checkpoint_config(config.ckpt_path)
-        for section in ("model", "data"):
-            theirs = (saved.get(section) or {}).get("class_path")
-            ours = (config.get(section) or {}).get("class_path") if hasattr(config.get(section), "get") else None
-            if theirs and ours and str(theirs).rsplit(".", 1)[-1] != str(ours).rsplit(".", 1)[-1]:
-                raise ConfigError(f"--ckpt_path {config.ckpt_path} is a checkpoint of {theirs.rsplit('.', 1)[-1]} "
-                                  f"({section}), but the config asks for {str(ours).rsplit('.', 1)[-1]}: give the "
-                                  "config the checkpoint was trained with (its run's config.yaml), or no -c at all "
-                                  "for test, validate and predict.")
-
-    def _evaluation_checkpoint(self, config: Any, which: str) -> Path:
-        """``--ckpt_path last|best`` for validate, test and predict: in ``--run_dir``, else the newest run of this
-        experiment under ``runs/``, the checkpoint ``fit --ckpt_path last`` would resume (``last``) or the one kept
-        by the monitored metric (``best``, an ``epoch*.ckpt``). Never random weights: none found is an error."""
-        name = experiment_name(config)
-        run = Path(config.run_dir) if config.get("run_dir") else latest_run(Path("runs"), name)
-        if run is None:
-            raise ConfigError(f"--ckpt_path {which}: no run of {name} under runs/ holds a checkpoint; give --run_dir "
-                              "RUN or a checkpoint file (--ckpt_path null evaluates untrained weights on purpose).")
-        return checkpoint_in(run, which)
-
-    def _resume_path(self, ckpt: str | None) -> str | None:
-        """``fit``'s checkpoint: ``last`` becomes the run directory's newest resumable file (or ``None``: start
-        anew); without ``--ckpt_path`` a fit starts anew, also in a run directory that holds checkpoints."""
-        found = resume_checkpoint(self.run_dir / "checkpoints")
-        if ckpt == "last":
-            if found is None:
-                rank_zero_info(f"--ckpt_path last: {self.run_dir} holds no checkpoint to resume; starting anew.")
-            return None if found is None else str(found)
-        if ckpt is None and found is not None:
-            rank_zero_info(f"{self.run_dir} holds checkpoints of an earlier fit; this one starts anew "
-                           "(--ckpt_path last resumes instead).")
-        return ckpt
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         config = cli_section(self, self.config_init, "trainer")

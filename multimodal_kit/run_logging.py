@@ -6,10 +6,12 @@ when a fit resumes; runs grouped by experiment and tagged with the method, the d
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 import secrets
 import string
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,15 @@ def wandb_grouping(init_args: Any, config: Any, method: str, data: str, experime
     if not init_args.get("tags"):
         source = str(config.data.init_args.get("source") or "")
         init_args.tags = [method, data] + ([Path(source).name or source] if source else [])
+
+
+class _NoAdvertising(logging.Filter):
+    """Drops Lightning's "💡 Tip" lines (an advertisement for its hosted logger, printed by every Trainer)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvertising())
+# Lightning's own use of a torch API that newer torch deprecates, once per run: nothing a user can act on
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")

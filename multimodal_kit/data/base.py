@@ -19,7 +19,7 @@ from torch.utils.data import BatchSampler, DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.augmentation import AugmentsMedia
-from multimodal_kit.data.checks import DataReport, check_split
+from multimodal_kit.data.checks import DataReport, check_batch_sizes, check_split
 from multimodal_kit.data.codec import MediaCodec, further_codecs
 from multimodal_kit.data.datasets import PairCollator, PairDataset, PredictFiles
 from multimodal_kit.data.fields import Fields, Rows, field_splits, label_vocabularies
@@ -28,7 +28,6 @@ from multimodal_kit.data.predict_inputs import predict_inputs
 from multimodal_kit.data.problems import DataError, Problem, listing
 from multimodal_kit.data.sources import load_source, resolve_splits, split_by_column
 from multimodal_kit.data.text import load_tokenizer, special_ids, tokenizer_of_rows
-from multimodal_kit.errors import ConfigError
 
 __all__ = ["DataError", "PairDataModule", "PairDataset"]
 
@@ -143,10 +142,7 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
                              {c.key: c.media_column for c in further})
         codec.media_column = self.fields.media_column  # decided here, once; the codec names it in messages
         self.codecs = [codec, *further]  # one per media field, the medium's first
-        for flag, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if value is not None and value < 1:
-                raise ConfigError(f"--data.init_args.{flag} {value}: a batch holds at least 1 pair.")
-        self.batch_size = batch_size
+        self.batch_size = check_batch_sizes(batch_size, eval_batch_size)
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.said_workers = False  # the automatic worker count is said once

@@ -226,3 +226,14 @@ def check_split(datamodule: Any, name: str) -> None:
     if media:
         datamodule.preloaded_media[name] = media
     datamodule.checked_splits.add(name)
+
+
+def check_batch_sizes(batch_size: int, eval_batch_size: int | None) -> int:
+    """``batch_size``, after refusing a batch size below 1 (``eval_batch_size`` ``None``: the training one),
+    naming the flag."""
+    from multimodal_kit.errors import ConfigError
+
+    for flag, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+        if value is not None and value < 1:
+            raise ConfigError(f"--data.init_args.{flag} {value}: a batch holds at least 1 pair.")
+    return batch_size

@@ -22,8 +22,8 @@ from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.generated_media import (
     CycleScoring,
     LatentNoise,
-    cycle_monitor,
     estimate_audio_statistics,
+    generator_monitor,
     require_sound,
 )
 from multimodal_kit.methods.manual_optimization import ManualOptimization
@@ -89,14 +89,8 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
             ``--trainer.max_epochs`` or ``max_steps``).
         evaluator: a captioner (images) or speech recognizer (audio) checkpoint of the kit that reads generated
             media for ``*/cycle_*`` and gives the features of ``*/fid``; without it those are skipped.
-        geometric_reader: score generated images of ``shapes`` scenes with the geometric reader (no learned
-            parameters): ``*/read_exact_match``, ``*/read_colour``, ``*/read_shape``, ``*/read_size``,
-            ``*/read_relation``, ``*/read_count`` (and ``test/real_read_*`` of the real images, the ceiling); the
-            best checkpoint is then the one with the highest ``val/read_exact_match``.
-        r_precision_judge: a dual encoder checkpoint of the kit (``mmkit fit -c
-            experiments/contrastive_<pair>.yaml``), trained apart from the GAN, that ranks each test prompt among 99
-            other test captions by its similarity to the generated sample: ``test/r_precision`` (AttnGAN), and
-            ``test/real_r_precision`` for the real media (the ceiling).
+        geometric_reader: ``shapes`` images read by the geometric reader (``*/read_*``); best ``val/read_exact_match``.
+        r_precision_judge: a dual encoder checkpoint of the kit, trained apart: ``test/r_precision`` (AttnGAN).
         griffin_lim_iters: Griffin-Lim iterations when generated audio becomes sound.
         truncation: the truncation trick (BigGAN, Brock et al. 2019): validation, test, predict and the media
             callbacks draw z from a standard normal truncated to [-t, t], trading variety for samples nearer the
@@ -189,16 +183,9 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
             self.generator_ema.requires_grad_(False)
 
     @property
-    def checkpoint_monitor(self) -> tuple[str | None, str]:
-        """Best checkpoint by the geometric reader's exact match, else by the evaluator's reading of generated
-        samples; with neither, the latest."""
-        if self.hparams.geometric_reader:
-            return ("val/read_exact_match", "max")
-        if not self.hparams.evaluator:
-            return (None, "min")
-        return cycle_monitor(self.hparams.media, self.hparams.evaluator)
+    def checkpoint_monitor(self) -> tuple[str | None, str]:  # the reader's exact match, the evaluator's, or latest
+        return generator_monitor(self.hparams.media, self.hparams.evaluator, self.hparams.geometric_reader)
 
-    # ------------------------------------------------------------------ setup: DDP, evaluator, audio statistics
     def setup(self, stage: str) -> None:
         super().setup(stage)  # DDP's unused-parameter search (ManualOptimization), the codec, the evaluator
         datamodule = getattr(self.trainer, "datamodule", None)

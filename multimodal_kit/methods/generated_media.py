@@ -51,6 +51,14 @@ def cycle_monitor(media: str, evaluator: str | None = None) -> tuple[str, str]:
     return monitor_of(evaluator_text_kind(evaluator) or medium_spec(media).text, "cycle_")
 
 
+def generator_monitor(media: str, evaluator: str | None, geometric_reader: bool) -> tuple[str | None, str]:
+    """What picks a generator's best checkpoint: the geometric reader's exact match, else the evaluator's reading
+    (:func:`cycle_monitor`); with neither, no metric (the latest checkpoint)."""
+    if geometric_reader:
+        return ("val/read_exact_match", "max")
+    return cycle_monitor(media, evaluator) if evaluator else (None, "min")
+
+
 @functools.lru_cache(maxsize=8)
 def evaluator_text_kind(evaluator: str | None) -> str | None:
     """The ``text_kind`` an evaluator checkpoint was trained with (``None``: none given, unreadable or unset; its

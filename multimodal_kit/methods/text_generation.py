@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
+from multimodal_kit.compat import attached_trainer
 from multimodal_kit.data.text import canonical_text, decode_tokens, token_counts, token_words
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.media import TextKind, medium_spec
@@ -128,7 +129,7 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
     def data_decode_limit(self, stage: str) -> int:
         """``max_length`` from the training texts (every reference): :func:`decode_limit` of the longest, said
         once."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
         try:
             texts = [r for refs in datamodule.dataset("train").references for r in refs]
         except Exception:  # no data module, or its training split is not loaded (evaluation of a bare config)

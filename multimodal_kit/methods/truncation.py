@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from multimodal_kit.compat import attached_trainer
 from multimodal_kit.utils import rank_zero_warn
 
 
@@ -25,7 +26,7 @@ class CountsTruncation:
 
     def warn_truncated(self, count: int, what: str) -> None:
         """Warn (rank zero) that ``count`` ``what`` reached the limit, naming the flag that raises it."""
-        trainer = getattr(self, "_trainer", None)
+        trainer = attached_trainer(self)
         if count and not (trainer is not None and trainer.sanity_checking):  # an untrained model's check: no alarm
             limit = self.hparams[self.limit_name]
             rank_zero_warn(f"{type(self).__name__}: {count} {what} reached {self.limit_name}={limit} without ending "
