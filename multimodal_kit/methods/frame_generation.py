@@ -65,8 +65,8 @@ class FrameGenerationMethod(CountsTruncation, CycleScoring, MultimodalMethod):
         dropout: dropout on the decoder LSTMs' outputs.
         max_frames: the most frames generated freely (stops earlier when the stop token fires); default: the
             longest training utterance's frames plus a quarter (at least 16), set at fit and kept in the
-            checkpoint (400 without training audio at hand; said either way). Utterances cut there without their stop token are counted (``*/truncated``) and warned
-            about.
+            checkpoint (400 without training audio at hand; said either way). The share of utterances cut there
+            without their stop token is logged (``*/truncated``) and their count warned about.
         stop_threshold: the stop probability that ends an utterance.
         stop_weight: weight of the positive (last-step) class in the stop token's cross-entropy.
         guided_attention: weight of the guided attention penalty in training (attention far from the diagonal of

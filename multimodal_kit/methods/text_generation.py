@@ -4,8 +4,8 @@ Training is teacher-forced cross-entropy; validation and test decode freely (gre
 decoded text against all references. A subclass says how to encode the source and how one decoder step runs.
 
 Decoding stops at ``max_length`` tokens: by default the longest training text plus a margin, said once. Every
-output cut there without its end token is counted (``val/truncated``, ``test/truncated``; ``truncated: true`` in a
-prediction record) and warned about, never silently shortened.
+output cut there without its end token is counted: its share is logged (``val/truncated``, ``test/truncated``), a
+prediction record says ``truncated: true``, and a warning gives the count; never silently shortened.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
             subsampling + BiLSTM (:class:`~multimodal_kit.models.audio_encoders.ConvLSTMAudioEncoder`).
         max_length: the most tokens generated (EOS included); default: the longest training text's plus a
             quarter (at least 4), set at fit and kept in the checkpoint (40 without training texts at hand,
-            e.g. ``Trainer.fit`` on bare dataloaders; said either way). Outputs cut there are counted
-            (``*/truncated``) and warned about.
+            e.g. ``Trainer.fit`` on bare dataloaders; said either way). The share of outputs cut there is
+            logged (``*/truncated``) and their count warned about.
         beam_size: 1 for greedy search, more for beam search (validation, test and predict).
         length_penalty: beam search divides scores by ``length ** length_penalty``.
         label_smoothing: cross-entropy label smoothing.
