@@ -90,9 +90,12 @@ def update_results(section: str, text: str) -> None:
     RESULTS.write_text(current.rstrip() + "\n")
 
 
-def record_results(section: str, lines: list[str], name: str, rows: dict) -> None:
-    """Print a benchmark's figures, write them as its section of RESULTS.md and its rows to ``out/<name>.json``."""
+def record_results(section: str, lines: list[str], name: str, rows: dict, print_only: bool = False) -> None:
+    """Print a benchmark's figures, write them as its section of RESULTS.md and its rows to ``out/<name>.json``
+    (``print_only``: a quick or trial run, which leaves both alone)."""
     print("\n".join(lines))
+    if print_only:
+        return
     update_results(section, "\n".join(lines))
     out = ROOT / "benchmarks" / "out" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

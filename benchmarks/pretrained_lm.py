@@ -92,10 +92,7 @@ def main() -> None:
                      f"{row['total'] / 1e6:.2f}M | {row['val_bleu4']:.3f} |")
     lines += ["", f"Command: `make bench-lm` (`python benchmarks/pretrained_lm.py --epochs {epochs} --num_train "
               f"{num_train}`). No GPU here: bf16 and gradient checkpointing throughput were not measured."]
-    if not args.quick:
-        record_results(SECTION, lines, "pretrained_lm", rows)
-    else:
-        print("\n".join(lines))
+    record_results(SECTION, lines, "pretrained_lm", rows, print_only=args.quick)
 
 
 if __name__ == "__main__":

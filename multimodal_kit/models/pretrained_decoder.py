@@ -218,14 +218,20 @@ class PretrainedTextDecoder(nn.Module):
         batch = next(iter(context.values()))
         return {**context, "history": torch.zeros(len(batch), 0, dtype=torch.long, device=batch.device)}
 
-    def step(self, tokens: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+    def step(self, tokens: torch.Tensor, state: dict[str, Any],
+             use_cache: bool = True) -> tuple[torch.Tensor, dict[str, Any]]:
         """tokens (N,) → logits (N, vocab_size) of the next one, the state with them appended. The first step runs
         the LM over the prefix (or attends to the encoder) and the first token; each later step feeds only the new
         token, reading the earlier ones from the key–value cache — the same logits as running the whole history
-        again, at a cost per step that does not grow with it."""
+        again, at a cost per step that does not grow with it. ``use_cache=False`` runs the whole history at every
+        step (decoding before the cache: the reference of its test and benchmark, or for an LM whose cache is
+        broken)."""
         history = torch.cat([state["history"], tokens.unsqueeze(1)], 1)
         context = {k: v for k, v in state.items() if k not in ("history", "cache")}
         cache = state.get("cache")
+        if not use_cache:
+            return self(context, history, torch.ones_like(history, dtype=torch.bool))[:, -1], {**context,
+                                                                                                "history": history}
         if cache is None:
             embeds, valid, kwargs = self._inputs(context, history, torch.ones_like(history, dtype=torch.bool))
         else:

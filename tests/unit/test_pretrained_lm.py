@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -186,22 +187,19 @@ def test_cached_decoding_gives_the_tokens_of_running_the_whole_history_again(gpt
     model = method(gpt2, data, connector=connector, prefix_length=4).eval()
     decoder = model.decoder
 
-    def recompute(tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict, None]:
-        history = torch.cat([state["history"], tokens.unsqueeze(1)], 1)
-        context = {k: v for k, v in state.items() if k != "history"}
-        logits = decoder(context, history, torch.ones_like(history, dtype=torch.bool))[:, -1]
-        return logits.float().log_softmax(-1), {**context, "history": history}, None
-
-    def cached(tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict, None]:
-        logits, state = decoder.step(tokens, state)
-        return logits.float().log_softmax(-1), state, None
+    def stepper(use_cache: bool) -> Callable[[torch.Tensor, dict], tuple[torch.Tensor, dict, None]]:
+        def step(tokens: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict, None]:
+            logits, state = decoder.step(tokens, state, use_cache=use_cache)
+            assert ("cache" in state) == use_cache
+            return logits.float().log_softmax(-1), state, None
+        return step
 
     options = dict(batch_size=8, bos=data.bos_id, eos=data.eos_id, max_length=12)
     with torch.no_grad():
         memory = model.encode(batch)
         for search, extra in ((greedy_search, {}), (beam_search, {"beam_size": 3})):
-            slow = search(recompute, decoder.initial_state(memory), **options, **extra)
-            fast = search(cached, decoder.initial_state(memory), **options, **extra)
+            slow = search(stepper(False), decoder.initial_state(memory), **options, **extra)
+            fast = search(stepper(True), decoder.initial_state(memory), **options, **extra)
             assert torch.equal(fast.tokens, slow.tokens) and torch.equal(fast.lengths, slow.lengths)
             assert torch.allclose(fast.scores, slow.scores, atol=1e-4)
             assert fast.lengths.float().mean() > 4  # long enough for the cache to carry several steps
