@@ -15,6 +15,12 @@ def cache_root() -> Path:
     return Path(os.environ.get("MMKIT_CACHE", Path.home() / ".cache" / "multimodal_kit")).expanduser()
 
 
+def kit_cache(kind: str, cache_dir: str | None = None) -> Path:
+    """The kit's cache of one ``kind`` (``features``, ``media_checks``): ``<cache_dir>/multimodal_kit_<kind>``
+    when a data module names a ``cache_dir``, else ``$MMKIT_CACHE/<kind>``."""
+    return Path(cache_dir) / f"multimodal_kit_{kind}" if cache_dir else cache_root() / kind
+
+
 def rank_zero_info(message: str) -> None:
     """Print ``message`` once (rank zero only) through Lightning's logger."""
     _rank_zero_info(message)

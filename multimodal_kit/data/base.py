@@ -75,8 +75,9 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
             long texts; unreadable metadata lines): ``fail`` before training with one message naming each, or
             ``skip`` them, listing them in the log and in ``<run_dir>/data_report.json``.
         check_media: decode every media file once before training, so a corrupt one is found up front rather than
-            mid-epoch inside a loader worker; ``false`` only checks that the files exist (for very large,
-            trusted data). Preloaded splits are always decoded up front.
+            mid-epoch inside a loader worker (in parallel; the outcome is cached, so a later run decodes only changed
+            files); ``false`` only checks that the files exist. Preloaded splits are always decoded up front.
+        check_workers: the media check's loader workers; default: this process's cores (from 1000 rows on).
         train_text: ``random``: each time a training pair is read, one of its references at random;
             ``first``: always the text column.
         batch_size: pairs per batch and per device.
@@ -121,6 +122,7 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
         max_text_length: int = 48,
         bad_rows: Literal["fail", "skip"] = "fail",
         check_media: bool = True,
+        check_workers: int | None = None,
         train_text: Literal["random", "first"] = "random",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -146,9 +148,9 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.said_workers = False  # the automatic worker count is said once
-        self.predict_path = predict_path
-        self.report = DataReport()
+        self.predict_path, self.report = predict_path, DataReport()
         self.checked_splits: set[str] = set()  # splits whose rows are checked (check_split)
+        self.longest_training_text: int | None = None  # tokens (BOS, EOS) of the longest kept reference: the check's
         self._datasets: dict[str, PairDataset] = {}
         self.preloaded_media: dict[str, dict[str, list[torch.Tensor]]] = {}  # per split and field: decoded by checks
         self._skipped_lines: dict[str, list[Problem]] = {}  # unreadable metadata lines left out (bad_rows=skip)
@@ -238,9 +240,7 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
         return special_ids(self.tokenizer).eos
 
     # ----------------------------------------------------------------- checks
-    def check_split(self, name: str) -> None:
-        """Check every row of split ``name`` once before training (:func:`~.checks.check_split`)."""
-        check_split(self, name)
+    check_split = check_split  # every row of a split checked once before training (:func:`~.checks.check_split`)
 
     # ----------------------------------------------------------------- Lightning hooks
     def prepare_data(self) -> None:
@@ -254,7 +254,7 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
             if name not in self.splits:
                 raise DataError(f"{self.source!r} has no '{name}' split (looked for --data.test_split="
                                 f"{self.hparams.test_split!r}); its splits are {sorted(self.splits)}.")
-            self.check_split(name)
+            check_split(self, name, collective=True)
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")

@@ -19,10 +19,19 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from multimodal_kit.data.codec import MediaCodec
+from multimodal_kit.data.feature_cache import preprocessing
 from multimodal_kit.data.fields import Rows, media_files, media_present
-from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
+from multimodal_kit.data.media_check import (
+    Gather,
+    RowChecks,
+    cache_file,
+    check_workers,
+    outcomes,
+    process_group,
+)
+from multimodal_kit.data.problems import Problem, listing, problems_error
 from multimodal_kit.data.text import token_counts
-from multimodal_kit.utils import rank_zero_info
+from multimodal_kit.utils import kit_cache, rank_zero_info
 
 REPORT_NAME = "data_report.json"  # in the run directory: every bad row found, skipped or not
 
@@ -53,10 +62,11 @@ def _longest(tokenizer: PreTrainedTokenizerBase, groups: list[list[Any]]) -> lis
 
 
 def text_problems(rows: Rows, tokenizer: PreTrainedTokenizerBase, max_length: int, check_references: bool,
-                  columns: dict[str, str]) -> dict[int, list[str]]:
+                  columns: dict[str, str], ref_lengths: list[int] | None = None) -> dict[int, list[str]]:
     """Per bad row, what is wrong with its texts: an empty one, or more tokens than ``max_length`` — the
     target text, every further text field, and (``check_references``: the training split when references are
-    drawn as targets) every reference. ``columns`` names each field's column for the messages."""
+    drawn as targets) every reference. ``columns`` names each field's column for the messages; ``ref_lengths``:
+    each row's longest reference, if counted already."""
     problems: dict[int, list[str]] = {}
     texts = {k: rows.fields[k] for k in columns if k not in ("text", "references")}
     if columns.get("text") is not None:
@@ -71,7 +81,9 @@ def text_problems(rows: Rows, tokenizer: PreTrainedTokenizerBase, max_length: in
                                                   + ("" if name == "text" else f" in column {columns[name]!r}"))
     if columns.get("references") is None:  # the text is the only reference: checked above
         return problems
-    ref_lengths = _longest(tokenizer, rows.references) if check_references else None
+    if check_references and ref_lengths is None:
+        ref_lengths = _longest(tokenizer, rows.references)
+    ref_lengths = ref_lengths if check_references else None
     for i, refs in enumerate(rows.references):
         if any(r is None or not str(r).strip() for r in refs):
             problems.setdefault(i, []).append(f"an empty reference in column {columns['references']!r}")
@@ -83,36 +95,28 @@ def text_problems(rows: Rows, tokenizer: PreTrainedTokenizerBase, max_length: in
 
 
 def media_problems(split: datasets.Dataset, media_column: str, ids: list[str], codec: MediaCodec, decode: bool,
-                   keep: bool) -> SplitCheck:
+                   keep: bool, workers: int | None = None, cache: Path | None = None,
+                   world: tuple[int, int] = (1, 0), gather: Gather = lambda x: [x]) -> SplitCheck:
     """Check every row's medium: the file exists and, with ``decode``, loads (:meth:`MediaCodec.load`); with
-    ``keep``, return the decoded tensors too. ``split`` holds the media column undecoded."""
-    from tqdm.auto import tqdm
-
+    ``keep``, return the decoded tensors too. ``split`` holds the media column undecoded. The decoding runs in
+    ``workers`` loader workers (``None``: :func:`~.media_check.check_workers` decides); with ``cache`` (a file,
+    :func:`~.media_check.cache_file`; not when keeping) unchanged files are not decoded again and the rows left
+    are shared out over ``world`` = (processes, rank), their outcomes collected with ``gather``."""
+    rows = range(len(split))
+    checks = RowChecks(split, media_column, ids, codec, rows, media_files(split, media_column),
+                       media_present(split, media_column), decode, keep)
     found = SplitCheck(media=[] if keep else None)
-    paths = media_files(split, media_column)
-    present = media_present(split, media_column)
-    values = iter(split.select_columns([media_column])) if decode else itertools.repeat({media_column: None})
-    rows = tqdm(range(len(split)), desc="checking media" if decode else "checking files", leave=False,
-                unit="item", disable=len(split) < 2000)
+    description = "checking media" if decode else "checking files"
+    workers = check_workers(len(split), workers, world[0]) if decode else 0
+    every = outcomes(checks, workers, description, cache if decode and not keep else None, world, gather)
     for i in rows:
-        tensor = torch.empty(0)
-        value = next(values)[media_column]
-        if not present[i]:
-            found.problems[i] = [f"no {codec.media} in column {media_column!r} ({codec.column_flag})"]
-        elif paths[i] is not None and not Path(paths[i]).is_file():
-            found.problems[i] = [f"media file not found: {paths[i]}"]
-        elif decode:
-            try:
-                tensor = codec.load(value, ids[i])
-                note = codec.conversion_note(value)
-                if note:
-                    found.notes.append(Problem(f"row {i} ({ids[i]})", note))
-            except DataError as error:
-                found.problems[i] = [str(error).removeprefix(f"{ids[i]}: ")]
-            except Exception as error:  # a decoder may raise anything on a bad file: name it, do not crash
-                found.problems[i] = [f"cannot be loaded ({type(error).__name__}: {error})"]
+        _, problems, note, item = every[i]
+        if problems:
+            found.problems[i] = problems
+        if note:
+            found.notes.append(Problem(f"row {i} ({ids[i]})", note))
         if found.media is not None:
-            found.media.append(tensor)
+            found.media.append(torch.empty(0) if item is None else torch.from_numpy(item))
     return found
 
 
@@ -184,25 +188,32 @@ def label_problems(rows: Rows, labels: dict[str, list[str]], columns: dict[str, 
 PRELOAD_LIMIT_BYTES = 2 * 1024**3  # decode a split into memory up front when it takes less than this
 
 
-def check_split(datamodule: Any, name: str) -> None:
-    """Check every row of a kit data module's split ``name`` once (see ``PairDataModule.check_split``): its texts,
-    its media (decoded when checking media or preloading, kept when preloading), the bad rows failed or skipped,
-    the report written."""
+def check_split(datamodule: Any, name: str, collective: bool = False) -> None:
+    """Check every row of a kit data module's split ``name`` once: its texts, its media (decoded when checking
+    media or preloading, kept when preloading; the outcome cached), the bad rows failed or skipped, the report
+    written. ``collective``: every process of the trainer's DDP job calls this now (its ``setup``), so they share
+    the media check out and gather it."""
     if name in datamodule.checked_splits:
         return
     hp = datamodule.hparams
     split, rows = datamodule.splits[name], datamodule.rows[name]
     check_refs = name == "train" and hp.train_text == "random"
     tokenizer = datamodule.tokenizer
-    problems = text_problems(rows, tokenizer, hp.max_text_length, check_refs, datamodule.text_columns[name]) \
-        if tokenizer is not None else {}
+    # the training references' lengths: checked here (drawn as targets), and the decoding limit's data
+    ref_lengths = _longest(tokenizer, rows.references) if tokenizer is not None and name == "train" else None
+    problems = text_problems(rows, tokenizer, hp.max_text_length, check_refs, datamodule.text_columns[name],
+                             ref_lengths) if tokenizer is not None else {}
     for i, what in label_problems(rows, datamodule.labels, datamodule.fields.label_fields).items():
         problems[i] = problems.get(i, []) + what
     codecs = datamodule.codecs
     preload = hp.preload if hp.preload is not None else \
         len(split) * sum(c.nbytes() for c in codecs) <= PRELOAD_LIMIT_BYTES
+    world, gather = process_group(datamodule.trainer) if collective else ((1, 0), lambda x: [x])
+    root = kit_cache("media_checks", hp.cache_dir)
+    settings = preprocessing(dict(hp))
     founds = [media_problems(split, codec.media_column, rows.ids, codec, decode=preload or hp.check_media,
-                             keep=preload) for codec in codecs]
+                             keep=preload, workers=hp.get("check_workers"), world=world, gather=gather,
+                             cache=cache_file(root, split, codec.media_column, settings)) for codec in codecs]
     found = founds[0]
     for other in founds[1:]:
         found.notes += other.notes
@@ -220,6 +231,8 @@ def check_split(datamodule: Any, name: str) -> None:
                        f"{listing(found.notes)}")
     keep = settle(found, rows.ids, subject, hp.bad_rows, report)
     media = {codec.key: each.media for codec, each in zip(codecs, founds, strict=True) if each.media is not None}
+    if ref_lengths:
+        datamodule.longest_training_text = max(ref_lengths[i] for i in (keep if keep is not None else range(len(rows))))
     if keep is not None:
         datamodule.splits[name], datamodule.rows[name] = split.select(keep), rows.select(keep)
         media = {key: [items[i] for i in keep] for key, items in media.items()}

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from multimodal_kit.compat import model_revision
-from multimodal_kit.utils import cache_root
+from multimodal_kit.utils import kit_cache
 
 if TYPE_CHECKING:
     from multimodal_kit.data.base import PairDataModule
@@ -47,7 +47,7 @@ def feature_lengths_key(media: str) -> str:
 
 def features_root(cache_dir: str | None) -> Path:
     """Where cached features go: ``<cache_dir>/multimodal_kit_features`` or ``$MMKIT_CACHE/features``."""
-    return Path(cache_dir) / "multimodal_kit_features" if cache_dir else cache_root() / "features"
+    return kit_cache("features", cache_dir)
 
 
 def encoder_key(encoder: nn.Module) -> str:
@@ -139,12 +139,12 @@ def pad_features(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def preprocessing(hparams: dict[str, Any]) -> dict[str, Any]:
-    """The data settings that shape what an encoder reads (all but batching, loading and text settings): part of
-    a feature cache's key."""
+    """The data settings that shape what an encoder reads (all but batching, loading and text settings, and the
+    CLI's own ``_class_path``-like entries): part of a feature cache's and a media check's key."""
     loader = {"batch_size", "eval_batch_size", "num_workers", "preload", "predict_path", "cache_dir",
               "check_media", "bad_rows", "train_text", "tokenizer", "tokenizer_kind", "min_word_count",
-              "max_text_length", "trust_remote_code", "cache_features", "label_classes"}
-    return {key: value for key, value in hparams.items() if key not in loader}
+              "max_text_length", "trust_remote_code", "cache_features", "label_classes", "check_workers"}
+    return {key: value for key, value in hparams.items() if key not in loader and not key.startswith("_")}
 
 
 def use_cached_features(datamodule: PairDataModule, name: str, encoder: nn.Module, encode: Encode, dim: int,

@@ -130,15 +130,16 @@ class TextGenerationMethod(CountsTruncation, MediaSource, MultimodalMethod):
         """``max_length`` from the training texts (every reference): :func:`decode_limit` of the longest, said
         once."""
         datamodule = getattr(attached_trainer(self), "datamodule", None)
+        counted = getattr(datamodule, "longest_training_text", None)  # the kit's data modules count it in their check
         try:
-            texts = [r for refs in datamodule.dataset("train").references for r in refs]
+            texts = [] if counted else [r for refs in datamodule.dataset("train").references for r in refs]
         except Exception:  # no data module, or its training split is not loaded (evaluation of a bare config)
             texts = []
-        if not texts:  # e.g. Trainer.fit on bare dataloaders: a fixed limit, said, and cut outputs still counted
+        if not texts and not counted:  # e.g. Trainer.fit on bare dataloaders: a fixed limit, said, and cut outputs still counted
             rank_zero_info(f"{type(self).__name__}: max_length {FALLBACK_MAX_LENGTH} tokens (no training texts loaded "
                            f"to take it from in {stage}); set --model.init_args.max_length to change it.")
             return FALLBACK_MAX_LENGTH
-        longest = max(token_counts(self.require_tokenizer(), texts)) - 1  # generated: without BOS, with EOS
+        longest = (counted or max(token_counts(self.require_tokenizer(), texts))) - 1  # generated: no BOS, with EOS
         limit = decode_limit(longest)
         rank_zero_info(f"{type(self).__name__}: max_length {limit} tokens (the longest training text has {longest}, "
                        "EOS included); set --model.init_args.max_length to change it.")

@@ -12,6 +12,7 @@ from multimodal_kit.data.text import (
     encode_texts,
     load_tokenizer,
     special_ids,
+    token_counts,
     tokenizer_from_dict,
     tokenizer_to_dict,
     train_tokenizer,
@@ -28,6 +29,14 @@ def test_trained_tokenizer_special_ids_and_round_trip() -> None:
     tokens, lengths = encode_texts(tokenizer, CAPTIONS)
     assert decode_tokens(tokenizer, tokens[:, 1:]) == [canonical_text(tokenizer, c) for c in CAPTIONS]
     assert canonical_text(tokenizer, CAPTIONS[2]) == "there is a big green triangle ."
+
+
+def test_token_counts_are_the_lengths_encoding_gives() -> None:
+    """Counted by the fast tokenizer's backend, as many tokens as ``encode_texts`` gives each text (BOS, EOS)."""
+    texts = [*CAPTIONS, "", "zebra crossing unseen words"]
+    for kind in ("word", "bpe", "char"):
+        tokenizer = train_tokenizer(CAPTIONS, kind=kind)
+        assert token_counts(tokenizer, texts) == encode_texts(tokenizer, texts)[1].tolist()
 
 
 def test_encode_adds_bos_eos_and_pads() -> None:
