@@ -35,3 +35,20 @@ class ValidationClock(Callback):
         record |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+class FirstStepClock(Callback):
+    """Writes the wall-clock time (``time.time()``) at which the first training step starts to ``path`` (rank
+    zero), for a benchmark that started the command itself.
+
+    Args:
+        path: the file the time is written to.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: object,
+                             batch_idx: int) -> None:
+        if trainer.global_step == 0 and batch_idx == 0 and trainer.is_global_zero:
+            self.path.write_text(f"{time.time()}\n")

@@ -9,8 +9,8 @@ field of a split but the medium into Python lists once, in bulk, through Arrow.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import datasets
@@ -217,7 +217,7 @@ def read_rows(split: datasets.Dataset, resolved: ResolvedFields) -> Rows:
     if resolved.id_column:
         ids = [str(i) for i in column(split, resolved.id_column)]
     else:
-        ids = [Path(p).name if p else str(i) for i, p in enumerate(media_paths(split, f.media_column))]
+        ids = [os.path.basename(p) if p else str(i) for i, p in enumerate(media_paths(split, f.media_column))]
     fields = {name: column(split, c) for name, c in (*f.text_fields.items(), *f.label_fields.items())}
     return Rows(texts, references, ids, fields)
 

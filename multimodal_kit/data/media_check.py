@@ -194,5 +194,12 @@ def outcomes(checks: RowChecks, workers: int, description: str, cache: Path | No
     found = [o for part in gather(run_checks(mine, workers, description) if todo else []) for o in part]
     known.update((o[0], o) for o in found)
     if todo:
-        write_cache(cache, stamps, known)
+        try:
+            write_cache(cache, stamps, known)
+        except OSError as error:  # a read-only or full cache: this run's check stands, the next one repeats it
+            from lightning.pytorch.utilities import rank_zero_warn
+
+            rank_zero_warn(f"The media check's outcome could not be cached in {cache.parent} ({error}); the next "
+                           "run checks every file again. Set $MMKIT_CACHE (or --data.init_args.cache_dir) to a "
+                           "writable directory.")
     return known

@@ -97,13 +97,13 @@ def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | da
             raise DataError(f"{metadata}: no rows; each line must name a media file (file_name) and its text.")
         columns = list(dict.fromkeys(key for row in rows for key in row))
         table = {c: [row.get(c) for row in rows] for c in columns if c != "file_name"}
-        table[media_column] = [{"bytes": None, "path": str((metadata.parent / str(row["file_name"])).absolute())}
-                               for row in rows]
+        folder = metadata.parent.absolute()  # once: per row it costs ~50 µs, a second on 20k rows
+        table[media_column] = [{"bytes": None, "path": str(folder / str(row["file_name"]))} for row in rows]
         features = {media_column: feature, **{c: f for c, f in (further_media or {}).items() if c in table}}
         for column in features:
             if column != media_column:  # an empty cell stays empty: a bad row, named by the checks
-                table[column] = [{"bytes": None, "path": str((metadata.parent / str(name)).absolute())} if name
-                                 else None for name in table[column]]
+                table[column] = [{"bytes": None, "path": str(folder / str(name))} if name else None
+                                 for name in table[column]]
         dataset = datasets.Dataset.from_dict(table)
         for column, column_feature in features.items():
             dataset = dataset.cast_column(column, column_feature)

@@ -104,6 +104,16 @@ def test_a_damaged_cache_file_is_checked_afresh(folder: Path, tmp_path: Path, lo
     assert len(loads) == ROWS and list(found.problems) == [row(ids, folder, 3)]
 
 
+def test_a_cache_that_cannot_be_written_warns_and_the_check_stands(folder: Path, tmp_path: Path) -> None:
+    split, ids, codec = parts(folder)
+    blocked = tmp_path / "a file, not a directory"
+    blocked.write_text("")
+    with pytest.warns(UserWarning, match="could not be cached"):
+        found = media_problems(split, "image", ids, codec, decode=True, keep=False, workers=0,
+                               cache=blocked / "check.json")
+    assert list(found.problems) == [row(ids, folder, 3)]
+
+
 def test_the_cache_key_follows_the_data_and_the_settings(folder: Path, tmp_path: Path) -> None:
     """Two fresh data modules of the same folder find the same cache file (the split's fingerprint is stable);
     a setting that changes what a check finds gives another."""
