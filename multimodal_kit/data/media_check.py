@@ -24,6 +24,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from multimodal_kit.data.codec import MediaCodec
@@ -109,7 +110,10 @@ def run_checks(checks: RowChecks, workers: int, description: str) -> list[Outcom
     """Every outcome of ``checks``, in row order, with a progress bar for long checks."""
     from tqdm.auto import tqdm
 
-    loader = DataLoader(checks, batch_size=32, num_workers=workers, collate_fn=_as_list)
+    # a generator of its own: a loader draws its workers' base seed from it, which must not move the global RNG
+    # (a check at `test` would change what every later random draw gives, e.g. a synthesizer's prenet dropout)
+    loader = DataLoader(checks, batch_size=32, num_workers=workers, collate_fn=_as_list,
+                        generator=torch.Generator())
     outcomes: list[Outcome] = []
     with tqdm(total=len(checks), desc=description, leave=False, unit="item", disable=len(checks) < 2000) as bar:
         for batch in loader:

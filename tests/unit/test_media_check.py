@@ -69,6 +69,17 @@ def test_loader_workers_find_what_one_process_finds_and_decode_the_same_items(fo
     assert parallel.media[bad - 1].shape == (3, 64, 64) and parallel.media[bad].numel() == 0  # bad: a placeholder
 
 
+def test_the_check_leaves_the_global_random_state_alone(folder: Path) -> None:
+    """A loader draws a base seed for its workers; the check's must not come from the global RNG, or a check at
+    ``test`` would change every later random draw (a synthesizer's prenet dropout, for one)."""
+    split, ids, codec = parts(folder)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    media_problems(split, "image", ids, codec, decode=True, keep=True, workers=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_a_cached_check_decodes_nothing_again_and_still_names_the_bad_row(folder: Path, tmp_path: Path,
                                                                          loads: list[str]) -> None:
     split, ids, codec = parts(folder)
