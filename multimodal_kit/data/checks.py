@@ -25,7 +25,6 @@ from multimodal_kit.data.media_check import (
     Gather,
     RowChecks,
     cache_file,
-    check_workers,
     outcomes,
     process_group,
 )
@@ -96,7 +95,8 @@ def text_problems(rows: Rows, tokenizer: PreTrainedTokenizerBase, max_length: in
 
 def media_problems(split: datasets.Dataset, media_column: str, ids: list[str], codec: MediaCodec, decode: bool,
                    keep: bool, workers: int | None = None, cache: Path | None = None,
-                   world: tuple[int, int] = (1, 0), gather: Gather = lambda x: [x]) -> SplitCheck:
+                   world: tuple[int, int] = (1, 0), gather: Gather = lambda x: [x],
+                   processes_per_node: int = 1) -> SplitCheck:
     """Check every row's medium: the file exists and, with ``decode``, loads (:meth:`MediaCodec.load`); with
     ``keep``, return the decoded tensors too. ``split`` holds the media column undecoded. The decoding runs in
     ``workers`` loader workers (``None``: :func:`~.media_check.check_workers` decides); with ``cache`` (a file,
@@ -107,8 +107,8 @@ def media_problems(split: datasets.Dataset, media_column: str, ids: list[str], c
                        media_present(split, media_column), decode, keep)
     found = SplitCheck(media=[] if keep else None)
     description = "checking media" if decode else "checking files"
-    workers = check_workers(len(split), workers, world[0]) if decode else 0
-    every = outcomes(checks, workers, description, cache if decode and not keep else None, world, gather)
+    every = outcomes(checks, workers, description, cache if decode and not keep else None, world, gather,
+                     processes_per_node)
     for i in rows:
         _, problems, note, item = every[i]
         if problems:
@@ -209,10 +209,12 @@ def check_split(datamodule: Any, name: str, collective: bool = False) -> None:
     preload = hp.preload if hp.preload is not None else \
         len(split) * sum(c.nbytes() for c in codecs) <= PRELOAD_LIMIT_BYTES
     world, gather = process_group(datamodule.trainer) if collective else ((1, 0), lambda x: [x])
+    per_node = datamodule.trainer.num_devices if collective and datamodule.trainer is not None else 1
     root = kit_cache("media_checks", hp.cache_dir)
     settings = preprocessing(dict(hp))
     founds = [media_problems(split, codec.media_column, rows.ids, codec, decode=preload or hp.check_media,
                              keep=preload, workers=hp.get("check_workers"), world=world, gather=gather,
+                             processes_per_node=per_node,
                              cache=cache_file(root, split, codec.media_column, settings)) for codec in codecs]
     found = founds[0]
     for other in founds[1:]:

@@ -47,10 +47,15 @@ def auto_workers(on_gpu: bool, processes_per_node: int = 1, cpus: int | None = N
     since the training step already uses every core and a worker would take them from it."""
     if not on_gpu:
         return 0
+    return max(0, min(MAX_AUTO_WORKERS, cpu_share(processes_per_node, cpus, node_cpus) - 1))
+
+
+def cpu_share(processes_per_node: int = 1, cpus: int | None = None, node_cpus: int | None = None) -> int:
+    """This process's cores: its share of the node's when it may run on all of them (``cpus`` = ``node_cpus``), or
+    all of its own when the launcher bound it to some (SLURM's per-task binding)."""
     cpus = cpus if cpus is not None else usable_cpus()
     node_cpus = node_cpus if node_cpus is not None else os.cpu_count() or cpus
-    share = cpus // max(processes_per_node, 1) if cpus >= node_cpus else cpus
-    return max(0, min(MAX_AUTO_WORKERS, share - 1))
+    return cpus // max(processes_per_node, 1) if cpus >= node_cpus else cpus
 
 
 def build_loader(dataset: Dataset, batch_size: int, collate_fn: Callable[[list[Any]], Any], num_workers: int,

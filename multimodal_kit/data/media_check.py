@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class RowChecks(Dataset):
                  rows: Sequence[int], paths: Sequence[str | None], present: Sequence[bool], decode: bool,
                  keep: bool) -> None:
         self.split, self.column, self.ids, self.codec, self.rows = split, column, ids, codec, rows
+        self.media = split.select_columns([column])  # reading a row formats only this column
         self.paths, self.present, self.decode, self.keep = paths, present, decode, keep
 
     def __len__(self) -> int:
@@ -57,12 +59,12 @@ class RowChecks(Dataset):
         i, codec = self.rows[j], self.codec
         if not self.present[i]:
             return i, [f"no {codec.media} in column {self.column!r} ({codec.column_flag})"], None, None
-        if self.paths[i] is not None and not Path(self.paths[i]).is_file():
-            return i, [f"media file not found: {self.paths[i]}"], None, None
-        if not self.decode:
-            return i, None, None, None
-        value = self.split[i][self.column]
         try:
+            if self.paths[i] is not None and not Path(self.paths[i]).is_file():
+                return i, [f"media file not found: {self.paths[i]}"], None, None
+            if not self.decode:
+                return i, None, None, None
+            value = self.media[i][self.column]
             tensor = codec.load(value, self.ids[i])
             # numpy, not a tensor: a worker's tensors travel in shared memory, one file descriptor each
             return i, None, codec.conversion_note(value), tensor.numpy() if self.keep else None
@@ -93,16 +95,16 @@ def _as_list(items: list[Outcome]) -> list[Outcome]:
 
 
 def check_workers(rows: int, configured: int | None, processes_per_node: int = 1) -> int:
-    """Loader workers for checking ``rows`` rows: ``configured`` if set; else none for fewer than
-    :data:`PARALLEL_FROM` rows (starting workers costs more), and otherwise this process's share of its cores
-    (at most :data:`MAX_CHECK_WORKERS`; none with a single core)."""
+    """Loader workers for decoding ``rows`` rows: ``configured`` if set; else none for fewer than
+    :data:`PARALLEL_FROM` rows (starting workers costs more), and otherwise this process's cores
+    (:func:`~.loaders.cpu_share`; at most :data:`MAX_CHECK_WORKERS`; none with a single core)."""
     if configured is not None:
         return configured
     if rows < PARALLEL_FROM:
         return 0
-    from multimodal_kit.data.loaders import usable_cpus
+    from multimodal_kit.data.loaders import cpu_share
 
-    share = usable_cpus() // max(processes_per_node, 1)
+    share = cpu_share(processes_per_node)
     return 0 if share < 2 else min(share, MAX_CHECK_WORKERS)
 
 
@@ -161,9 +163,14 @@ def write_cache(path: Path, stamps: list[list[int] | None], outcomes: dict[int, 
               "problems": {str(i): o[1] for i, o in outcomes.items() if o[1]},
               "notes": {str(i): o[2] for i, o in outcomes.items() if o[2]}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(record))
-    os.replace(partial, path)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(json.dumps(record))
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def cached_outcomes(cached: dict[str, Any], rows: Sequence[int]) -> dict[int, Outcome]:
@@ -172,16 +179,23 @@ def cached_outcomes(cached: dict[str, Any], rows: Sequence[int]) -> dict[int, Ou
     return {i: (i, problems.get(str(i)), notes.get(str(i)), None) for i in rows}
 
 
-def outcomes(checks: RowChecks, workers: int, description: str, cache: Path | None = None,
-             world: tuple[int, int] = (1, 0), gather: Gather = lambda x: [x]) -> dict[int, Outcome]:
-    """Every row's outcome, by row index.
+def outcomes(checks: RowChecks, workers: int | None, description: str, cache: Path | None = None,
+             world: tuple[int, int] = (1, 0), gather: Gather = lambda x: [x],
+             processes_per_node: int = 1) -> dict[int, Outcome]:
+    """Every row's outcome, by row index; the decoding runs in ``workers`` loader workers (``None``:
+    :func:`check_workers` decides for the rows this process decodes, its node shared by ``processes_per_node``).
 
     With ``cache`` (decoding, not keeping the items): rows whose file is unchanged since the cached outcome are not
     decoded again; the others are split into contiguous shards over ``world`` = (processes, rank), each process
-    checks its own, ``gather`` collects them, and the cache is rewritten. Without it every row is checked here.
+    checks its own, ``gather`` collects them (a failure on one process is raised on every one), every process
+    takes rank 0's answer, and the cache is rewritten. Without it every row is checked here.
     """
+    def run(rows: RowChecks) -> list[Outcome]:
+        count = check_workers(len(rows), workers, processes_per_node) if rows.decode else 0
+        return run_checks(rows, count, description)
+
     if cache is None:
-        return {o[0]: o for o in run_checks(checks, workers, description)}
+        return {o[0]: o for o in run(checks)}
     stamps = file_stamps(checks.paths)
     cached = read_cache(cache, len(stamps))
     kept = [] if cached is None else [i for i, (old, new) in enumerate(zip(cached["stamps"], stamps, strict=True))
@@ -195,8 +209,18 @@ def outcomes(checks: RowChecks, workers: int, description: str, cache: Path | No
     start, stop = shard_bounds(len(todo), *world)
     mine = RowChecks(checks.split, checks.column, checks.ids, checks.codec, todo[start:stop], checks.paths,
                      checks.present, checks.decode, keep=False)
-    found = [o for part in gather(run_checks(mine, workers, description) if todo else []) for o in part]
-    known.update((o[0], o) for o in found)
+    try:
+        part: list[Outcome] | BaseException = run(mine) if len(mine) else []
+    except Exception as error:  # every process must reach the gather, or the others wait for it forever
+        part = error
+    parts = gather(part)
+    failed = [p for p in parts if isinstance(p, BaseException)]
+    if failed:
+        raise part if isinstance(part, BaseException) else RuntimeError(
+            f"The media check failed on another process: {type(failed[0]).__name__}: {failed[0]}")
+    known.update((o[0], o) for p in parts for o in p)
+    if world[0] > 1:  # one answer everywhere, rank 0's (caches of different nodes may disagree on unchanged rows)
+        known = gather(known)[0]
     if todo:
         try:
             write_cache(cache, stamps, known)

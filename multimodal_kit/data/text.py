@@ -154,8 +154,9 @@ def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> tu
 def token_counts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[int]:
     """Number of tokens of each text, BOS and EOS included (a fast tokenizer's Rust backend counts them directly:
     half the time of building its ``BatchEncoding``, which counts on the data's every text add up to)."""
-    if getattr(tokenizer, "is_fast", False):
-        return [len(e.ids) + 2 for e in tokenizer.backend_tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+    backend = tokenizer.backend_tokenizer if getattr(tokenizer, "is_fast", False) else None
+    if backend is not None and backend.truncation is None and backend.padding is None:  # else __call__ resets them
+        return [len(e.ids) + 2 for e in backend.encode_batch(list(texts), add_special_tokens=False)]
     return [len(r) + 2 for r in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
 

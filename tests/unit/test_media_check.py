@@ -3,17 +3,21 @@ cached outcome is reused until a file changes."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from multimodal_kit.data import media_check
 from multimodal_kit.data.checks import SplitCheck, media_problems
 from multimodal_kit.data.image import ImageCodec
 from multimodal_kit.data.image_caption import ImageCaptionDataModule
-from multimodal_kit.data.media_check import cache_file, process_group
+from multimodal_kit.data.media_check import Gather, cache_file, process_group
 from tests.helpers import write_imagefolder
 
 ROWS = 12
@@ -113,6 +117,73 @@ def test_a_damaged_cache_file_is_checked_afresh(folder: Path, tmp_path: Path, lo
     cache.write_text("{ half a file")
     found = media_problems(split, "image", ids, codec, decode=True, keep=False, workers=0, cache=cache)
     assert len(loads) == ROWS and list(found.problems) == [row(ids, folder, 3)]
+
+
+def as_two_processes(check: Callable[[int, Gather], Any]) -> list[Any]:
+    """``check(rank, gather)`` in two threads standing for two processes; a gather waits for both. Each result,
+    or the exception it raised, by rank."""
+    board: list[Any] = [None, None]
+    barrier = threading.Barrier(2, timeout=30)
+    results: list[Any] = [None, None]
+
+    def gather_for(rank: int) -> Gather:
+        def gather(item: Any) -> list[Any]:
+            barrier.wait()
+            board[rank] = item
+            barrier.wait()
+            parts = list(board)
+            barrier.wait()
+            return parts
+        return gather
+
+    def run(rank: int) -> None:
+        try:
+            results[rank] = check(rank, gather_for(rank))
+        except Exception as error:
+            results[rank] = error
+
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_a_failure_on_one_process_is_raised_on_both(folder: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank 1's decoding breaks outside the per-row guard: both ranks raise, neither waits for the other."""
+    split, ids, codec = parts(folder)
+    original = media_check.run_checks
+
+    def breaks_on_rank1(checks: Any, workers: int, description: str) -> list:
+        if threading.current_thread().name == "rank1":
+            raise MemoryError("out of memory")
+        return original(checks, workers, description)
+
+    monkeypatch.setattr(media_check, "run_checks", breaks_on_rank1)
+
+    def check(rank: int, gather: Gather) -> SplitCheck:
+        threading.current_thread().name = f"rank{rank}"
+        return media_problems(split, "image", ids, codec, decode=True, keep=False, workers=0,
+                              cache=tmp_path / f"rank{rank}.json", world=(2, rank), gather=gather)
+
+    results = as_two_processes(check)
+    assert isinstance(results[1], MemoryError)
+    assert isinstance(results[0], RuntimeError) and "failed on another process: MemoryError" in str(results[0])
+
+
+def test_processes_whose_caches_disagree_take_rank_zeros_answer(folder: Path, tmp_path: Path) -> None:
+    split, ids, codec = parts(folder)
+    for rank in (0, 1):  # each process's own cache, both complete and current
+        media_problems(split, "image", ids, codec, decode=True, keep=False, workers=0, cache=tmp_path / f"{rank}.json")
+    stale = json.loads((tmp_path / "1.json").read_text())
+    stale["problems"] = {}  # rank 1's cache has forgotten the bad row
+    (tmp_path / "1.json").write_text(json.dumps(stale))
+    results = as_two_processes(lambda rank, gather: media_problems(
+        split, "image", ids, codec, decode=True, keep=False, workers=0, cache=tmp_path / f"{rank}.json",
+        world=(2, rank), gather=gather))
+    assert list(results[0].problems) == list(results[1].problems) == [row(ids, folder, 3)]
 
 
 def test_a_cache_that_cannot_be_written_warns_and_the_check_stands(folder: Path, tmp_path: Path) -> None:

@@ -37,6 +37,10 @@ def test_token_counts_are_the_lengths_encoding_gives() -> None:
     for kind in ("word", "bpe", "char"):
         tokenizer = train_tokenizer(CAPTIONS, kind=kind)
         assert token_counts(tokenizer, texts) == encode_texts(tokenizer, texts)[1].tolist()
+    shipped = train_tokenizer(CAPTIONS)  # a hub tokenizer.json may switch truncation and padding on
+    shipped.backend_tokenizer.enable_truncation(max_length=3)
+    shipped.backend_tokenizer.enable_padding(length=8)
+    assert token_counts(shipped, texts) == [len(t.split()) + (t.endswith(".") and 1) + 2 for t in texts]
 
 
 def test_encode_adds_bos_eos_and_pads() -> None:
