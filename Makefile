@@ -105,7 +105,7 @@ test: install  ## the default test suite (offline, CPU, a few minutes)
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
 
-bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-first-step bench-lm bench-decoding bench-matrix  ## every benchmark (about 4.5 hours); figures go to benchmarks/RESULTS.md
+bench: bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-first-step bench-lm bench-decoding bench-matrix  ## every benchmark (about 5 hours); figures go to benchmarks/RESULTS.md
 
 bench-captions: install  ## captioning on shapes: both files at their 150k-sample budgets (~17 min; BENCH_ARGS="--variants seq2seq")
 	WANDB_MODE=offline $(PY) benchmarks/caption_quality.py $(BENCH_ARGS)
@@ -137,7 +137,7 @@ bench-overhead: install  ## kit vs a hand-written PyTorch loop, and loader vs st
 bench-cache: install  ## epoch time with and without the feature cache: CLIP ViT-B/32 and wav2vec 2.0 base, random (~15 min)
 	WANDB_MODE=offline $(PY) benchmarks/feature_cache.py $(BENCH_ARGS)
 
-bench-first-step: install  ## seconds from mmkit fit to the first step on 20,000 JPEGs: serial, parallel, cached check (~10 min)
+bench-first-step: install  ## seconds from mmkit fit to the first step on 20,000 JPEGs: serial, parallel, cached check (~5 min)
 	$(PY) benchmarks/first_step.py $(BENCH_ARGS)
 
 bench-lm: install  ## a pretrained LM as the decoder (prefix, cross-attention, LoRA) vs the LSTM: speed and parameters (~10 min)
