@@ -79,6 +79,12 @@ def model_revision(config: Any) -> str | None:
     return getattr(config, "_commit_hash", None)
 
 
+def dataset_fingerprint(dataset: Any) -> str:
+    """A ``datasets.Dataset``'s fingerprint: a hash of its content and every transform applied to it (``datasets``
+    keeps it only as the private ``_fingerprint``; the key of the kit's feature and media-check caches)."""
+    return str(getattr(dataset, "_fingerprint", ""))
+
+
 class IndexHookLoader(DataLoader):
     """A ``DataLoader`` whose batch indices pass through :meth:`index_batches` (what it iterates to get each
     batch's indices is the private ``_index_sampler``: its batch sampler, or the sampler when it batches itself):

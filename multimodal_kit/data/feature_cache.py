@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from multimodal_kit.compat import model_revision
+from multimodal_kit.compat import dataset_fingerprint, model_revision
 from multimodal_kit.utils import kit_cache
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def split_key(media: datasets.Dataset, ids: Sequence[str], preprocessing: dict[s
     """The key of one split's features for a given encoder: the split's Arrow fingerprint and item ids, the data
     module's preprocessing settings and the precision the features are computed in."""
     digest = hashlib.sha256()
-    digest.update(str(getattr(media, "_fingerprint", "")).encode())
+    digest.update(dataset_fingerprint(media).encode())
     digest.update("\n".join(ids).encode())
     digest.update(json.dumps(preprocessing, sort_keys=True, default=str).encode())
     digest.update(precision.encode())

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from multimodal_kit.compat import dataset_fingerprint
 from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.problems import DataError
 
@@ -129,7 +130,7 @@ def cache_file(root: Path, split: datasets.Dataset, column: str, settings: dict[
     """Where the outcome of checking ``column`` of ``split`` under ``settings`` (the data module's preprocessing)
     is kept: ``<root>/<key>.json``, the key over the split's fingerprint, the column and the settings."""
     digest = hashlib.sha256()
-    for part in (CHECK_VERSION, getattr(split, "_fingerprint", ""), len(split), column,
+    for part in (CHECK_VERSION, dataset_fingerprint(split), len(split), column,
                  json.dumps(settings, sort_keys=True, default=str)):
         digest.update(f"{part}\n".encode())
     return root / f"{digest.hexdigest()[:24]}.json"

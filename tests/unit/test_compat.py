@@ -117,6 +117,15 @@ def test_model_revision_is_the_configs_commit_hash() -> None:
     assert compat.model_revision(config) == "abc123"
 
 
+def test_a_datasets_fingerprint_follows_its_content_and_transforms() -> None:
+    import datasets
+
+    first, same = datasets.Dataset.from_dict({"x": [1, 2]}), datasets.Dataset.from_dict({"x": [1, 2]})
+    other = datasets.Dataset.from_dict({"x": [3, 4]})
+    assert compat.dataset_fingerprint(first) == compat.dataset_fingerprint(same) != compat.dataset_fingerprint(other)
+    assert compat.dataset_fingerprint(first.select([1])) not in ("", compat.dataset_fingerprint(first))
+
+
 def test_the_continuing_csv_logger_keeps_the_rows_before_a_resumed_step(tmp_path) -> None:
     first = compat.ContinuingCSVLogger(save_dir=str(tmp_path), name="", version="")
     assert not first.started

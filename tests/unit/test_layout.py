@@ -13,8 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "multimodal_kit"
 FILES = sorted(PACKAGE.rglob("*.py"))
 #: other packages' private attributes the kit has reached (Lightning, jsonargparse, transformers, datasets, torch)
 PRIVATE = re.compile(r"\._trainer\b|\._get\(|_update_metrics|_check_log_dir_exists|\._fs\b|\._experiment\b|"
-                     r"_name_or_path|_commit_hash|\._fingerprint|_index_sampler|jsonargparse\._|_signal_connector|"
-                     r"_logger_connector|_ddp_kwargs|_get_feat_extract_output_lengths|_parse_ckpt_path")
+                     r"_name_or_path|_commit_hash|\._fingerprint|[\"']_fingerprint[\"']|_index_sampler|"
+                     r"jsonargparse\._|_signal_connector|_logger_connector|_ddp_kwargs|"
+                     r"_get_feat_extract_output_lengths|_parse_ckpt_path")
 
 
 def relative(path: Path) -> str:
