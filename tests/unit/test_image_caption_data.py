@@ -160,3 +160,22 @@ def test_random_shift_moves_each_training_image_whole_and_leaves_evaluation_alon
     assert not torch.equal(dm.on_after_batch_transfer(dict(batch), 0)["image"], original)
     with pytest.raises(ConfigError, match="random_shift"):
         ImageCaptionDataModule(embedded_options=TINY_SHAPES, random_shift=-1)
+
+
+def test_the_check_counts_the_longest_kept_training_reference_for_the_decoding_limit(tmp_path) -> None:
+    """The check's count of the longest training reference (BOS, EOS included), of the rows kept after a skip: what
+    a captioner's max_length is derived from, counted once."""
+    import json
+
+    from multimodal_kit.data.text import token_counts
+
+    root = write_imagefolder(tmp_path / "imgs", {"train": 6, "validation": 2})
+    metadata = root / "train" / "metadata.jsonl"
+    rows = [json.loads(line) for line in metadata.read_text().splitlines()]
+    rows[2]["captions"] = [rows[2]["text"], "a caption " + "far too long " * 30]  # a bad row: skipped
+    metadata.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    dm = ImageCaptionDataModule(source=str(root), batch_size=2, bad_rows="skip", max_text_length=40)
+    with pytest.warns(UserWarning, match="Skipped 1 of 6 rows"):
+        dm.setup("fit")
+    kept = [r for refs in dm.dataset("train").references for r in refs]
+    assert dm.longest_training_text == max(token_counts(dm.tokenizer, kept)) < 40
