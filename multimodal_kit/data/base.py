@@ -150,7 +150,7 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
         self.said_workers = False  # the automatic worker count is said once
         self.predict_path, self.report = predict_path, DataReport()
         self.checked_splits: set[str] = set()  # splits whose rows are checked (check_split)
-        self.longest_training_text: int | None = None  # tokens (BOS, EOS) of the longest kept reference: the check's
+        self.longest_training_text: int | None = None  # the check's count: tokens of the longest kept reference
         self._datasets: dict[str, PairDataset] = {}
         self.preloaded_media: dict[str, dict[str, list[torch.Tensor]]] = {}  # per split and field: decoded by checks
         self._skipped_lines: dict[str, list[Problem]] = {}  # unreadable metadata lines left out (bad_rows=skip)

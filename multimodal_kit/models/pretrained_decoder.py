@@ -224,8 +224,7 @@ class PretrainedTextDecoder(nn.Module):
         the LM over the prefix (or attends to the encoder) and the first token; each later step feeds only the new
         token, reading the earlier ones from the key–value cache — the same logits as running the whole history
         again, at a cost per step that does not grow with it. ``use_cache=False`` runs the whole history at every
-        step (decoding before the cache: the reference of its test and benchmark, or for an LM whose cache is
-        broken)."""
+        step (decoding before the cache: the reference its test and benchmark compare against)."""
         history = torch.cat([state["history"], tokens.unsqueeze(1)], 1)
         context = {k: v for k, v in state.items() if k not in ("history", "cache")}
         cache = state.get("cache")
