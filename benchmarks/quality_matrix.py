@@ -2,8 +2,8 @@
 runs it, with its test metrics against its targets — gathered from the figures the quality benchmarks wrote in this
 checkout (``benchmarks/out/{caption,speech,gan}_quality/figures.json``), so ``make bench`` runs every experiment once.
 
-Prints the matrix and writes its section of ``benchmarks/RESULTS.md``; an experiment whose benchmark has not run
-yet is listed as such.
+Prints the matrix and writes its section of ``benchmarks/RESULTS.md``; an experiment whose figures are not in this
+checkout keeps its row from RESULTS.md (its run recorded there, not lost), or is listed as not run.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import ROOT, reached, update_results  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, reached, update_results  # noqa: E402
 
 SECTION = "Quality matrix: the six experiments — `make bench`"
 
@@ -69,7 +69,15 @@ def rows(out: Path) -> list[dict]:
     return table
 
 
-def report(table: list[dict]) -> str:
+def previous_rows(text: str) -> dict[str, str]:
+    """The matrix rows with figures in ``text`` (RESULTS.md as it stands), by experiment: kept for a benchmark whose
+    figures are not in this checkout's ``out/`` (its run is recorded in RESULTS.md, not lost)."""
+    body = text.split(f"## {SECTION}\n", 1)[-1].split("\n## ", 1)[0] if f"## {SECTION}\n" in text else ""
+    return {line.split("|")[1].strip(): line for line in body.splitlines()
+            if line.startswith("| ") and "not run" not in line and line.count("|") > 8}
+
+
+def report(table: list[dict], previous: dict[str, str] | None = None) -> str:
     lines = [f"Compiled {time.strftime('%Y-%m-%d')} from the figures of the benchmark sections above (each with its "
              "own date, machine and budget). "
              "Each experiment file run as is for its budget of training samples on this machine, then `mmkit test` "
@@ -82,7 +90,9 @@ def report(table: list[dict]) -> str:
     for r in table:
         targets = ", ".join(f"{m} {'≥' if higher else '≤'} {t:g}" for m, t, higher in r["targets"])
         if "value" not in r:
-            lines.append(f"| {r['experiment']} | not run (`benchmarks/{r['benchmark']}.py`) | {targets} | | | | | |")
+            kept = (previous or {}).get(r["experiment"])
+            lines.append(kept or f"| {r['experiment']} | not run (`benchmarks/{r['benchmark']}.py`) | {targets} "
+                                 "| | | | | |")
             continue
         values = ", ".join(f"{m} {v:.3f}" for m, v in r["values"].items())
         samples = f"{r['samples']:,}" if r["samples"] is not None else "—"
@@ -98,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     table = rows(Path(args.out))
     (Path(args.out) / "quality_matrix.json").write_text(json.dumps(table, indent=2))
-    text = report(table)
+    text = report(table, previous_rows(RESULTS.read_text() if RESULTS.is_file() else ""))
     print(text)
     if not args.no_write:
         update_results(SECTION, text)

@@ -120,6 +120,19 @@ def test_quality_matrix_reads_the_benchmark_figures_and_judges_targets(tmp_path:
     assert "value" not in table["vision_aided_gan_image_caption"]  # its benchmark has not run: listed as such
 
 
+def test_the_quality_matrix_keeps_a_recorded_row_whose_figures_are_not_here() -> None:
+    from benchmarks import quality_matrix
+
+    row = "| gan_text_audio | test/cycle_exact_match 0.802 | ≥ 0.75 | yes | 204,544 | 150,400 (7.0 min) | 9.2 | 371 |"
+    results = f"# Benchmark results\n\n## {quality_matrix.SECTION}\n\ntext\n\n| experiment | a |\n{row}\n\n## Next\n"
+    kept = quality_matrix.previous_rows(results)
+    assert kept == {"gan_text_audio": row}
+    table = [{"experiment": "gan_text_audio", "benchmark": "gan_quality", "targets": [("test/x", 0.75, True)]},
+             {"experiment": "seq2seq_text_audio", "benchmark": "speech_quality", "targets": [("test/wer", 0.25, False)]}]
+    text = quality_matrix.report(table, kept)
+    assert row in text and "| seq2seq_text_audio | not run (`benchmarks/speech_quality.py`)" in text
+
+
 def test_rerunning_some_variants_keeps_the_other_rows_and_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
     from benchmarks import common
 
