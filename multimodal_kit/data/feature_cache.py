@@ -45,11 +45,6 @@ def feature_lengths_key(media: str) -> str:
     return f"{media}_feature_lengths"
 
 
-def features_root(cache_dir: str | None) -> Path:
-    """Where cached features go: ``<cache_dir>/multimodal_kit_features`` or ``$MMKIT_CACHE/features``."""
-    return kit_cache("features", cache_dir)
-
-
 def encoder_key(encoder: nn.Module) -> str:
     """A file-name-safe key of an encoder's identity: ``<name>-<hash>``, the name from its pretrained
     ``name_or_path`` (else its class), the hash over its revision, its settings and its weights' bytes."""
@@ -166,7 +161,7 @@ def use_cached_features(datamodule: PairDataModule, name: str, encoder: nn.Modul
     datamodule.check_split(name)
     dataset, codec = datamodule.dataset(name), datamodule.codec
     key = split_key(dataset.media, dataset.ids, preprocessing(datamodule.hparams), precision)
-    folder = features_root(datamodule.hparams.cache_dir) / encoder_key(encoder) / f"{name}-{key}"
+    folder = kit_cache("features", datamodule.hparams.cache_dir) / encoder_key(encoder) / f"{name}-{key}"
     processes, rank = world
     start, stop = shard_bounds(len(dataset), processes, rank)
     device = next(encoder.parameters()).device
