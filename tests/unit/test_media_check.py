@@ -261,6 +261,19 @@ def test_two_processes_of_a_gloo_group_share_the_check(folder: Path, tmp_path: P
     assert ranks[0]["problems"] == ranks[1]["problems"] == [row(ids, folder, 3)]
 
 
+def test_check_workers_take_this_process_share_of_the_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    from multimodal_kit.data import loaders
+
+    monkeypatch.setattr(loaders, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(loaders.os, "cpu_count", lambda: 8)
+    assert media_check.check_workers(999, None) == 0  # too few rows to pay for workers
+    assert media_check.check_workers(50, 3) == 3  # set by --data.init_args.check_workers
+    assert media_check.check_workers(5000, None, processes_per_node=4) == 2  # a node's 8 cores over 4 processes
+    assert media_check.check_workers(5000, None, processes_per_node=8) == 0  # one core each: decode in-process
+    monkeypatch.setattr(loaders.os, "cpu_count", lambda: 64)  # bound by the launcher to 8 of 64 (SLURM)
+    assert media_check.check_workers(5000, None, processes_per_node=8) == 8
+
+
 def test_without_a_process_group_the_check_runs_alone() -> None:
     class Trainer:
         world_size, global_rank = 2, 1
