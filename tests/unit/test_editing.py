@@ -58,11 +58,14 @@ def test_the_reader_scores_by_hand() -> None:
 
 def test_the_unet_hears_the_words_at_its_coarsest_levels_and_starts_as_the_identity() -> None:
     torch.manual_seed(0)
-    unet = FiLMUNet(16, (8, 16, 32), word_dim=16, attention_levels=2)
-    assert sorted(unet.attend_down) == ["1", "2"] and sorted(unet.attend_up) == ["1"]
     image, condition, words = torch.randn(2, 3, 16, 16), torch.randn(2, 16), torch.randn(2, 5, 16)
     mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
-    assert torch.equal(unet(image, condition, words, mask), image)  # the predicted change starts at zero
+    residual = FiLMUNet(16, (8, 16, 32), word_dim=16, attention_levels=2, composite=False)
+    assert torch.equal(residual(image, condition, words, mask), image)  # the predicted change starts at zero
+    unet = FiLMUNet(16, (8, 16, 32), word_dim=16, attention_levels=2)
+    assert sorted(unet.attend_down) == ["1", "2"] and sorted(unet.attend_up) == ["1"]
+    # the composite's masks start at sigmoid(-4): 1.8 % of the way from the input to a colour of zero
+    assert torch.allclose(unet(image, condition, words, mask), image * (1 - torch.sigmoid(torch.tensor(-4.0))))
     for module in (unet.out, *(a.out for a in (*unet.attend_down.values(), *unet.attend_up.values()))):
         nn.init.normal_(module.weight, std=0.1)
     unet.eval()
@@ -125,3 +128,32 @@ def test_data_without_a_target_image_is_refused_before_any_step(tmp_path: Path,
               "false", "--data.init_args.media_fields", "{}", "--run_dir", str(tmp_path / "run")])
     assert exit_info.value.code == 2
     assert "media_fields: {target: <column>}" in capsys.readouterr().err
+
+
+def test_the_adversarial_terms_train_each_network_on_its_own_loss() -> None:
+    from multimodal_kit.tasks.editing import TextGuidedEditing
+
+    torch.manual_seed(0)
+    method = TextGuidedEditing(vocab_size=12, image_size=16, widths=(8, 16), text_embed_dim=8, text_hidden_dim=16,
+                               adversarial_weight=0.5)
+    method.discriminator.eval()  # spectral norm's power iteration holds still, so repeated calls agree
+    batch = {"image": torch.randn(4, 3, 16, 16), "instruction_tokens": torch.randint(1, 12, (4, 5)),
+             "instruction_lengths": torch.tensor([5, 4, 3, 5])}
+    target = torch.randn(4, 3, 16, 16)
+    instructions = ["make the red circle blue", "make the cat small", "turn it", "make the red circle blue"]
+
+    def gradients() -> dict[str, torch.Tensor]:
+        method.zero_grad()
+        edited, condition = method.edit(batch)
+        torch.manual_seed(1)  # the same wrong-instruction pairing each time
+        method.adversarial_losses(batch["image"], edited, target, condition.detach(), instructions).backward()
+        return {name: torch.cat([p.grad.flatten() for n, p in method.named_parameters()
+                                 if n.startswith(name) and p.grad is not None] or [torch.zeros(1)])
+                for name in ("discriminator", "unet", "instruction_encoder")}
+
+    both = gradients()
+    method.hparams.adversarial_weight = 0.0  # the discriminator's loss alone
+    alone = gradients()
+    assert both["discriminator"].abs().sum() > 0 and torch.allclose(both["discriminator"], alone["discriminator"])
+    assert both["unet"].abs().sum() > 0  # the generator hears the discriminator …
+    assert alone["unet"].abs().sum() == 0 and alone["instruction_encoder"].abs().sum() == 0  # … which trains alone

@@ -1,5 +1,6 @@
 """``TextGuidedEditing``: an image and an instruction in, the edited image out — a FiLM U-Net (:mod:`.unet`)
-trained with L1 to the target (plus L1 over the changed pixels, ``changed_weight``). Scored by L1 and PSNR
+trained with L1 to the target (plus L1 over the changed pixels, ``changed_weight``) and, optionally, a conditional
+discriminator (pix2pix, Isola et al. 2017, with the kit's GAN parts: ``adversarial_weight``). Scored by L1 and PSNR
 against the target and by what a reader reads in the output: ``edit_accuracy`` (the edited attribute of the
 edited object reads as asked) and ``preserve_accuracy`` (every other attribute, object and the relation read as in
 the target). Two readers: the geometric one (:mod:`multimodal_kit.data.embedded.shapes_reader`, no learned
@@ -25,6 +26,8 @@ from multimodal_kit.data.embedded.shapes_reader import read_scene
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
 from multimodal_kit.methods.schedule import LrDecay
+from multimodal_kit.models.gan import ProjectionDiscriminator, matching_scores
+from multimodal_kit.models.gan_losses import LossKind, discriminator_loss, generator_loss, mismatched_texts
 from multimodal_kit.models.masking import length_mask, masked_mean
 from multimodal_kit.models.text_encoders import ConvLSTMTextEncoder
 from multimodal_kit.tasks.editing.unet import FiLMUNet
@@ -64,12 +67,22 @@ class TextGuidedEditing(MultimodalMethod):
         text_hidden_dim: its BiLSTM's output size (the FiLM condition, and each word's encoding).
         attention_levels: how many of the U-Net's coarsest levels attend over the instruction's words
             (0: FiLM alone).
+        composite: the U-Net predicts a mask and a colour per pixel and composites them over the input (what the
+            mask leaves shut passes through exactly); ``False``: it predicts a change added to the input.
         evaluator: a captioner checkpoint of the kit (``mmkit fit -c experiments/attention_image_caption.yaml``)
             that reads the outputs for ``*/edit_accuracy`` and ``*/preserve_accuracy``; ``None``: not scored.
         geometric_reader: score ``*/read_edit_accuracy`` and ``*/read_preserve_accuracy`` with the geometric
             reader of ``shapes`` scenes (for ``shapes_edit`` and other data drawn by the ``shapes`` generator).
         changed_weight: the weight of a second L1 term over the pixels the edit changes (where input and target
             differ): an edit touches a few hundred of 4,096 pixels, and plain L1 is content to return the input.
+        adversarial_weight: the weight of a pix2pix generator loss (0: none, no discriminator). The discriminator
+            scores (input, image) pairs with the instruction — a projection discriminator
+            (:class:`~multimodal_kit.models.gan.ProjectionDiscriminator`) trained matching-aware: (input, target)
+            with its own instruction is real; with another item's instruction, or (input, output) with its own,
+            fake. Both networks step together on one optimizer: the generator's adversarial term passes through a
+            discriminator held still, the discriminator's loss through detached outputs.
+        gan_loss: ``hinge`` or ``bce`` (:mod:`multimodal_kit.models.gan_losses`).
+        discriminator_width: the discriminator's first block's channels.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps.
@@ -83,8 +96,9 @@ class TextGuidedEditing(MultimodalMethod):
 
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, image_size: int = 64,
                  widths: tuple[int, ...] = (16, 32, 64, 128), text_embed_dim: int = 64, text_hidden_dim: int = 128,
-                 attention_levels: int = 2, evaluator: str | None = None, geometric_reader: bool = True,
-                 changed_weight: float = 1.0,
+                 attention_levels: int = 2, composite: bool = True, evaluator: str | None = None, geometric_reader: bool = True,
+                 changed_weight: float = 1.0, adversarial_weight: float = 0.0, gan_loss: LossKind = "hinge",
+                 discriminator_width: int = 32,
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
                  lr_decay: LrDecay = "constant") -> None:
         super().__init__()
@@ -100,7 +114,10 @@ class TextGuidedEditing(MultimodalMethod):
             raise ConfigError(f"attention_levels must lie between 0 and the {len(hp.widths)} levels of "
                               f"--model.init_args.widths, got {hp.attention_levels}")
         dim = self.instruction_encoder.out_dim
-        self.unet = FiLMUNet(dim, tuple(hp.widths), word_dim=dim, attention_levels=hp.attention_levels)
+        self.unet = FiLMUNet(dim, tuple(hp.widths), word_dim=dim, attention_levels=hp.attention_levels,
+                             composite=hp.composite)
+        self.discriminator = ProjectionDiscriminator(6, dim, hp.image_size, width=hp.discriminator_width) \
+            if hp.adversarial_weight > 0 else None
         self.evaluator: Any = None
 
     def configure_metrics(self) -> None:
@@ -129,19 +146,46 @@ class TextGuidedEditing(MultimodalMethod):
     # ------------------------------------------------------------------ forward
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """The batch's images edited by their instructions: (B, 3, S, S), normalized as the data's images."""
+        return self.edit(batch)[0]
+
+    def edit(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The edited images (B, 3, S, S) and the instructions' pooled encodings (B, T), the condition."""
         states, lengths = self.instruction_encoder(batch["instruction_tokens"], batch["instruction_lengths"])
         mask = length_mask(lengths.to(states.device), states.shape[1])  # (B, L)
-        return self.unet(batch["image"], masked_mean(states, mask), states, mask)
+        condition = masked_mean(states, mask)
+        return self.unet(batch["image"], condition, states, mask), condition
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        target = batch["target"].float()
-        error = (self(batch).float() - target).abs()  # (B, 3, S, S)
-        changed = ((target - batch["image"].float()).abs().amax(1, keepdim=True) > 0.1).expand_as(error)
+        target, source = batch["target"].float(), batch["image"].float()
+        edited, condition = self.edit(batch)
+        error = (edited.float() - target).abs()  # (B, 3, S, S)
+        changed = ((target - source).abs().amax(1, keepdim=True) > 0.1).expand_as(error)
         l1 = error.mean()
         loss = l1 + self.hparams.changed_weight * (error * changed).sum() / changed.sum().clamp(min=1)
-        self.log("train/l1", l1 / 2, prog_bar=True, batch_size=len(target))  # on the 0–1 pixel scale
-        self.log("train/loss", loss, batch_size=len(target))
+        n = len(target)
+        if self.discriminator is not None:
+            loss = loss + self.adversarial_losses(source, edited.float(), target, condition.detach(),
+                                                  batch["instruction"])
+        self.log("train/l1", l1 / 2, prog_bar=True, batch_size=n)  # on the 0–1 pixel scale
+        self.log("train/loss", loss, batch_size=n)
         return loss
+
+    def adversarial_losses(self, source: torch.Tensor, edited: torch.Tensor, target: torch.Tensor,
+                           condition: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        """pix2pix's two losses, summed for one backward pass: the discriminator's (on detached outputs) and
+        ``adversarial_weight`` × the generator's (through the discriminator with its parameters held still).
+        Images (B, 3, S, S), condition (B, T) detached."""
+        discriminator, kind = self.discriminator, self.hparams.gan_loss
+        permutation, differ = mismatched_texts(instructions)
+        real, fake = torch.cat([source, target], 1), torch.cat([source, edited], 1)  # (B, 6, S, S)
+        _, real_scores, wrong_scores, fake_scores = matching_scores(
+            discriminator, real, fake.detach(), condition, permutation.to(condition.device))
+        d_loss = discriminator_loss(real_scores, wrong_scores, fake_scores, kind, differ.to(condition.device))
+        discriminator.requires_grad_(False)  # the generator's term trains the generator alone
+        g_loss = generator_loss(discriminator(fake, condition), kind)
+        discriminator.requires_grad_(True)
+        self.log_dict({"train/d_loss": d_loss, "train/g_adversarial": g_loss}, batch_size=len(source))
+        return d_loss + self.hparams.adversarial_weight * g_loss
 
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> dict[str, Any]:
         edited = self(batch).float().clamp(-1, 1)

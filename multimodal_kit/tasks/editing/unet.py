@@ -2,7 +2,12 @@
 through unchanged), and the instruction modulates every level's features (FiLM, Perez et al. 2018: a scale and a
 shift per channel from the instruction's encoding). At the coarsest levels each place also attends over the
 instruction's words (cross-attention, as in Stable Diffusion's U-Net), so the place the words name can change while
-the rest does not: FiLM alone changes every place alike."""
+the rest does not: FiLM alone changes every place alike.
+
+The output is a composite (as GANimation's attention mask, Pumarola et al. 2018): per pixel, a mask m in (0, 1)
+and a colour c, and the edited image is ``(1 - m) · input + m · c``. Where m is near 0 the input passes through
+exactly, noise and edges and all; a residual head (input + change) has to predict a change of zero at every pixel
+the edit leaves alone, and an unsure one blurs them."""
 
 from __future__ import annotations
 
@@ -50,8 +55,8 @@ class WordAttention(nn.Module):
 
 
 class FiLMUNet(nn.Module):
-    """Image (B, 3, S, S) and an instruction's encoding (B, T) → the edited image (B, 3, S, S): the input plus a
-    predicted change, so an empty instruction's answer is the input itself.
+    """Image (B, 3, S, S) and an instruction's encoding (B, T) → the edited image (B, 3, S, S), starting as the
+    input itself (or near it: a composite's masks start at sigmoid(-4) = 0.018).
 
     Args:
         condition_dim: T.
@@ -60,11 +65,14 @@ class FiLMUNet(nn.Module):
         word_dim: the size of each word's encoding, for the cross-attention.
         attention_levels: how many of the coarsest levels attend over the words, going down and coming up
             (0: FiLM alone).
+        composite: the output is ``(1 - m) · input + m · c`` with a predicted mask m and colour c (module
+            docstring); ``False``: ``input + change``.
     """
 
     def __init__(self, condition_dim: int, widths: tuple[int, ...] = (16, 32, 64, 128), word_dim: int = 0,
-                 attention_levels: int = 0) -> None:
+                 attention_levels: int = 0, composite: bool = True) -> None:
         super().__init__()
+        self.composite = composite
         if attention_levels and not word_dim:
             raise ValueError("attention_levels needs word_dim: the size of a word's encoding")
         levels = range(len(widths) - attention_levels, len(widths))  # the coarsest: the last down, the first up
@@ -78,9 +86,11 @@ class FiLMUNet(nn.Module):
             channels = width
         self.up = nn.ModuleList(FiLMBlock(channels_in + skip, skip, condition_dim)
                                 for channels_in, skip in zip(widths[:0:-1], widths[-2::-1], strict=True))
-        self.out = nn.Conv2d(widths[0], 3, 1)
+        self.out = nn.Conv2d(widths[0], 4 if composite else 3, 1)  # composite: (colour, mask logit)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        if composite:
+            nn.init.constant_(self.out.bias[3:], -4.0)  # masks start nearly shut: the input passes through
 
     def forward(self, image: torch.Tensor, condition: torch.Tensor, words: torch.Tensor | None = None,
                 word_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -98,4 +108,8 @@ class FiLMUNet(nn.Module):
             x = block(torch.cat([nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"), skip], 1), condition)
             if str(k) in self.attend_up:
                 x = self.attend_up[str(k)](x, words, word_mask)
-        return image + self.out(x)
+        out = self.out(x)
+        if not self.composite:
+            return image + out
+        colour, mask = out[:, :3], torch.sigmoid(out[:, 3:])  # (B, 3, S, S), (B, 1, S, S)
+        return image + mask * (colour - image)
