@@ -33,6 +33,9 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     except (RuntimeError, EOFError, IndexError, KeyError, ValueError, OSError) as error:
         if isinstance(error, FileNotFoundError):
             raise ConfigError(f"{path}: no such checkpoint file.") from None
+        if isinstance(error, PermissionError):  # whole, perhaps, but not this user's to read
+            raise ConfigError(f"{path}: not a readable checkpoint — permission denied for this user. Give it read "
+                              f"access (chmod u+r {path}) or copy it where you can read it.") from None
         size = Path(path).stat().st_size if Path(path).is_file() else 0
         what = ("empty (0 bytes)" if size == 0 else "a text file, not a checkpoint" if _looks_like_text(Path(path))
                 else f"cut short or damaged ({size:,} bytes; {(str(error) or type(error).__name__).split('. ')[0]})")
