@@ -77,10 +77,27 @@ def lost_process(error: BaseException, run_dir: str | None) -> str | None:
     if not isinstance(error, ProcessRaisedException | ProcessExitedException):
         return None
     if isinstance(error, ProcessRaisedException):
-        lines = [line for line in str(error).strip().splitlines() if line.strip()]
-        cause = lines[-1] if lines else "an error"
+        cause = raised_in_process(str(error))
     else:
         cause = f"it ended with {'signal ' + error.signal_name if error.signal_name else f'exit code {error.exit_code}'}"
     kept = f" The checkpoints written before it are kept in {run_dir}/checkpoints: resume with --ckpt_path last." \
         if run_dir else ""
     return (f"rank {error.error_index} of the DDP job failed ({cause}); the other processes were stopped.{kept}")
+
+
+def raised_in_process(text: str) -> str:
+    """The error a spawned process raised, from the traceback text torch passes back: the last exception's whole
+    message (every line, joined), without the class's module; a kit error (``ConfigError``/``DataError``) as its
+    message alone."""
+    lines = text.strip().splitlines()
+    headers = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+    body = lines[headers[-1] + 1:] if headers else lines
+    start = next((i for i, line in enumerate(body) if line.strip() and not line[0].isspace()), None)
+    if start is None:
+        return "an error"
+    message = " ".join(line.strip() for line in body[start:] if line.strip())
+    name, colon, rest = message.partition(": ")
+    if colon and " " not in name:  # "package.module.SomeError: message"
+        short = name.rsplit(".", 1)[-1]
+        return rest if short in ("ConfigError", "DataError") else f"{short}: {rest}"
+    return message
