@@ -287,3 +287,26 @@ class FailRankAtStep(Callback):
             if self.how == "kill":
                 os.kill(os.getpid(), 9)
             raise RuntimeError(f"injected fault on rank {self.rank} after step {self.step}")
+
+
+class FullDiskAfterSaves(Callback):
+    """In every process of the job (spawned workers too, where a test's monkeypatch does not reach), Lightning's
+    checkpoint write raises ``ENOSPC`` after the first ``saves`` writes: a disk that fills up mid-fit."""
+
+    def __init__(self, saves: int = 2) -> None:
+        self.saves = saves
+
+    def setup(self, trainer, pl_module, stage: str) -> None:  # noqa: ANN001
+        import errno
+
+        from lightning.fabric.plugins.io import torch_io
+
+        real_save, calls = torch_io._atomic_save, []
+
+        def filling_save(checkpoint: dict, path: str) -> None:
+            calls.append(path)
+            if len(calls) > self.saves:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_save(checkpoint, path)
+
+        torch_io._atomic_save = filling_save

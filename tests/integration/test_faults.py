@@ -163,3 +163,23 @@ def test_a_rank_lost_under_ddp_ends_the_job_naming_it_and_the_run_resumes(tmp_pa
     assert (run / "checkpoints" / "last.ckpt").is_file()  # epoch 0's (3 steps of 2 × 16 scenes)
     main(["fit", "-c", EXPERIMENT, "--ckpt_path", "last", "--trainer.max_epochs", "2", *common])
     assert "Restoring states from the checkpoint path at" in caplog.text
+
+
+def test_a_full_disk_under_ddp_ends_every_rank_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """ddp_spawn on 2 CPU processes: rank 0's write of epoch 1's checkpoint fails (ENOSPC) inside Lightning's save,
+    before the save's barrier where rank 1 waits. Both ranks end with the error naming the file — none left
+    waiting on a collective — and epoch 0's checkpoints are kept."""
+    from tests.conftest import TINY_SHAPES
+    from tests.integration.test_cli import EXPERIMENT
+
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("trainer:\n  callbacks:\n    - class_path: tests.helpers.FullDiskAfterSaves\n"
+                      "      init_args: {saves: 2}\n")
+    run = tmp_path / "run"
+    err = exits_2(["fit", "-c", EXPERIMENT, "-c", str(faults), "--run_dir", str(run), "--data.init_args.embedded_options",
+                   json.dumps(TINY_SHAPES), "--model.init_args.embed_dim", "16", "--model.init_args.hidden_dim", "16",
+                   "--data.init_args.batch_size", "16", "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
+                   "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn", *QUIET], capsys)
+    assert "could not write the checkpoint" in err and "No space left on device" in err and "Traceback" not in err
+    kept = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in kept and any(name.startswith("epoch000") for name in kept)
