@@ -119,13 +119,17 @@ class CheckedCheckpoint(ModelCheckpoint):
         problem = None
         try:
             super()._save_checkpoint(trainer, filepath)
-            if trainer.is_global_zero:
-                verify_written(filepath, before)
         except OSError as error:  # rank 0's write, which left before the save's barrier: meet the others there
             problem = str(checkpoint_write_error(filepath, error.strerror or str(error)))
             trainer.strategy.barrier("Trainer.save_checkpoint")
-        except ConfigError as error:
-            problem = str(error)
+        else:
+            if trainer.is_global_zero:
+                try:
+                    verify_written(filepath, before)
+                except OSError as error:
+                    problem = str(checkpoint_write_error(filepath, error.strerror or str(error)))
+                except ConfigError as error:
+                    problem = str(error)
         # rank 0 writes and checks; every rank ends alike, none left waiting on a collective
         problem = trainer.strategy.broadcast(problem, src=0)
         if problem:

@@ -96,7 +96,8 @@ class TextGuidedEditing(MultimodalMethod):
 
     def __init__(self, vocab_size: int = 0, pad_id: int = 0, image_size: int = 64,
                  widths: tuple[int, ...] = (16, 32, 64, 128), text_embed_dim: int = 64, text_hidden_dim: int = 128,
-                 attention_levels: int = 2, composite: bool = True, evaluator: str | None = None, geometric_reader: bool = True,
+                 attention_levels: int = 2, composite: bool = True, evaluator: str | None = None,
+                 geometric_reader: bool = True,
                  changed_weight: float = 1.0, adversarial_weight: float = 0.0, gan_loss: LossKind = "hinge",
                  discriminator_width: int = 32,
                  lr: float = 1e-3, weight_decay: float = 0.0, warmup_steps: int = 0,
@@ -158,14 +159,14 @@ class TextGuidedEditing(MultimodalMethod):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         target, source = batch["target"].float(), batch["image"].float()
         edited, condition = self.edit(batch)
-        error = (edited.float() - target).abs()  # (B, 3, S, S)
+        edited = edited.float()  # under mixed precision the losses are computed in float32
+        error = (edited - target).abs()  # (B, 3, S, S)
         changed = ((target - source).abs().amax(1, keepdim=True) > 0.1).expand_as(error)
         l1 = error.mean()
         loss = l1 + self.hparams.changed_weight * (error * changed).sum() / changed.sum().clamp(min=1)
         n = len(target)
         if self.discriminator is not None:
-            loss = loss + self.adversarial_losses(source, edited.float(), target, condition.detach(),
-                                                  batch["instruction"])
+            loss = loss + self.adversarial_losses(source, edited, target, condition.detach(), batch["instruction"])
         self.log("train/l1", l1 / 2, prog_bar=True, batch_size=n)  # on the 0–1 pixel scale
         self.log("train/loss", loss, batch_size=n)
         return loss
