@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from multimodal_kit.checkpoints import checkpoint_config
+from multimodal_kit.checkpoints import checkpoint_config, load_checkpoint
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.interruption import resume_checkpoint
 from multimodal_kit.run_dirs import experiment_name, latest_run, launcher_run_id
@@ -18,19 +18,32 @@ RUN_DIR_ENV = "MMKIT_RUN_DIR"  # hands the run directory to DDP worker processes
 
 
 def checkpoint_in(run: Path, which: str) -> Path:
-    """``last`` (what ``fit --ckpt_path last`` would resume) or ``best`` (the ``epoch*.ckpt`` kept by the monitored
-    metric) of a run directory, said; none is a :class:`ConfigError` naming the directory."""
+    """``last`` (what ``fit --ckpt_path last`` would resume) or ``best`` (:func:`best_checkpoint`) of a run
+    directory, said; none is a :class:`ConfigError` naming the directory."""
     checkpoints = run / "checkpoints"
-    if which == "last":
-        found = resume_checkpoint(checkpoints)
-    else:
-        kept = sorted(checkpoints.glob("epoch*.ckpt"), key=lambda path: path.stat().st_mtime)
-        found = kept[-1] if kept else None
+    found = resume_checkpoint(checkpoints) if which == "last" else best_checkpoint(checkpoints)
     if found is None:
         raise ConfigError(f"--ckpt_path {which}: {checkpoints} holds no {'resumable' if which == 'last' else 'best'} "
                           "checkpoint; give a checkpoint file.")
     rank_zero_info(f"--ckpt_path {which}: {found}")
     return found
+
+
+def best_checkpoint(checkpoints: Path) -> Path | None:
+    """The ``epoch*.ckpt`` that the monitoring ``ModelCheckpoint`` recorded as its best (``best_model_path`` in its
+    state, as saved in the newest readable checkpoint), so ``save_top_k`` above 1 still gives the best by the
+    metric; without such a record, the newest ``epoch*.ckpt``; ``None`` when there is none."""
+    kept = {path.name: path for path in checkpoints.glob("epoch*.ckpt") if path.is_file()}
+    if not kept:
+        return None
+    newest = resume_checkpoint(checkpoints)
+    states = (load_checkpoint(newest, mmap=True).get("callbacks") or {}) if newest is not None else {}
+    for state in states.values():
+        if isinstance(state, dict) and state.get("monitor") and state.get("best_model_path"):
+            recorded = Path(str(state["best_model_path"])).name  # by name: a run directory may have moved
+            if recorded in kept:
+                return kept[recorded]
+    return max(kept.values(), key=lambda path: path.stat().st_mtime)
 
 
 def run_directory(config: Any, subcommand: str | None) -> Path:

@@ -48,3 +48,22 @@ def test_resume_passes_over_an_unreadable_newest_checkpoint(tmp_path: Path, unre
     with caplog.at_level("INFO"):
         assert resume_checkpoint(tmp_path) == older
     assert f"skipping {newest}: permission denied for this user" in caplog.text
+
+
+def test_ckpt_path_best_is_the_one_the_monitor_recorded_not_the_newest(tmp_path: Path) -> None:
+    """With ``save_top_k`` above 1 the newest epoch checkpoint need not be the best: ``--ckpt_path best`` takes the
+    file the monitoring ModelCheckpoint recorded (its state in the newest checkpoint), found by name."""
+    from multimodal_kit.cli_checkpoints import checkpoint_in
+
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for name in ("epoch000-step3.ckpt", "epoch001-step6.ckpt"):  # written in this order: epoch001 is the newest
+        torch.save({"state_dict": {}}, checkpoints / name)
+        os.utime(checkpoints / name, (1, 1) if name.startswith("epoch000") else (2, 2))
+    states = {"CheckedCheckpoint{'monitor': 'val/bleu4'}": {"monitor": "val/bleu4", "best_model_path":
+                                                             "/moved/elsewhere/checkpoints/epoch000-step3.ckpt"},
+              "CheckedCheckpoint{'monitor': None}": {"monitor": None, "best_model_path": str(checkpoints / "last.ckpt")}}
+    torch.save({"state_dict": {}, "callbacks": states}, checkpoints / "last.ckpt")
+    assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "epoch000-step3.ckpt"
+    torch.save({"state_dict": {}}, checkpoints / "last.ckpt")  # no record (e.g. a user's own callbacks): the newest
+    assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "epoch001-step6.ckpt"
