@@ -268,7 +268,7 @@ class PairDataModule(FlatBatches, AugmentsMedia, LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         dataset = predict_inputs(self.predict_path, self.codec, lambda: self.tokenizer, self.hparams.bad_rows,
-                                 tuple(self.fields.text_fields), tuple(self.codecs[1:]))
+                                 tuple(self.fields.text_fields), tuple(self.codecs[1:]), self.hparams.max_text_length)
         return loader_for(self, dataset, self.eval_batch_size, "predict", texts=not isinstance(dataset, PredictFiles))
 
     # ----------------------------------------------------------------- pieces

@@ -20,10 +20,11 @@ from multimodal_kit.data.sources import read_metadata
 
 def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase | None],
                    bad_rows: Literal["fail", "skip"], text_fields: tuple[str, ...] = (),
-                   further: tuple[MediaCodec, ...] = ()) -> Dataset:
-    """The dataset of ``predict_path``: prompts (a ``.txt`` file, checked against ``tokenizer()``), records (a
-    ``.jsonl`` file: ``file_name`` and each of ``text_fields`` per line, and optionally a file for each further
-    media field of ``further``, by its name), else media files (which need no tokenizer)."""
+                   further: tuple[MediaCodec, ...] = (), max_text_length: int | None = None) -> Dataset:
+    """The dataset of ``predict_path``: prompts (a ``.txt`` file, checked against ``tokenizer()`` and
+    ``max_text_length`` as the training texts), records (a ``.jsonl`` file: ``file_name`` and each of
+    ``text_fields`` per line, and optionally a file for each further media field of ``further``, by its name), else
+    media files (which need no tokenizer)."""
     if not predict_path:
         raise DataError("predict needs inputs: pass --data.predict_path FILE_OR_DIRECTORY.")
     path = Path(predict_path).expanduser()
@@ -31,9 +32,10 @@ def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Calla
         if tokenizer() is None:
             raise DataError(f"{path}: a prompts file, but this data has no text field to read prompts with; give "
                             f"--data.predict_path a media file or a directory of them ({', '.join(codec.extensions)}).")
-        return checked_prompts(path, tokenizer())
+        return checked_prompts(path, tokenizer(), max_text_length)
     if path.is_file() and path.suffix.lower() == ".jsonl":
-        return checked_records(path, codec, text_fields, bad_rows, further, tokenizer() if text_fields else None)
+        return checked_records(path, codec, text_fields, bad_rows, further, tokenizer() if text_fields else None,
+                               max_text_length)
     return PredictFiles(readable(media_files(predict_path, codec.extensions), codec, bad_rows, predict_path), codec)
 
 
@@ -83,42 +85,47 @@ def units_of(tokenizer: PreTrainedTokenizerBase) -> str:
     return "characters" if vocabulary and all(len(t) == 1 for t in vocabulary) else "words"
 
 
-def text_problems(records: list[dict], text_fields: tuple[str, ...], tokenizer: PreTrainedTokenizerBase
-                  ) -> list[Problem]:
-    """A predict record's text fields read as the training texts do: one empty or blank, or holding tokens the
-    tokenizer does not know (they would become its unknown token), is a problem naming the record's file."""
-    problems = []
-    for record in records:
-        for field in text_fields:
-            text = str(record[field])
-            where = Path(record["file_name"]).name
-            if not text.strip():
-                problems.append(Problem(where, f"{field!r} is empty"))
-            elif tokenizer.unk_token_id is not None and \
-                    tokenizer.unk_token_id in tokenizer(text, add_special_tokens=False)["input_ids"]:
-                problems.append(Problem(where, f"{field!r} holds {units_of(tokenizer)} the model never saw in "
-                                               f"training: {text!r}"))
-    return problems
+def text_problem(text: str, tokenizer: PreTrainedTokenizerBase, max_text_length: int | None) -> str | None:
+    """What keeps one predict text from being read as the training texts are, or ``None``: empty, holding tokens
+    the tokenizer does not know (they would become its unknown token), or longer than the training texts may be
+    (``max_text_length`` tokens, BOS and EOS included; a training row that long is a bad row)."""
+    if not text.strip():
+        return "is empty"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+        return f"holds {units_of(tokenizer)} the model never saw in training: {text!r}"
+    if max_text_length is not None and len(ids) + 2 > max_text_length:
+        return (f"has {len(ids) + 2} tokens, more than --data.max_text_length={max_text_length} (the training "
+                f"texts' limit): {text[:60]!r}{'…' if len(text) > 60 else ''}; shorten it or split it in two")
+    return None
 
 
-def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase) -> Prompts:
-    """The prompts of a text file, checked: every word must be known to the tokenizer."""
+def text_problems(records: list[dict], text_fields: tuple[str, ...], tokenizer: PreTrainedTokenizerBase,
+                  names: list[str], max_text_length: int | None = None) -> list[Problem]:
+    """Every :func:`text_problem` of the records' text fields, each naming its record (``names``, one per record:
+    its line in the file) and field."""
+    return [Problem(where, f"{field!r} {problem}") for record, where in zip(records, names, strict=True)
+            for field in text_fields
+            if (problem := text_problem(str(record[field]), tokenizer, max_text_length))]
+
+
+def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase, max_text_length: int | None = None) -> Prompts:
+    """The prompts of a text file, checked as the training texts are (:func:`text_problem`); each bad one named
+    by its line in the file."""
     prompts = Prompts(path)
-    unk = tokenizer.unk_token_id
-    if unk is not None:
-        rows = tokenizer(prompts.prompts, add_special_tokens=False)["input_ids"]
-        bad = [Problem(f"line {line}", repr(text))
-               for line, text, row in zip(prompts.line_numbers, prompts.prompts, rows, strict=True) if unk in row]
-        if bad:
-            raise DataError(f"{path}: {len(bad)} prompt(s) hold {units_of(tokenizer)} the model never saw in training "
-                            f"(they would become {tokenizer.unk_token}):\n{listing(bad)}\nUse {units_of(tokenizer)} "
-                            "of the training texts.")
+    bad = [Problem(f"line {line}", problem) for line, text in zip(prompts.line_numbers, prompts.prompts, strict=True)
+           if (problem := text_problem(text, tokenizer, max_text_length))]
+    if bad:
+        raise DataError(f"{path}: {len(bad)} prompt(s) the model cannot read as it read its training texts:\n"
+                        f"{listing(bad)}\nUse {units_of(tokenizer)} of the training texts, within the length of "
+                        "the training texts.")
     return prompts
 
 
 def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...], bad_rows: Literal["fail", "skip"],
                     further: tuple[MediaCodec, ...] = (),
-                    tokenizer: PreTrainedTokenizerBase | None = None) -> PredictRecords:
+                    tokenizer: PreTrainedTokenizerBase | None = None, max_text_length: int | None = None
+                    ) -> PredictRecords:
     """The records of a JSON-lines file, each with ``file_name`` (relative to the file's folder), every field
     of ``text_fields`` and, where given, a file per further media field (by its name, relative too); a line that
     is not such a record is an error naming it, as is a media file that does not load (or, with
@@ -132,13 +139,19 @@ def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...],
                              + ".")
     if not records:
         raise DataError(f"{path}: no records; write one JSON object per line.")
+    # each record's own line in the file (read_metadata passes over blank lines; every line decoded)
+    lines = [n for n, raw in enumerate(path.read_bytes().splitlines(), start=1) if raw.decode("utf-8").strip()]
     if tokenizer is not None:
-        unreadable = text_problems(records, text_fields, tokenizer)
+        unreadable = text_problems(records, text_fields, tokenizer,
+                                   [f"line {n} ({Path(r['file_name']).name})" for n, r in zip(lines, records,
+                                                                                             strict=True)],
+                                   max_text_length)
         if unreadable:
             raise problems_error(unreadable, f"--data.predict_path={str(path)!r}",
-                                 f"Give each record's text in {units_of(tokenizer)} of the training texts.")
+                                 f"Give each record's text in {units_of(tokenizer)} of the training texts, within "
+                                 "their length.")
     for other in further:  # a field in some records only would batch unevenly
-        lacking = [i + 1 for i, r in enumerate(records) if other.key not in r]
+        lacking = [n for n, r in zip(lines, records, strict=True) if other.key not in r]
         if lacking and len(lacking) < len(records):
             raise DataError(f"{path}: lines {lacking[:10]} name no {other.key!r} file and the others do; give it "
                             "in every record or in none.")

@@ -116,7 +116,8 @@ def test_unknown_prompt_words_are_named(tmp_path: Path, capsys) -> None:
               *QUIET])
     assert exit_.value.code == 2
     error = capsys.readouterr().err
-    assert "mmkit predict: error: " in error and "line 2: 'a glorious unicorn'" in error and "Traceback" not in error
+    assert "mmkit predict: error: " in error and "Traceback" not in error
+    assert "line 2: holds words the model never saw in training: 'a glorious unicorn'" in error
 
 
 def test_a_dual_encoder_judges_r_precision_of_generated_and_real_images(tmp_path: Path,

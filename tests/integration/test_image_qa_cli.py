@@ -69,11 +69,13 @@ def test_predict_records_name_the_bad_line(tmp_path: Path, capsys: pytest.Captur
     from PIL import Image
 
     Image.new("RGB", (64, 64), (120, 120, 120)).save(tmp_path / "scene.png")
-    records.write_text(json.dumps({"file_name": "scene.png", "question": "   "}) + "\n"
+    records.write_text(json.dumps({"file_name": "scene.png", "question": "   "}) + "\n\n"  # a blank line between
                        + json.dumps({"file_name": "scene.png", "question": "qu'est-ce que c'est"}) + "\n")
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.predict_path", str(records),
               "--output_dir", str(tmp_path / "out"), "--trainer.logger", "false"])
     error = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "'question' is empty" in error
-    assert "'question' holds words the model never saw in training: \"qu'est-ce que c'est\"" in error
+    # each named by its own line of the file (both records show the same image)
+    assert exit_info.value.code == 2 and "line 1 (scene.png): 'question' is empty" in error
+    assert "line 3 (scene.png): 'question' holds words the model never saw in training: \"qu'est-ce que c'est\"" \
+        in error
