@@ -32,7 +32,7 @@ from multimodal_kit.cli_checkpoints import (
     resume_path,
     run_directory,
 )
-from multimodal_kit.cli_errors import KitArgumentParser, config_files, lost_process, user_mistake
+from multimodal_kit.cli_errors import KitArgumentParser, check_counts, lost_process, user_mistake
 from multimodal_kit.compat import (
     KeepsCheckpointConfig,
     cli_section,
@@ -40,7 +40,6 @@ from multimodal_kit.compat import (
     wandb_started,
 )
 from multimodal_kit.data.base import PairDataModule
-from multimodal_kit.errors import ConfigError
 from multimodal_kit.interruption import LAST, CheckedCheckpoint, ResumableInterrupt
 from multimodal_kit.learning_curves import RunMetricsLogger
 from multimodal_kit.links import DATA_LINKS, DataAttribute, link_language_model_tokenizer
@@ -103,7 +102,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         from_command_line = args is None
         given = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else args
-        cli_errors.GIVEN_CONFIGS[:] = config_files(given) if isinstance(given, list) else []
+        cli_errors.GIVEN_ARGS[:] = given if isinstance(given, list) else []
         if isinstance(given, list) and given and given[0] in EVAL_SUBCOMMANDS:
             ckpt = flag_value(given, "--ckpt_path")
             if ckpt in ("last", "best"):  # found first, so its own config goes in front as for a file
@@ -132,10 +131,7 @@ class MultimodalCLI(KeepsCheckpointConfig, LightningCLI):
         if config.get("ckpt_path") and Path(config.ckpt_path).is_file():
             load_checkpoint(config.ckpt_path, mmap=True)  # a damaged file: an error naming it, not a traceback
             check_checkpoint_classes(config)
-        for flag in ("max_epochs", "max_steps"):
-            value = config.trainer.get(flag)
-            if value is not None and value < -1:
-                raise ConfigError(f"--trainer.{flag} {value}: give a count of at least 0, or -1 for no limit.")
+        check_counts(config)
         if self.subcommand == "predict" and config.trainer.get("logger") is not False:
             config.trainer.logger = False  # predictions go to files; a W&B run per predict would only pile up
         self.run_dir = run_directory(config, self.subcommand).absolute()

@@ -11,8 +11,8 @@ from lightning.pytorch.cli import LightningArgumentParser
 from multimodal_kit.data.problems import DataError
 from multimodal_kit.errors import ConfigError, condense_parser_error
 
-#: the config files of the command being parsed (-c/--config values), so a YAML syntax error names its file
-GIVEN_CONFIGS: list[str] = []
+#: the command line being parsed, so a YAML syntax error or a bad value names the file that gave it
+GIVEN_ARGS: list[str] = []
 
 
 def config_files(args: list[str]) -> list[str]:
@@ -39,6 +39,45 @@ def yaml_syntax_error(files: list[str]) -> str | None:
     return None
 
 
+def given_where(key: str) -> str:
+    """Where the value of a config ``key`` (``data.init_args.batch_size``) was given, for an error message: the
+    flag ``--key`` when the command line sets it, else ``FILE: key`` for the last config file that does."""
+    import yaml
+
+    if any(arg == f"--{key}" or arg.startswith(f"--{key}=") for arg in GIVEN_ARGS):
+        return f"--{key}"
+    parts = key.split(".")
+    for name in reversed(config_files(GIVEN_ARGS)):
+        try:
+            with open(name, encoding="utf-8") as handle:
+                node = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        for path in (parts, [p for p in parts if p != "init_args"]):  # data: {init_args: {…}} or data: {…}
+            found: object = node
+            for part in path:
+                found = found.get(part) if isinstance(found, dict) else None
+            if found is not None:
+                return f"{name}: {key}"
+    return f"--{key}"
+
+
+def check_counts(config: object) -> None:
+    """Refuse counts no run can have (``max_epochs``/``max_steps`` below -1, a batch size below 1) before anything
+    is built, naming the file or flag that gave each."""
+    from multimodal_kit.data.checks import check_batch_sizes
+
+    for flag in ("max_epochs", "max_steps"):
+        value = config.trainer.get(flag)  # type: ignore[attr-defined]
+        if value is not None and value < -1:
+            raise ConfigError(f"{given_where(f'trainer.{flag}')} {value}: give a count of at least 0, or -1 for "
+                              "no limit.")
+    data = (config.get("data") or {}).get("init_args") or {}  # type: ignore[attr-defined]
+    if isinstance(data.get("batch_size"), int):
+        check_batch_sizes(data["batch_size"], data.get("eval_batch_size"),
+                          named=lambda flag: given_where(f"data.init_args.{flag}"))
+
+
 class KitArgumentParser(LightningArgumentParser):
     """The CLI's parser: a bad flag or config value is one short paragraph (what is wrong, and where to look),
     not the usage listing of every Trainer option followed by jsonargparse's union diagnostics."""
@@ -49,7 +88,7 @@ class KitArgumentParser(LightningArgumentParser):
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = " ".join(["mmkit", *parser.prog.replace(" [options]", "").split()[1:]])  # also as python -m
         if "<unicode string>" in message:  # a config file that is no YAML: name the file, not a string
-            message = yaml_syntax_error(GIVEN_CONFIGS) or message
+            message = yaml_syntax_error(config_files(GIVEN_ARGS)) or message
         sys.stderr.write(f"{prog}: error: {condense_parser_error(message)}\nThe options: {prog} --help "
                          "(of a class: --model.help CLASS, --data.help CLASS).\n")
         self.exit(2)

@@ -310,3 +310,26 @@ class FullDiskAfterSaves(Callback):
             real_save(checkpoint, path)
 
         torch_io._atomic_save = filling_save
+
+
+class CrashBeforeRenameAfterSaves(Callback):
+    """The process dies (SIGKILL: a power cut, the OOM killer) inside Lightning's checkpoint write after the first
+    ``saves`` writes: the next checkpoint's bytes are in fsspec's temporary file, not yet renamed onto its name."""
+
+    def __init__(self, saves: int = 2) -> None:
+        self.saves = saves
+
+    def setup(self, trainer, pl_module, stage: str) -> None:  # noqa: ANN001
+        import signal
+
+        from fsspec.implementations.local import LocalFileOpener
+
+        real_commit, calls = LocalFileOpener.commit, []
+
+        def dying_commit(opener: LocalFileOpener) -> None:
+            calls.append(opener.path)
+            if len(calls) > self.saves:
+                os.kill(os.getpid(), signal.SIGKILL)
+            real_commit(opener)
+
+        LocalFileOpener.commit = dying_commit

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -243,12 +244,13 @@ def check_split(datamodule: Any, name: str, collective: bool = False) -> None:
     datamodule.checked_splits.add(name)
 
 
-def check_batch_sizes(batch_size: int, eval_batch_size: int | None) -> int:
+def check_batch_sizes(batch_size: int, eval_batch_size: int | None,
+                      named: Callable[[str], str] = lambda flag: f"--data.init_args.{flag}") -> int:
     """``batch_size``, after refusing a batch size below 1 (``eval_batch_size`` ``None``: the training one),
-    naming the flag."""
+    naming where it was given (``named``: the argument's name → the flag, or the config file and key)."""
     from multimodal_kit.errors import ConfigError
 
     for flag, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
         if value is not None and value < 1:
-            raise ConfigError(f"--data.init_args.{flag} {value}: a batch holds at least 1 pair.")
+            raise ConfigError(f"{named(flag)} {value}: a batch holds at least 1 pair.")
     return batch_size
