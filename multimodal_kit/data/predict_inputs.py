@@ -16,6 +16,7 @@ from multimodal_kit.data.codec import MediaCodec
 from multimodal_kit.data.datasets import PredictFiles, PredictRecords, Prompts
 from multimodal_kit.data.problems import DataError, Problem, listing, problems_error
 from multimodal_kit.data.sources import read_metadata
+from multimodal_kit.data.text import token_counts
 
 
 def predict_inputs(predict_path: str | None, codec: MediaCodec, tokenizer: Callable[[], PreTrainedTokenizerBase | None],
@@ -94,9 +95,9 @@ def text_problem(text: str, tokenizer: PreTrainedTokenizerBase, max_text_length:
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
         return f"holds {units_of(tokenizer)} the model never saw in training: {text!r}"
-    if max_text_length is not None and len(ids) + 2 > max_text_length:
-        return (f"has {len(ids) + 2} tokens, more than --data.max_text_length={max_text_length} (the training "
-                f"texts' limit): {text[:60]!r}{'…' if len(text) > 60 else ''}; shorten it or split it in two")
+    if max_text_length is not None and (count := token_counts(tokenizer, [text])[0]) > max_text_length:
+        return (f"has {count} tokens, more than --data.max_text_length={max_text_length} (the training texts' "
+                f"limit): {text[:60]!r}{'…' if len(text) > 60 else ''}; shorten it or split it in two")
     return None
 
 
