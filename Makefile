@@ -100,7 +100,7 @@ tts-cycle: install  ## train a recognizer of the single voice, then a synthesize
 	echo "Speak:            mmkit predict --ckpt_path $$best --data.predict_path prompts.txt --output_dir out/"
 
 test: install  ## the default test suite (offline, CPU, a few minutes)
-	WANDB_MODE=offline $(VENV)/bin/pytest -q
+	WANDB_MODE=offline $(VENV)/bin/pytest -q --durations=20
 
 lint: install  ## ruff
 	$(VENV)/bin/ruff check multimodal_kit tests benchmarks examples experiments
