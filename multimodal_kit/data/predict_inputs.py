@@ -86,36 +86,50 @@ def units_of(tokenizer: PreTrainedTokenizerBase) -> str:
     return "characters" if vocabulary and all(len(t) == 1 for t in vocabulary) else "words"
 
 
-def text_problem(text: str, tokenizer: PreTrainedTokenizerBase, max_text_length: int | None) -> str | None:
-    """What keeps one predict text from being read as the training texts are, or ``None``: empty, holding tokens
-    the tokenizer does not know (they would become its unknown token), or longer than the training texts may be
-    (``max_text_length`` tokens, BOS and EOS included; a training row that long is a bad row)."""
-    if not text.strip():
-        return "is empty"
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
-        return f"holds {units_of(tokenizer)} the model never saw in training: {text!r}"
-    if max_text_length is not None and (count := token_counts(tokenizer, [text])[0]) > max_text_length:
-        return (f"has {count} tokens, more than --data.max_text_length={max_text_length} (the training texts' "
-                f"limit): {text[:60]!r}{'…' if len(text) > 60 else ''}; shorten it or split it in two")
-    return None
+def unreadable_texts(texts: list[str | None], tokenizer: PreTrainedTokenizerBase, max_text_length: int | None
+                     ) -> list[str | None]:
+    """Per predict text, what keeps it from being read as the training texts are, or ``None``: empty (or
+    missing), holding tokens the tokenizer does not know (they would become its unknown token), or more tokens
+    than the training texts may have (``max_text_length``, BOS and EOS included; a training row that long is a bad
+    row). One tokenizer pass over all texts."""
+    given = ["" if text is None else str(text) for text in texts]
+    if not given:
+        return []
+    ids = tokenizer(given, add_special_tokens=False)["input_ids"]
+    counts = token_counts(tokenizer, given)
+    said: list[str | None] = []
+    for text, row, count in zip(given, ids, counts, strict=True):
+        if not text.strip():
+            said.append("is empty")
+        elif tokenizer.unk_token_id is not None and tokenizer.unk_token_id in row:
+            said.append(f"holds {units_of(tokenizer)} the model never saw in training: {text!r}")
+        elif max_text_length is not None and count > max_text_length:
+            said.append(f"has {count} tokens, more than --data.max_text_length={max_text_length} (the training "
+                        f"texts' limit): {text[:60]!r}{'…' if len(text) > 60 else ''}; shorten it or split it in two")
+        else:
+            said.append(None)
+    return said
 
 
-def text_problems(records: list[dict], text_fields: tuple[str, ...], tokenizer: PreTrainedTokenizerBase,
-                  names: list[str], max_text_length: int | None = None) -> list[Problem]:
-    """Every :func:`text_problem` of the records' text fields, each naming its record (``names``, one per record:
-    its line in the file) and field."""
-    return [Problem(where, f"{field!r} {problem}") for record, where in zip(records, names, strict=True)
-            for field in text_fields
-            if (problem := text_problem(str(record[field]), tokenizer, max_text_length))]
+def record_problems(records: list[dict], text_fields: tuple[str, ...], tokenizer: PreTrainedTokenizerBase,
+                    names: list[str], max_text_length: int | None = None) -> list[Problem]:
+    """Every :func:`unreadable_texts` finding in the records' text fields, each naming its record (``names``, one
+    per record: its line in the file) and field."""
+    problems = []
+    for field in text_fields:
+        for where, said in zip(names, unreadable_texts([r.get(field) for r in records], tokenizer, max_text_length),
+                               strict=True):
+            if said:
+                problems.append(Problem(where, f"{field!r} {said}"))
+    return problems
 
 
 def checked_prompts(path: Path, tokenizer: PreTrainedTokenizerBase, max_text_length: int | None = None) -> Prompts:
-    """The prompts of a text file, checked as the training texts are (:func:`text_problem`); each bad one named
-    by its line in the file."""
+    """The prompts of a text file, checked as the training texts are (:func:`unreadable_texts`); each bad one
+    named by its line in the file."""
     prompts = Prompts(path)
-    bad = [Problem(f"line {line}", problem) for line, text in zip(prompts.line_numbers, prompts.prompts, strict=True)
-           if (problem := text_problem(text, tokenizer, max_text_length))]
+    bad = [Problem(f"line {line}", said) for line, said in
+           zip(prompts.line_numbers, unreadable_texts(prompts.prompts, tokenizer, max_text_length), strict=True) if said]
     if bad:
         raise DataError(f"{path}: {len(bad)} prompt(s) the model cannot read as it read its training texts:\n"
                         f"{listing(bad)}\nUse {units_of(tokenizer)} of the training texts, within the length of "
@@ -131,7 +145,7 @@ def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...],
     of ``text_fields`` and, where given, a file per further media field (by its name, relative too); a line that
     is not such a record is an error naming it, as is a media file that does not load (or, with
     ``bad_rows: skip``, left out)."""
-    rows, problems = read_metadata(path, required=text_fields)
+    rows, problems, lines = read_metadata(path, required=text_fields)
     records = [{**row, "file_name": path.parent / str(row["file_name"]),
                 **{c.key: path.parent / str(row[c.key]) for c in further if row.get(c.key)}} for row in rows]
     if problems:
@@ -140,13 +154,9 @@ def checked_records(path: Path, codec: MediaCodec, text_fields: tuple[str, ...],
                              + ".")
     if not records:
         raise DataError(f"{path}: no records; write one JSON object per line.")
-    # each record's own line in the file (read_metadata passes over blank lines; every line decoded)
-    lines = [n for n, raw in enumerate(path.read_bytes().splitlines(), start=1) if raw.decode("utf-8").strip()]
     if tokenizer is not None:
-        unreadable = text_problems(records, text_fields, tokenizer,
-                                   [f"line {n} ({Path(r['file_name']).name})" for n, r in zip(lines, records,
-                                                                                             strict=True)],
-                                   max_text_length)
+        names = [f"line {n} ({Path(r['file_name']).name})" for n, r in zip(lines, records, strict=True)]
+        unreadable = record_problems(records, text_fields, tokenizer, names, max_text_length)
         if unreadable:
             raise problems_error(unreadable, f"--data.predict_path={str(path)!r}",
                                  f"Give each record's text in {units_of(tokenizer)} of the training texts, within "

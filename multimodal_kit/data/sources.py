@@ -87,7 +87,7 @@ def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | da
     """
     splits = {}
     for split, metadata in _metadata_files(root).items():
-        rows, problems = read_metadata(metadata)
+        rows, problems, _ = read_metadata(metadata)
         if problems:
             if skipped is None:
                 raise problems_error(problems, str(metadata),
@@ -111,14 +111,17 @@ def read_mediafolder(root: Path, media_column: str, feature: datasets.Image | da
     return datasets.DatasetDict(splits)
 
 
-def read_metadata(path: Path, required: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """The rows of a ``metadata.jsonl``/``metadata.csv`` file, and a :class:`Problem` for each line that cannot be
-    read: not UTF-8, not valid JSON (or a CSV row with the wrong number of fields), no ``file_name``, or (JSON
-    lines) without one of the ``required`` keys."""
+def read_metadata(path: Path, required: tuple[str, ...] = ()
+                  ) -> tuple[list[dict[str, Any]], list[Problem], list[int]]:
+    """The rows of a ``metadata.jsonl``/``metadata.csv`` file (UTF-8, a byte-order mark allowed), a
+    :class:`Problem` for each line that cannot be read: not UTF-8, not valid JSON (or a CSV row with the wrong
+    number of fields), no ``file_name``, or (JSON lines) without one of the ``required`` keys; and each row's own
+    line number in the file."""
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
+    numbers: list[int] = []
     lines: list[tuple[int, str]] = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    for number, raw in enumerate(path.read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
         try:
             lines.append((number, raw.decode("utf-8")))
         except UnicodeDecodeError as error:
@@ -142,7 +145,8 @@ def read_metadata(path: Path, required: tuple[str, ...] = ()) -> tuple[list[dict
                 problems.append(Problem(f"{path.name} line {number}", f"no {', '.join(map(repr, missing))}"))
             else:
                 rows.append(row)
-        return rows, problems
+                numbers.append(number)
+        return rows, problems, numbers
     if not lines or lines[0][0] != 1:
         raise DataError(f"{path}: the header line is missing or not UTF-8; re-encode the file as UTF-8.")
     reader = csv.reader([line for _, line in lines])
@@ -159,7 +163,8 @@ def read_metadata(path: Path, required: tuple[str, ...] = ()) -> tuple[list[dict
             problems.append(Problem(f"{path.name} line {number}", "no 'file_name' naming the media file"))
         else:
             rows.append(dict(zip(header, fields, strict=True)))
-    return rows, problems
+            numbers.append(number)
+    return rows, problems, numbers
 
 
 def _as_dict(loaded: Any, source: str) -> datasets.DatasetDict:

@@ -227,7 +227,7 @@ def test_predict_texts_are_refused_as_training_texts_would_be_naming_each_line(t
     """A synthesizer's prompts: unknown characters, and a prompt longer than the training texts may be (a
     2,000-character one would be cut at max_frames), are refused up front, each by its own line (blank lines
     counted), in the vocabulary's unit; a record's text field the same way."""
-    from multimodal_kit.data.predict_inputs import checked_prompts, text_problems
+    from multimodal_kit.data.predict_inputs import checked_prompts, record_problems
     from multimodal_kit.data.text import train_tokenizer
 
     tokenizer = train_tokenizer(["one two three", "go left"], kind="char")
@@ -240,8 +240,9 @@ def test_predict_texts_are_refused_as_training_texts_would_be_naming_each_line(t
     assert "line 5: has 2101 tokens, more than --data.max_text_length=300" in said and "split it" in said
     path.write_text("one two\n\ngo left\n")
     assert checked_prompts(path, tokenizer, max_text_length=300).prompts == ["one two", "go left"]
-    problems = text_problems([{"question": "go left " * 40}], ("question",), tokenizer, ["line 2 (a.png)"], 300)
+    problems = record_problems([{"question": "go left " * 40}, {"question": None}], ("question",), tokenizer,
+                               ["line 2 (a.png)", "line 3 (b.png)"], 300)
     assert [str(p) for p in problems] == ["line 2 (a.png): 'question' has 321 tokens, more than "
                                           "--data.max_text_length=300 (the training texts' limit): 'go left go left "
                                           "go left go left go left go left go left go l'…; shorten it or split it "
-                                          "in two"]
+                                          "in two", "line 3 (b.png): 'question' is empty"]  # null: empty
