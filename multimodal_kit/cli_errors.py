@@ -39,27 +39,39 @@ def yaml_syntax_error(files: list[str]) -> str | None:
     return None
 
 
-def given_where(key: str) -> str:
+def given_where(key: str, value: object) -> str:
     """Where the value of a config ``key`` (``data.init_args.batch_size``) was given, for an error message: the
-    flag ``--key`` when the command line sets it, else ``FILE: key`` for the last config file that does."""
+    last source on the command line that sets it — its flag (``--key``, or the form without ``init_args``), or
+    ``FILE: key`` for a config file that sets it to ``value`` — else the key alone (e.g. a JSON group)."""
+    flags = {f"--{key}", f"--{key.replace('.init_args.', '.')}"}
+    for i in range(len(GIVEN_ARGS) - 1, -1, -1):
+        name, eq, inline = GIVEN_ARGS[i].partition("=")
+        if name in flags:
+            return name
+        if name in ("-c", "--config"):
+            file = inline if eq else GIVEN_ARGS[i + 1] if i + 1 < len(GIVEN_ARGS) else ""
+            if not file.lstrip().startswith("{") and _file_value(file, key) == value:
+                return f"{file}: {key}"
+    return key
+
+
+def _file_value(file: str, key: str) -> object:
+    """The value a YAML config file gives ``key`` (``data: {init_args: {…}}`` or ``data: {…}``), or ``None``."""
     import yaml
 
-    if any(arg == f"--{key}" or arg.startswith(f"--{key}=") for arg in GIVEN_ARGS):
-        return f"--{key}"
+    try:
+        with open(file, encoding="utf-8") as handle:
+            node = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError):
+        return None
     parts = key.split(".")
-    for name in reversed(config_files(GIVEN_ARGS)):
-        try:
-            with open(name, encoding="utf-8") as handle:
-                node = yaml.safe_load(handle)
-        except (OSError, yaml.YAMLError):
-            continue
-        for path in (parts, [p for p in parts if p != "init_args"]):  # data: {init_args: {…}} or data: {…}
-            found: object = node
-            for part in path:
-                found = found.get(part) if isinstance(found, dict) else None
-            if found is not None:
-                return f"{name}: {key}"
-    return f"--{key}"
+    for path in (parts, [p for p in parts if p != "init_args"]):
+        found: object = node
+        for part in path:
+            found = found.get(part) if isinstance(found, dict) else None
+        if found is not None:
+            return found
+    return None
 
 
 def check_counts(config: object) -> None:
@@ -70,12 +82,13 @@ def check_counts(config: object) -> None:
     for flag in ("max_epochs", "max_steps"):
         value = config.trainer.get(flag)  # type: ignore[attr-defined]
         if value is not None and value < -1:
-            raise ConfigError(f"{given_where(f'trainer.{flag}')} {value}: give a count of at least 0, or -1 for "
-                              "no limit.")
+            raise ConfigError(f"{given_where(f'trainer.{flag}', value)} {value}: give a count of at least 0, or "
+                              "-1 for no limit.")
     data = (config.get("data") or {}).get("init_args") or {}  # type: ignore[attr-defined]
-    if isinstance(data.get("batch_size"), int):
-        check_batch_sizes(data["batch_size"], data.get("eval_batch_size"),
-                          named=lambda flag: given_where(f"data.init_args.{flag}"))
+    sizes = {flag: data.get(flag) for flag in ("batch_size", "eval_batch_size")}
+    if any(isinstance(size, int) for size in sizes.values()):
+        check_batch_sizes(sizes["batch_size"], sizes["eval_batch_size"],
+                          named=lambda flag: given_where(f"data.init_args.{flag}", sizes[flag]))
 
 
 class KitArgumentParser(LightningArgumentParser):

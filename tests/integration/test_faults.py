@@ -105,6 +105,7 @@ def test_resume_skips_a_damaged_newest_checkpoint_for_the_previous_good_one(run:
 @pytest.mark.parametrize(("given", "said"), [
     (["--data.init_args.batch_size", "0"], "--data.init_args.batch_size 0: a batch holds at least 1 pair"),
     (["--trainer.max_epochs", "-5"], "--trainer.max_epochs -5: give a count of at least 0, or -1 for no limit"),
+    (["--data.batch_size", "0"], "--data.batch_size 0: a batch holds"),  # the short form, not the experiment file
     ("data:\n  init_args:\n    eval_batch_size: 0\n", "{file}: data.init_args.eval_batch_size 0: a batch holds at "
                                                       "least 1 pair"),
     ("trainer:\n  max_steps: -3\n", "{file}: trainer.max_steps -3: give a count of at least 0, or -1"),
@@ -209,7 +210,7 @@ def test_a_crash_between_the_checkpoint_write_and_its_rename_keeps_the_earlier_o
               "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", *QUIET]
     crashed = subprocess.run([sys.executable, "-m", "multimodal_kit", "fit", "-c", EXPERIMENT, "-c", str(faults),
                               "--trainer.max_epochs", "2", *common], cwd=REPO, capture_output=True, text=True,
-                             env={**os.environ, "WANDB_MODE": "offline"}, timeout=300)
+                             env={**os.environ, "WANDB_MODE": "offline", "TMPDIR": str(tmp_path)}, timeout=300)
     assert crashed.returncode == -9, crashed.stderr[-2000:]  # killed in the write, as injected
     kept = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert kept == ["epoch000-step2.ckpt", "last.ckpt"]  # no half-written file under a checkpoint's name
