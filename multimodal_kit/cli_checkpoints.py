@@ -10,7 +10,7 @@ from typing import Any
 
 from multimodal_kit.checkpoints import checkpoint_config, load_checkpoint
 from multimodal_kit.errors import ConfigError
-from multimodal_kit.interruption import resume_checkpoint
+from multimodal_kit.interruption import INTERRUPTED, LAST, resume_checkpoint
 from multimodal_kit.run_dirs import experiment_name, latest_run, launcher_run_id
 from multimodal_kit.utils import rank_zero_info
 
@@ -30,20 +30,19 @@ def checkpoint_in(run: Path, which: str) -> Path:
 
 
 def best_checkpoint(checkpoints: Path) -> Path | None:
-    """The ``epoch*.ckpt`` that the monitoring ``ModelCheckpoint`` recorded as its best (``best_model_path`` in its
-    state, as saved in the newest readable checkpoint), so ``save_top_k`` above 1 still gives the best by the
-    metric; without such a record, the newest ``epoch*.ckpt``; ``None`` when there is none."""
-    kept = {path.name: path for path in checkpoints.glob("epoch*.ckpt") if path.is_file()}
-    if not kept:
-        return None
+    """The file that the monitoring ``ModelCheckpoint`` recorded as its best (``best_model_path`` in its state, as
+    saved in the newest readable checkpoint; found in ``checkpoints`` by name, so a moved run still works), so
+    ``save_top_k`` above 1 or a filename of one's own still gives the best by the metric; without such a file,
+    the newest ``epoch*.ckpt``; ``None`` when there is none."""
     newest = resume_checkpoint(checkpoints)
     states = (load_checkpoint(newest, mmap=True).get("callbacks") or {}) if newest is not None else {}
     for state in states.values():
         if isinstance(state, dict) and state.get("monitor") and state.get("best_model_path"):
-            recorded = Path(str(state["best_model_path"])).name  # by name: a run directory may have moved
-            if recorded in kept:
-                return kept[recorded]
-    return max(kept.values(), key=lambda path: path.stat().st_mtime)
+            recorded = checkpoints / Path(str(state["best_model_path"])).name
+            if recorded.is_file() and recorded.name not in (LAST, INTERRUPTED):
+                return recorded
+    kept = [path for path in checkpoints.glob("epoch*.ckpt") if path.is_file()]
+    return max(kept, key=lambda path: path.stat().st_mtime) if kept else None
 
 
 def run_directory(config: Any, subcommand: str | None) -> Path:

@@ -65,5 +65,9 @@ def test_ckpt_path_best_is_the_one_the_monitor_recorded_not_the_newest(tmp_path:
               "CheckedCheckpoint{'monitor': None}": {"monitor": None, "best_model_path": str(checkpoints / "last.ckpt")}}
     torch.save({"state_dict": {}, "callbacks": states}, checkpoints / "last.ckpt")
     assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "epoch000-step3.ckpt"
+    torch.save({"state_dict": {}}, checkpoints / "best-of-mine.ckpt")  # a filename of one's own, recorded
+    states["CheckedCheckpoint{'monitor': 'val/bleu4'}"]["best_model_path"] = "/elsewhere/best-of-mine.ckpt"
+    torch.save({"state_dict": {}, "callbacks": states}, checkpoints / "last.ckpt")
+    assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "best-of-mine.ckpt"
     torch.save({"state_dict": {}}, checkpoints / "last.ckpt")  # no record (e.g. a user's own callbacks): the newest
     assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "epoch001-step6.ckpt"
