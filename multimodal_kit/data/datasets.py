@@ -8,6 +8,7 @@ turns a list of them into the batch dict of the batch contract, whatever fields 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,8 @@ class Prompts(Dataset):
     lines skipped): one item per prompt, ids ``prompt_000``, ``prompt_001``, …"""
 
     def __init__(self, path: Path) -> None:
-        lines = [line.strip() for line in read_text_file(path).splitlines()]
+        # lines as an editor counts them (\n, \r\n or \r), not str.splitlines's (which also splits at \x85, \u2028, …)
+        lines = [line.strip() for line in re.split(r"\r\n|\r|\n", read_text_file(path))]
         kept = [(number, line) for number, line in enumerate(lines, start=1) if line]
         self.prompts = [line for _, line in kept]
         self.line_numbers = [number for number, _ in kept]  # each prompt's line in the file, blank lines counted

@@ -218,6 +218,8 @@ def test_a_prompts_file_with_a_byte_order_mark_reads_and_lines_are_the_files_own
     path.write_text("a red circle\n\n  \nnine\n", encoding=encoding)
     prompts = Prompts(path)
     assert prompts.prompts == ["a red circle", "nine"] and prompts.line_numbers == [1, 4]
+    path.write_text("a red\u2028circle\r\nnine\n", encoding=encoding)  # a line separator inside a line
+    assert Prompts(path).line_numbers == [1, 2]  # lines as an editor counts them
     path.write_bytes("caf\u00e9\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8 text .* save it as UTF-8"):
         Prompts(path)
