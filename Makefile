@@ -99,7 +99,7 @@ tts-cycle: install  ## train a recognizer of the single voice, then a synthesize
 	echo "Pictures, sound:  $$run/tts/media/synthesis/ (every validation epoch)" && \
 	echo "Speak:            mmkit predict --ckpt_path $$best --data.predict_path prompts.txt --output_dir out/"
 
-test: install  ## the default test suite (offline, CPU, a few minutes)
+test: install  ## the default test suite (offline, CPU; about 20 minutes on 2 cores), with its 20 slowest tests
 	WANDB_MODE=offline $(VENV)/bin/pytest -q --durations=20
 
 lint: install  ## ruff
