@@ -40,19 +40,23 @@ def mmkit(*args: str) -> None:
 def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse: bool,
                  budgeted: bool = True) -> dict:
     """``mmkit fit ARGS`` (with a :class:`~benchmarks.timing.ValidationClock`) into ``out/run``, then ``mmkit test``
-    on the best checkpoint. Returns the test metrics, the validation history, the checkpoint and its size.
+    on the best checkpoint (``reuse``: skip the fit where a finished one is in ``out``). Returns the test metrics,
+    the validation history, the checkpoint and its size.
     ``budgeted``: the run is one the benchmark measures, so ``--max-epochs`` (:data:`BUDGET_OVERRIDE`) applies."""
     out.mkdir(parents=True, exist_ok=True)
-    clock, run_dir = out / "validation_clock.jsonl", out / "run"
+    clock, run_dir, results = out / "validation_clock.jsonl", out / "run", out / "test_metrics.json"
+    done = out / "fit_done"  # written when the fit ends; a run cut short (its results gone) is never reused
     existing = list((run_dir / "checkpoints").glob("epoch*.ckpt"))
-    if not (reuse and existing and clock.is_file()):
+    if not (reuse and existing and clock.is_file() and (done.is_file() or results.is_file())):
+        done.unlink(missing_ok=True)
+        results.unlink(missing_ok=True)
         extra = out / "clock.yaml"
         extra.write_text(json.dumps({"trainer": {"callbacks": [
             {"class_path": "benchmarks.timing.ValidationClock", "init_args": {"path": str(clock)}}]}}))
         mmkit("fit", *args, "-c", str(extra), "--run_dir", str(run_dir), "--trainer.enable_progress_bar", "false",
               *(BUDGET_OVERRIDE + SEED_OVERRIDE if budgeted else []), *(quick_args or []))
+        done.write_text("")
     (best,) = (run_dir / "checkpoints").glob("epoch*.ckpt")
-    results = out / "test_metrics.json"
     mmkit("test", "--ckpt_path", str(best), "--results_path", str(results), "--trainer.logger", "false",
           "--trainer.enable_progress_bar", "false")
     history = [json.loads(line) for line in clock.read_text().splitlines()]
