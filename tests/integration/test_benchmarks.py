@@ -201,3 +201,34 @@ def test_the_gpu_check_runs_every_part_in_its_cpu_dry_mode(tmp_path: Path) -> No
     summary = (out / "summary.md").read_text()
     assert "device: cpu, mode: --cpu" in summary and "seq2seq_image_caption 32-true: kit/plain" in summary
     assert "test/bleu4" in json.loads((out / "captioner_test.json").read_text())
+
+
+def test_reuse_takes_only_a_fit_that_finished(tmp_path: Path, monkeypatch) -> None:
+    """``--reuse`` skips the fit of a run that ended (its mark, or an earlier run's test results); a fit cut short
+    by a stop (checkpoints and a clock, but neither) is fitted again, not scored as if done."""
+    import torch
+
+    from benchmarks import common
+
+    fits = []
+
+    def fake_mmkit(command: str, *args: str) -> None:
+        if command == "fit":
+            fits.append(args)
+            run = Path(args[args.index("--run_dir") + 1])
+            (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+            torch.save({"state_dict": {"w": torch.zeros(3)}}, run / "checkpoints" / "epoch000-step1.ckpt")
+            (run.parent / "validation_clock.jsonl").write_text('{"epoch": 0, "minutes": 1.0, "samples": 60}\n')
+        else:
+            Path(args[args.index("--results_path") + 1]).write_text('{"test/bleu4": 0.5}')
+
+    monkeypatch.setattr(common, "mmkit", fake_mmkit)
+    out = tmp_path / "variant"
+    common.fit_and_test(["-c", "x.yaml"], out, None, reuse=True)
+    assert len(fits) == 1 and (out / "fit_done").is_file()
+    common.fit_and_test(["-c", "x.yaml"], out, None, reuse=True)
+    assert len(fits) == 1  # finished: reused
+    (out / "fit_done").unlink()
+    (out / "test_metrics.json").unlink()  # as a stop mid-fit leaves it: checkpoints and a clock only
+    result = common.fit_and_test(["-c", "x.yaml"], out, None, reuse=True)
+    assert len(fits) == 2 and result["test"] == {"test/bleu4": 0.5} and result["parameters"] == 3
