@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -48,8 +49,9 @@ def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse
     done = out / "fit_done"  # written when the fit ends; a run cut short (its results gone) is never reused
     existing = list((run_dir / "checkpoints").glob("epoch*.ckpt"))
     if not (reuse and existing and clock.is_file() and (done.is_file() or results.is_file())):
-        done.unlink(missing_ok=True)
-        results.unlink(missing_ok=True)
+        for stale in (done, results, clock):  # a fit starts from nothing: no file of an earlier one is read as its
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         extra = out / "clock.yaml"
         extra.write_text(json.dumps({"trainer": {"callbacks": [
             {"class_path": "benchmarks.timing.ValidationClock", "init_args": {"path": str(clock)}}]}}))

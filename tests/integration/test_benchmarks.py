@@ -230,5 +230,6 @@ def test_reuse_takes_only_a_fit_that_finished(tmp_path: Path, monkeypatch) -> No
     assert len(fits) == 1  # finished: reused
     (out / "fit_done").unlink()
     (out / "test_metrics.json").unlink()  # as a stop mid-fit leaves it: checkpoints and a clock only
+    torch.save({"state_dict": {}}, out / "run" / "checkpoints" / "epoch004-step5.ckpt")  # the cut fit's own
     result = common.fit_and_test(["-c", "x.yaml"], out, None, reuse=True)
     assert len(fits) == 2 and result["test"] == {"test/bleu4": 0.5} and result["parameters"] == 3
