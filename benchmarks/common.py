@@ -86,11 +86,23 @@ def load_trained(ckpt: str | Path, **data_options: object) -> tuple[torch.nn.Mod
     return method, datamodule
 
 
+def _section_pattern(section: str) -> re.Pattern:
+    return re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+
+
+def recorded_rows(section: str, names: list[str]) -> list[str]:
+    """The ``names`` that have a table row (``| name |``) in the section headed ``## <section>`` of
+    ``benchmarks/RESULTS.md``."""
+    found = _section_pattern(section).search(RESULTS.read_text()) if RESULTS.is_file() else None
+    block = found.group(0) if found else ""
+    return [n for n in names if re.search(rf"^\| {re.escape(n)} \|", block, re.M)]
+
+
 def update_results(section: str, text: str) -> None:
     """Replace (or append) the section headed ``## <section>`` of ``benchmarks/RESULTS.md`` with ``text``."""
     header = "# Benchmark results\n\nWritten by `make bench`; each script rewrites its own section.\n\n"
     current = RESULTS.read_text() if RESULTS.is_file() else header
-    pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = _section_pattern(section)
     block = f"## {section}\n\n{text.strip()}\n\n"
     current = pattern.sub(lambda _: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
     RESULTS.write_text(current.rstrip() + "\n")
@@ -223,5 +235,12 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
         text += "\n" + "; ".join(f"Row {r['variant']}: kept from the run of {r.get('measured', 'an earlier day')}"
                                  for r in kept) + f" (this run: `--variants {' '.join(args.variants)}`).\n"
     print(text)
-    if not args.quick:
-        update_results(section, text)
+    if args.quick:
+        return
+    lost = recorded_rows(section, [n for n in variants if n not in {r["variant"] for r in rows}])
+    if lost:  # rewriting the section would drop rows measured before, with no figures here to keep them from
+        print(f"benchmarks/RESULTS.md left as it is: its section '{section}' has rows of {', '.join(lost)}, "
+                 f"which were not run now and whose figures are not in {figures}. Run them too (--variants "
+                 f"{' '.join(args.variants + lost)}; --reuse skips the fits already done).", file=sys.stderr)
+        sys.exit(2)
+    update_results(section, text)

@@ -154,6 +154,25 @@ def test_rerunning_some_variants_keeps_the_other_rows_and_says_so(tmp_path: Path
     assert "a=1.0 b=2.0" in (tmp_path / "RESULTS.md").read_text()
 
 
+def test_a_recorded_row_without_figures_here_stops_the_rewrite_instead_of_vanishing(tmp_path: Path, monkeypatch,
+                                                                                   capsys) -> None:
+    from benchmarks import common
+
+    results = tmp_path / "RESULTS.md"
+    recorded = "# Benchmark results\n\n## Section\n\n| variant | score |\n|---|---|\n| a | 1.0 |\n| b | 1.0 |\n"
+    results.write_text(recorded)
+    monkeypatch.setattr(common, "RESULTS", results)
+    monkeypatch.setattr(sys, "argv", ["bench", "--variants", "b", "--out", str(tmp_path / "fresh_out")])
+    with pytest.raises(SystemExit) as stop:
+        common.benchmark_main(None, {"a": [], "b": []}, "x", "Section", lambda name, *_: {"variant": name},
+                              lambda rows: "| variant |\n" + "".join(f"| {r['variant']} |\n" for r in rows))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "has rows of a" in err and "--variants b a" in err
+    assert results.read_text() == recorded  # row a is still there
+    assert json.loads((tmp_path / "fresh_out" / "figures.json").read_text())[0]["variant"] == "b"  # b's run kept
+
+
 def test_samples_to_all_is_the_first_validation_meeting_every_target() -> None:
     from benchmarks.common import samples_to_all
 
