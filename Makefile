@@ -35,7 +35,7 @@ REF ?= benchmarks/same_seed_reference.json
 OVERHEAD_ARGS ?=
 export WANDB_SILENT ?= true
 
-.PHONY: help install demo gan-cycle tts-cycle test lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-first-step bench-lm bench-decoding bench-matrix gpu-check same-seed clean
+.PHONY: help install demo gan-cycle tts-cycle test test-all lint bench bench-captions bench-speech bench-gan bench-tts bench-qa bench-contrastive bench-matching bench-editing bench-overhead bench-cache bench-first-step bench-lm bench-decoding bench-matrix gpu-check same-seed clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{n[NR] = $$1; d[NR] = $$2; if (length($$1) > w) w = length($$1)} END {for (i = 1; i <= NR; i++) printf("  make %-" w "s  %s\n", n[i], d[i])}'
@@ -99,7 +99,10 @@ tts-cycle: install  ## train a recognizer of the single voice, then a synthesize
 	echo "Pictures, sound:  $$run/tts/media/synthesis/ (every validation epoch)" && \
 	echo "Speak:            mmkit predict --ckpt_path $$best --data.predict_path prompts.txt --output_dir out/"
 
-test: install  ## the default test suite (offline, CPU; about 20 minutes on 2 cores), with its 20 slowest tests
+test: install  ## the default test suite (offline, CPU, no multi-process or benchmark-script tests), 20 slowest shown
+	WANDB_MODE=offline $(VENV)/bin/pytest -q -m "not slow" --durations=20
+
+test-all: install  ## every test, the slow ones too (DDP on 2 CPU processes, SLURM, benchmark scripts); what CI runs
 	WANDB_MODE=offline $(VENV)/bin/pytest -q --durations=20
 
 lint: install  ## ruff

@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.distributed.test_ddp import QUIET, SHAPES, fit, test_metrics
 from tests.helpers import DDP_SPAWN_CPU, write_imagefolder
+
+pytestmark = pytest.mark.slow  # two processes per test: `make test-all` and CI run these
 
 SMALL = ["--model.init_args.embed_dim", "16", "--model.init_args.text_embed_dim", "8",
          "--model.init_args.text_hidden_dim", "16", "--model.init_args.pool_heads", "2", "--model.init_args.encoder",

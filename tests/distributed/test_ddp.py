@@ -21,6 +21,8 @@ import torch
 from multimodal_kit.cli import main
 from tests.helpers import DDP_SPAWN_CPU, TINY_GAN_ARGS
 
+pytestmark = pytest.mark.slow  # two processes per test: `make test-all` and CI run these
+
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
 TRAIN = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "1",

@@ -20,6 +20,7 @@ def run_quick(script: str, tmp_path: Path, *args: str) -> list[dict]:
     return json.loads((out / "figures.json").read_text())
 
 
+@pytest.mark.slow
 def test_caption_benchmark_quick_mode(tmp_path: Path) -> None:
     rows = run_quick("caption_quality.py", tmp_path, "--variants", "attention")
     assert [r["variant"] for r in rows] == ["attention"]
@@ -29,6 +30,7 @@ def test_caption_benchmark_quick_mode(tmp_path: Path) -> None:
         assert row["epochs"] == 1 and row["samples_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_speech_benchmark_quick_mode(tmp_path: Path) -> None:
     rows = run_quick("speech_quality.py", tmp_path, "--variants", "seq2seq")
     assert [r["variant"] for r in rows] == ["seq2seq"]
@@ -55,6 +57,7 @@ def test_words_right_scores_a_reading_word_by_word_in_either_order() -> None:
         "colour": 1, "shape": 1, "size": 0, "relation": 0, "objects": 1}
 
 
+@pytest.mark.slow
 def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
     rows = run_quick("gan_quality.py", tmp_path, "--variants", "text-image", "text-audio")
     assert [r["variant"] for r in rows] == ["text-image", "text-audio"]
@@ -69,6 +72,7 @@ def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
     assert audio["attributes"] is None
 
 
+@pytest.mark.slow
 def test_speech_synthesis_benchmark_quick_mode(tmp_path: Path) -> None:
     rows = run_quick("speech_synthesis.py", tmp_path, "--variants", "attention")
     assert [r["variant"] for r in rows] == ["attention"]
@@ -78,6 +82,7 @@ def test_speech_synthesis_benchmark_quick_mode(tmp_path: Path) -> None:
     assert set(row["wer_by_words"]) <= {"1", "2", "3", "4", "5"} and row["wer_by_words"]  # JSON keys
 
 
+@pytest.mark.slow
 def test_image_qa_benchmark_quick_mode(tmp_path: Path) -> None:
     rows = run_quick("image_qa.py", tmp_path, "--variants", "pooled")
     assert [r["variant"] for r in rows] == ["pooled"]
@@ -86,6 +91,7 @@ def test_image_qa_benchmark_quick_mode(tmp_path: Path) -> None:
     assert row["epochs"] == 1 and row["samples_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_overhead_benchmark_quick_mode(tmp_path: Path) -> None:
     """A text method on images and the GAN on audio: both plain loops and the interleaved timing work."""
     rows = run_quick("overhead.py", tmp_path, "--experiments", "seq2seq_image_caption", "gan_text_audio")
@@ -183,6 +189,7 @@ def test_samples_to_all_is_the_first_validation_meeting_every_target() -> None:
     assert samples_to_all(history, [("a", 0.95)]) is None
 
 
+@pytest.mark.slow
 def test_contrastive_benchmark_quick_mode(tmp_path: Path) -> None:
     rows = run_quick("contrastive.py", tmp_path, "--variants", "image", "likelihood")
     image, likelihood = rows
@@ -193,6 +200,7 @@ def test_contrastive_benchmark_quick_mode(tmp_path: Path) -> None:
     assert 0 <= ranking["dual_t2m_r1"] <= ranking["dual_t2m_r5"] <= ranking["dual_t2m_r10"] <= 1
 
 
+@pytest.mark.slow
 def test_matching_and_editing_benchmarks_quick_mode(tmp_path: Path) -> None:
     for name in ("matching", "editing"):
         (tmp_path / name).mkdir()
@@ -213,6 +221,7 @@ def test_matching_and_editing_benchmarks_quick_mode(tmp_path: Path) -> None:
         editing["test"])
 
 
+@pytest.mark.slow
 def test_the_gpu_check_runs_every_part_in_its_cpu_dry_mode(tmp_path: Path) -> None:
     out = tmp_path / "gpu_check"
     subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), "--cpu"], check=True, cwd=tmp_path,

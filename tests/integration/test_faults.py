@@ -223,6 +223,7 @@ def test_a_crash_between_the_checkpoint_write_and_its_rename_keeps_the_earlier_o
 @pytest.mark.timeout(300)  # ends in about 30 s; a hang on a collective fails here
 @pytest.mark.parametrize(("how", "said"), [("kill", "it ended with signal SIGKILL"),
                                            ("raise", "RuntimeError: injected fault on rank 1 after step 5")])
+@pytest.mark.slow
 def test_a_rank_lost_under_ddp_ends_the_job_naming_it_and_the_run_resumes(tmp_path: Path,
                                                                             capsys: pytest.CaptureFixture,
                                                                             caplog: pytest.LogCaptureFixture,
@@ -248,6 +249,7 @@ def test_a_rank_lost_under_ddp_ends_the_job_naming_it_and_the_run_resumes(tmp_pa
     assert "Restoring states from the checkpoint path at" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)  # ends in about 30 s; a hang on a collective fails here
 def test_a_full_disk_under_ddp_ends_every_rank_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """ddp_spawn on 2 CPU processes: rank 0's write of epoch 1's checkpoint fails (ENOSPC) inside Lightning's save,

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY_SHAPES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,6 +51,7 @@ def launch(tmp_path: Path, *extra: str) -> list[subprocess.CompletedProcess]:
     return [subprocess.CompletedProcess(task.args, task.wait(timeout=600), task.stdout.read()) for task in tasks]
 
 
+@pytest.mark.slow
 def test_a_simulated_slurm_job_shares_one_run_and_requeues_and_resumes_on_the_signal(tmp_path: Path) -> None:
     signal_at = tmp_path / "signal.yaml"
     signal_at.write_text("trainer:\n  callbacks:\n    - class_path: tests.helpers.SignalAtStep\n"
