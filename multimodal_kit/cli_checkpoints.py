@@ -34,7 +34,7 @@ def best_checkpoint(checkpoints: Path) -> Path | None:
     saved in the newest readable checkpoint; found in ``checkpoints`` by name, so a moved run still works), so
     ``save_top_k`` above 1 or a filename of one's own still gives the best by the metric; without such a file,
     the newest ``epoch*.ckpt``; ``None`` when there is none."""
-    newest = resume_checkpoint(checkpoints)
+    newest = resume_checkpoint(checkpoints, "--ckpt_path best")  # its record of the best
     states = (load_checkpoint(newest, mmap=True).get("callbacks") or {}) if newest is not None else {}
     for state in states.values():
         if isinstance(state, dict) and state.get("monitor") and state.get("best_model_path"):

@@ -33,11 +33,11 @@ INTERRUPTED = "interrupted.ckpt"  # in the run's checkpoint directory
 LAST = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"  # ModelCheckpoint's last.ckpt
 
 
-def resume_checkpoint(checkpoints: Path) -> Path | None:
+def resume_checkpoint(checkpoints: Path, asked: str = "--ckpt_path last") -> Path | None:
     """What ``--ckpt_path last`` resumes in a checkpoint directory: the newer of ``interrupted.ckpt`` (a stop by
     SIGTERM or Ctrl-C) and ``last.ckpt`` (the end of the latest epoch), or ``None`` when neither exists. A file
-    that cannot be read (cut short by a crash or a full disk) is skipped, saying so, for the next newest of them
-    and the epoch checkpoints."""
+    that cannot be read (cut short by a crash or a full disk) is skipped, saying so (``asked``: the flag the
+    message names), for the next newest of them and the epoch checkpoints."""
     from multimodal_kit.checkpoints import load_checkpoint
 
     preferred = [path for path in (checkpoints / INTERRUPTED, checkpoints / LAST) if path.is_file()]
@@ -48,7 +48,7 @@ def resume_checkpoint(checkpoints: Path) -> Path | None:
         try:
             load_checkpoint(path, mmap=True)
         except ConfigError as error:
-            rank_zero_info(f"--ckpt_path last: skipping {path}: {str(error).split(' — ')[-1].split('. ')[0]}.")
+            rank_zero_info(f"{asked}: skipping {path}: {str(error).split(' — ')[-1].split('. ')[0]}.")
             continue
         return path
     return None

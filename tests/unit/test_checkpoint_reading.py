@@ -50,7 +50,8 @@ def test_resume_passes_over_an_unreadable_newest_checkpoint(tmp_path: Path, unre
     assert f"skipping {newest}: permission denied for this user" in caplog.text
 
 
-def test_ckpt_path_best_is_the_one_the_monitor_recorded_not_the_newest(tmp_path: Path) -> None:
+def test_ckpt_path_best_is_the_one_the_monitor_recorded_not_the_newest(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
     """With ``save_top_k`` above 1 the newest epoch checkpoint need not be the best: ``--ckpt_path best`` takes the
     file the monitoring ModelCheckpoint recorded (its state in the newest checkpoint), found by name."""
     from multimodal_kit.cli_checkpoints import checkpoint_in
@@ -71,3 +72,8 @@ def test_ckpt_path_best_is_the_one_the_monitor_recorded_not_the_newest(tmp_path:
     assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "best-of-mine.ckpt"
     torch.save({"state_dict": {}}, checkpoints / "last.ckpt")  # no record (e.g. a user's own callbacks): the newest
     assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "epoch001-step6.ckpt"
+    (checkpoints / "last.ckpt").write_bytes(b"")  # unreadable: passed over, in the words of the flag given
+    with caplog.at_level("INFO"):
+        assert checkpoint_in(checkpoints.parent, "best") == checkpoints / "epoch001-step6.ckpt"
+    assert f"--ckpt_path best: skipping {checkpoints / 'last.ckpt'}" in caplog.text and "--ckpt_path last" not in \
+        caplog.text
