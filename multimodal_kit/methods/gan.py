@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel
 from multimodal_kit.compat import logs_this_step
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods.base import MultimodalMethod
+from multimodal_kit.methods.gan_steps import AdversarialLosses
 from multimodal_kit.methods.generated_media import (
     CycleScoring,
     LatentNoise,
@@ -29,28 +30,20 @@ from multimodal_kit.methods.generated_media import (
 from multimodal_kit.methods.manual_optimization import ManualOptimization
 from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.models.gan import (
-    ConvGenerator,
     EMAWithWarmup,
     FeatureDiscriminator,
     PretrainedTextEncoder,
     ProjectionDiscriminator,
     TextEncoder,
-    matching_scores,
     trainable_parameters,
 )
 from multimodal_kit.models.gan_augment import diff_augment
-from multimodal_kit.models.gan_losses import (
-    contrastive_matching_loss,
-    discriminator_loss,
-    generator_loss,
-    matching_aware_penalty,
-    mismatched_texts,
-    same_texts,
-)
+from multimodal_kit.models.gan_generator import ConvGenerator
+from multimodal_kit.models.gan_losses import mismatched_texts, same_texts
 from multimodal_kit.models.gan_spaces import media_space
 
 
-class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMethod):
+class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleScoring, MultimodalMethod):
     """A text-conditional GAN for images (B, 3, S, S) or log-mel spectrograms (B, n_mels, max_frames).
 
     Args:
@@ -70,6 +63,9 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
         train_text_encoder: fine-tune a pretrained text encoder (default: frozen, only a projection learns).
         trust_remote_code: let a hub text encoder run the Python code it ships (``auto_map``); off by default.
         generator_width: channels of the generator's last block (earlier blocks double it).
+        generator_upsample: how each generator block doubles the resolution: ``transpose`` (transposed conv) or
+            ``resize`` (nearest ×2, then a conv: no checkerboard; see
+            :class:`~multimodal_kit.models.gan_generator.ConvGenerator`).
         discriminator_width: channels of the discriminator's first block (later blocks double it).
         loss: ``bce`` (GAN-CLS) or ``hinge`` (DF-GAN).
         gradient_penalty: weight of DF-GAN's matching-aware gradient penalty (0: off; DF-GAN uses 2).
@@ -124,6 +120,7 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
         train_text_encoder: bool = False,
         trust_remote_code: bool = False,
         generator_width: int = 16,
+        generator_upsample: Literal["transpose", "resize"] = "transpose",
         discriminator_width: int = 16,
         loss: Literal["bce", "hinge"] = "bce",
         gradient_penalty: float = 0.0,
@@ -166,7 +163,8 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
         space = self.space
         self.generator = ConvGenerator(hp.noise_dim, hp.cond_dim, space.channels, space.size,
                                        spatial_dims=space.spatial_dims, start=space.edge, width=hp.generator_width,
-                                       output_activation=space.activation)
+                                       output_activation=space.activation,
+                                       upsample=hp.get("generator_upsample", "transpose"))
         self.discriminator = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size,
                                                      spatial_dims=space.spatial_dims, end=space.edge,
                                                      width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
@@ -248,31 +246,14 @@ class ConditionalGAN(ManualOptimization, LatentNoise, CycleScoring, MultimodalMe
             c = self.text_encoder(tokens, lengths)  # (B, D)
             with torch.no_grad():
                 fake = self.generator(self.noise(n), c)
-            real_features, d_real, d_wrong, d_fake = matching_scores(self.discriminator, augment(real),
-                                                                     augment(fake), c, permutation)
-            d_loss = discriminator_loss(d_real, d_wrong, d_fake, hp.loss, mismatch)
-            if self.feature_discriminator is not None:
-                _, *feature_scores = matching_scores(self.feature_discriminator, real, fake, c, permutation)
-                d_loss = d_loss + hp.feature_weight * discriminator_loss(*feature_scores, hp.loss, mismatch)
-            if same is not None:
-                d_loss = d_loss + hp.contrastive * contrastive_matching_loss(
-                    real_features, self.discriminator.embed(c), same)
-            if hp.gradient_penalty > 0:
-                x, cond = real.detach().requires_grad_(True), c.detach().requires_grad_(True)
-                d_loss = d_loss + hp.gradient_penalty * matching_aware_penalty(self.discriminator(x, cond), (x, cond))
+            d_loss, (d_real, d_wrong, d_fake) = self.discriminator_step_loss(real, fake, c, permutation, mismatch,
+                                                                             same, augment)
             self.optimizer_step_on(opt_d, d_loss, "train/d_loss")
 
         # generator: make D call its samples real and matching
         with self.toggled_optimizer(opt_g):
             c = self.text_encoder(tokens, lengths).detach()
-            fake = self.generator(self.noise(n), c)
-            fake_features = self.discriminator.features(augment(fake))
-            g_loss = generator_loss(self.discriminator.scores(fake_features, c), hp.loss)
-            if self.feature_discriminator is not None:
-                g_loss = g_loss + hp.feature_weight * generator_loss(self.feature_discriminator(fake, c), hp.loss)
-            if same is not None:
-                g_loss = g_loss + hp.contrastive * contrastive_matching_loss(
-                    fake_features, self.discriminator.embed(c), same)
+            g_loss = self.generator_step_loss(self.generator(self.noise(n), c), c, same, augment)
             self.optimizer_step_on(opt_g, g_loss, "train/g_loss")
         if self.generator_ema is not None:
             self.generator_ema.update_parameters(self.generator)

@@ -1,5 +1,6 @@
-"""Networks of the conditional GAN: a text encoder for the condition, a generator ``G(z, c)`` and a projection
-discriminator ``D(x, c)``, for images (B, 3, S, S) and log-mel spectrograms (B, n_mels, T) alike.
+"""Networks of the conditional GAN: a text encoder for the condition, and a projection discriminator ``D(x, c)``
+(the generator ``G(z, c)`` is in :mod:`~multimodal_kit.models.gan_generator`), for images (B, 3, S, S) and log-mel
+spectrograms (B, n_mels, T) alike.
 
 Both networks are DCGAN-style stacks; ``spatial_dims`` picks 2-D convolutions (images) or 1-D convolutions over
 time with the mel bands as channels (audio). Each up/down block doubles/halves the resolution.
@@ -7,7 +8,6 @@ time with the mel bands as channels (audio). Each up/down block doubles/halves t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -16,6 +16,7 @@ from torch.nn.utils import spectral_norm as apply_spectral_norm
 
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.encoders import as_sequence, output_dim
+from multimodal_kit.models.gan_generator import conv_layer, num_blocks
 from multimodal_kit.models.masking import length_mask, masked_mean
 
 
@@ -90,84 +91,6 @@ class PretrainedTextEncoder(nn.Module):
         return self.proj(masked_mean(hidden, mask))
 
 
-def _conv(spatial_dims: int, transpose: bool = False) -> type[nn.Module]:
-    return {(1, False): nn.Conv1d, (2, False): nn.Conv2d, (1, True): nn.ConvTranspose1d,
-            (2, True): nn.ConvTranspose2d}[(spatial_dims, transpose)]
-
-
-def _num_blocks(size: int, start: int, what: str) -> int:
-    blocks = math.log2(size / start) if size >= start else -1
-    if blocks < 1 or not blocks.is_integer():
-        raise ConfigError(f"{what} must be {start} times a power of two (at least {2 * start}), got {size}")
-    return int(blocks)
-
-
-class ConditionalBatchNorm(nn.Module):
-    """BatchNorm whose scale and shift are predicted from the condition c (the text steers every block of the
-    generator, not only its input; DF-GAN's deep fusion in its simplest form).
-
-    Args:
-        channels: feature channels.
-        cond_dim: size of c.
-        spatial_dims: 2 for (B, C, H, W) maps, 1 for (B, C, T) sequences.
-    """
-
-    def __init__(self, channels: int, cond_dim: int, spatial_dims: int = 2) -> None:
-        super().__init__()
-        self.norm = (nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm1d)(channels, affine=False)
-        self.affine = nn.Linear(cond_dim, 2 * channels)
-        nn.init.zeros_(self.affine.weight)
-        with torch.no_grad():  # start as the identity: scale 1, shift 0
-            self.affine.bias.copy_(torch.cat([torch.ones(channels), torch.zeros(channels)]))
-        self.spatial_dims = spatial_dims
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """x (B, C, …), c (B, D) → x normalized, then scaled and shifted per item."""
-        scale, shift = self.affine(c).view(len(c), 2, -1, *(1,) * self.spatial_dims).unbind(1)
-        return self.norm(x) * scale + shift
-
-
-class ConvGenerator(nn.Module):
-    """``G(z, c)``: noise and condition → a linear layer to a small map, then transposed-conv blocks that each
-    double the resolution (batch norm conditioned on c, ReLU), then a conv to the output channels.
-
-    Args:
-        noise_dim: size of z.
-        cond_dim: size of c.
-        out_channels: 3 for RGB images; n_mels for spectrograms (1-D).
-        size: output side (images) or frames (audio).
-        spatial_dims: 2 for images, 1 for audio.
-        start: side/length of the first map.
-        width: channels of the last block (each earlier block has twice as many).
-        output_activation: ``tanh`` (data in [-1, 1]) or ``none``.
-    """
-
-    def __init__(self, noise_dim: int, cond_dim: int, out_channels: int, size: int, spatial_dims: int = 2,
-                 start: int = 4, width: int = 32, output_activation: str = "tanh") -> None:
-        super().__init__()
-        blocks = _num_blocks(size, start, "the generated size")
-        self.start_shape = (width * 2**blocks,) + (start,) * spatial_dims
-        self.fc = nn.Linear(noise_dim + cond_dim, math.prod(self.start_shape), bias=False)
-        self.fc_norm = ConditionalBatchNorm(self.start_shape[0], cond_dim, spatial_dims)  # per map: works for B = 1
-        self.ups = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        channels = self.start_shape[0]
-        for _ in range(blocks):
-            self.ups.append(_conv(spatial_dims, transpose=True)(channels, channels // 2, 4, 2, 1, bias=False))
-            self.norms.append(ConditionalBatchNorm(channels // 2, cond_dim, spatial_dims))
-            channels //= 2
-        self.out = _conv(spatial_dims)(channels, out_channels, 3, 1, 1)
-        self.activation = nn.Tanh() if output_activation == "tanh" else nn.Identity()
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """z (B, Z), c (B, D) → images (B, 3, S, S) or spectrograms (B, n_mels, T)."""
-        x = self.fc(torch.cat([z, c], dim=1)).view(-1, *self.start_shape)  # (B, C0, 4, 4) or (B, C0, T0)
-        x = torch.relu(self.fc_norm(x, c))
-        for up, norm in zip(self.ups, self.norms, strict=True):
-            x = torch.relu(norm(up(x), c))  # resolution ×2, channels ÷2
-        return self.activation(self.out(x))
-
-
 class ProjectionScores(nn.Module):
     """What the kit's discriminators share: features φ(x) (B, F) from a subclass's :meth:`features`, scored
     against a condition as ``w·φ(x) + ⟨embed(c), φ(x)⟩`` (a projection discriminator, Miyato & Koyama 2018) by
@@ -207,12 +130,12 @@ class ProjectionDiscriminator(ProjectionScores):
     def __init__(self, in_channels: int, cond_dim: int, size: int, spatial_dims: int = 2, end: int = 4,
                  width: int = 32, spectral_norm: bool = True) -> None:
         super().__init__()
-        blocks = _num_blocks(size, end, "the discriminator's input size")
+        blocks = num_blocks(size, end, "the discriminator's input size")
         sn = apply_spectral_norm if spectral_norm else (lambda module: module)
         layers: list[nn.Module] = []
         channels, out = in_channels, width
         for _ in range(blocks):
-            layers += [sn(_conv(spatial_dims)(channels, out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [sn(conv_layer(spatial_dims)(channels, out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
             channels, out = out, out * 2
         self.blocks = nn.Sequential(*layers)
         self.feature_dim = channels * end**spatial_dims

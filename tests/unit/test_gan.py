@@ -18,12 +18,12 @@ from multimodal_kit.data.text_audio import TextAudioDataModule
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.methods import ConditionalGAN
 from multimodal_kit.models.gan import (
-    ConvGenerator,
     FeatureDiscriminator,
     PretrainedTextEncoder,
     ProjectionDiscriminator,
     TextEncoder,
 )
+from multimodal_kit.models.gan_generator import ConvGenerator, up_block
 from multimodal_kit.models.gan_losses import (
     discriminator_loss,
     generator_loss,
@@ -59,13 +59,29 @@ def tiny_trainer(tmp_path: Path, **kwargs: object) -> Trainer:
 
 
 # ---------------------------------------------------------------------- networks
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
 @pytest.mark.parametrize(("channels", "size", "dims", "edge"), [(3, 64, 2, 4), (3, 16, 2, 4), (64, 128, 1, 8)])
-def test_generator_and_discriminator_shapes(channels: int, size: int, dims: int, edge: int) -> None:
-    generator = ConvGenerator(8, 16, channels, size, spatial_dims=dims, start=edge, width=4)
+def test_generator_and_discriminator_shapes(channels: int, size: int, dims: int, edge: int, upsample: str) -> None:
+    generator = ConvGenerator(8, 16, channels, size, spatial_dims=dims, start=edge, width=4, upsample=upsample)
     discriminator = ProjectionDiscriminator(channels, 16, size, spatial_dims=dims, end=edge, width=4)
     samples = generator(torch.randn(5, 8), torch.randn(5, 16))
     assert samples.shape == (5, channels, *(size,) * dims)
     assert discriminator(samples, torch.randn(5, 16)).shape == (5,)
+
+
+def test_resize_upsampling_leaves_no_checkerboard_on_a_flat_map_where_a_transposed_conv_does() -> None:
+    """A flat input: every inner output pixel of nearest ×2 + 3×3 conv sees the same 9 weights, so it is flat too;
+    a stride-2 transposed conv with kernel 4 adds a different pair of taps on even and odd pixels (the
+    checkerboard of Odena et al. 2016)."""
+    torch.manual_seed(0)
+    flat = torch.ones(1, 4, 8, 8)
+    resized = up_block(2, 4, 3, "resize")(flat)[..., 1:-1, 1:-1]  # (1, 3, 14, 14): away from the zero padding
+    transposed = up_block(2, 4, 3, "transpose")(flat)[..., 1:-1, 1:-1]
+    assert resized.shape == transposed.shape == (1, 3, 14, 14)
+    assert torch.allclose(resized, resized[..., :1, :1].expand_as(resized), atol=1e-6)
+    assert (transposed[..., 0, 0] - transposed[..., 0, 1]).abs().min() > 1e-3  # neighbours differ, per channel
+    with pytest.raises(ConfigError, match="'transpose' or 'resize'"):
+        up_block(2, 4, 3, "bilinear")
 
 
 def test_sizes_that_are_not_a_power_of_two_times_the_first_map_are_refused() -> None:

@@ -1,0 +1,106 @@
+"""The conditional GAN's generator ``G(z, c)``: noise and a text condition → an image (B, 3, S, S) or a log-mel
+spectrogram (B, n_mels, T), a DCGAN-style stack whose every block doubles the resolution, its batch norm steered by
+the condition; and the conv layers and block counts the discriminators share."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from multimodal_kit.errors import ConfigError
+
+
+def conv_layer(spatial_dims: int, transpose: bool = False) -> type[nn.Module]:
+    return {(1, False): nn.Conv1d, (2, False): nn.Conv2d, (1, True): nn.ConvTranspose1d,
+            (2, True): nn.ConvTranspose2d}[(spatial_dims, transpose)]
+
+
+def num_blocks(size: int, start: int, what: str) -> int:
+    blocks = math.log2(size / start) if size >= start else -1
+    if blocks < 1 or not blocks.is_integer():
+        raise ConfigError(f"{what} must be {start} times a power of two (at least {2 * start}), got {size}")
+    return int(blocks)
+
+
+def up_block(spatial_dims: int, in_channels: int, out_channels: int, how: str) -> nn.Module:
+    """A layer (B, in, …) → (B, out, …) at twice the resolution: ``transpose`` or ``resize`` (see
+    :class:`ConvGenerator`)."""
+    if how == "transpose":
+        return conv_layer(spatial_dims, transpose=True)(in_channels, out_channels, 4, 2, 1, bias=False)
+    if how == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                             conv_layer(spatial_dims)(in_channels, out_channels, 3, 1, 1, bias=False))
+    raise ConfigError(f"upsample {how!r}: use 'transpose' or 'resize'")
+
+
+class ConditionalBatchNorm(nn.Module):
+    """BatchNorm whose scale and shift are predicted from the condition c (the text steers every block of the
+    generator, not only its input; DF-GAN's deep fusion in its simplest form).
+
+    Args:
+        channels: feature channels.
+        cond_dim: size of c.
+        spatial_dims: 2 for (B, C, H, W) maps, 1 for (B, C, T) sequences.
+    """
+
+    def __init__(self, channels: int, cond_dim: int, spatial_dims: int = 2) -> None:
+        super().__init__()
+        self.norm = (nn.BatchNorm2d if spatial_dims == 2 else nn.BatchNorm1d)(channels, affine=False)
+        self.affine = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        with torch.no_grad():  # start as the identity: scale 1, shift 0
+            self.affine.bias.copy_(torch.cat([torch.ones(channels), torch.zeros(channels)]))
+        self.spatial_dims = spatial_dims
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """x (B, C, …), c (B, D) → x normalized, then scaled and shifted per item."""
+        scale, shift = self.affine(c).view(len(c), 2, -1, *(1,) * self.spatial_dims).unbind(1)
+        return self.norm(x) * scale + shift
+
+
+class ConvGenerator(nn.Module):
+    """``G(z, c)``: noise and condition → a linear layer to a small map, then blocks that each double the
+    resolution (batch norm conditioned on c, ReLU), then a conv to the output channels.
+
+    Args:
+        noise_dim: size of z.
+        cond_dim: size of c.
+        out_channels: 3 for RGB images; n_mels for spectrograms (1-D).
+        size: output side (images) or frames (audio).
+        spatial_dims: 2 for images, 1 for audio.
+        start: side/length of the first map.
+        width: channels of the last block (each earlier block has twice as many).
+        output_activation: ``tanh`` (data in [-1, 1]) or ``none``.
+        upsample: how a block doubles the resolution: ``transpose`` (a stride-2 transposed conv, kernel 4, DCGAN)
+            or ``resize`` (nearest-neighbour ×2, then a 3-wide conv: each output pixel sees the same number of
+            input pixels, so no checkerboard; Odena et al. 2016, "Deconvolution and checkerboard artifacts").
+    """
+
+    def __init__(self, noise_dim: int, cond_dim: int, out_channels: int, size: int, spatial_dims: int = 2,
+                 start: int = 4, width: int = 32, output_activation: str = "tanh",
+                 upsample: Literal["transpose", "resize"] = "transpose") -> None:
+        super().__init__()
+        blocks = num_blocks(size, start, "the generated size")
+        self.start_shape = (width * 2**blocks,) + (start,) * spatial_dims
+        self.fc = nn.Linear(noise_dim + cond_dim, math.prod(self.start_shape), bias=False)
+        self.fc_norm = ConditionalBatchNorm(self.start_shape[0], cond_dim, spatial_dims)  # per map: works for B = 1
+        self.ups = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        channels = self.start_shape[0]
+        for _ in range(blocks):
+            self.ups.append(up_block(spatial_dims, channels, channels // 2, upsample))
+            self.norms.append(ConditionalBatchNorm(channels // 2, cond_dim, spatial_dims))
+            channels //= 2
+        self.out = conv_layer(spatial_dims)(channels, out_channels, 3, 1, 1)
+        self.activation = nn.Tanh() if output_activation == "tanh" else nn.Identity()
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """z (B, Z), c (B, D) → images (B, 3, S, S) or spectrograms (B, n_mels, T)."""
+        x = self.fc(torch.cat([z, c], dim=1)).view(-1, *self.start_shape)  # (B, C0, 4, 4) or (B, C0, T0)
+        x = torch.relu(self.fc_norm(x, c))
+        for up, norm in zip(self.ups, self.norms, strict=True):
+            x = torch.relu(norm(up(x), c))  # resolution ×2, channels ÷2
+        return self.activation(self.out(x))
