@@ -59,12 +59,16 @@ def test_words_right_scores_a_reading_word_by_word_in_either_order() -> None:
 
 @pytest.mark.slow
 def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
+    from benchmarks import gan_quality
+
     rows = run_quick("gan_quality.py", tmp_path, "--variants", "text-image", "text-audio")
     assert [r["variant"] for r in rows] == ["text-image", "text-audio"]
     for row, score in zip(rows, ["cycle_bleu4", "cycle_wer"], strict=True):
         assert {f"test/{score}", f"test/real_{score}", "test/cycle_exact_match", "test/fid"} <= set(row["test"])
         assert row["evaluator"]["checkpoint"] and row["epochs"] == 1 and row["samples_per_s"] > 0
     image, audio = rows
+    assert {f"test/{prefix}read_{a}" for a in gan_quality.READ for prefix in ("", "real_")} <= set(image["test"])
+    assert "test/mcd" in audio["test"] and "test/mcd" not in image["test"]
     assert image["feature_encoder"]["checkpoint"] and audio["feature_encoder"] is None  # the vision-aided D's
     for kind in ("generated", "real"):  # word by word, each a share
         assert set(image["attributes"][kind]) == {"colour", "shape", "size", "relation", "objects"}
