@@ -51,12 +51,15 @@ GANS: dict[str, list[str]] = {
     "text-image-scratch": SCRATCH,
     # ablations of the scratch GAN, one change each (issue 31's list of what is known to work for crisp small
     # images): resize-convolution in the generator; hinge loss with spectral norm and DF-GAN's matching-aware
-    # gradient penalty; DiffAugment; no EMA generator
+    # gradient penalty; DiffAugment; no EMA generator;
     "text-image-scratch-resize": [*SCRATCH, "--model.init_args.generator_upsample", "resize"],
     "text-image-scratch-hinge": [*SCRATCH, "--model.init_args.loss", "hinge", "--model.init_args.spectral_norm",
                                  "true", "--model.init_args.gradient_penalty", "2.0"],
     "text-image-scratch-augment": [*SCRATCH, "--model.init_args.augment", "true"],
     "text-image-scratch-no-ema": [*SCRATCH, "--model.init_args.ema_decay", "null"],
+    # ... and a second discriminator at half the resolution; two D steps per G step
+    "text-image-scratch-two-scale": [*SCRATCH, "--model.init_args.discriminator_scales", "2"],
+    "text-image-scratch-d2": [*SCRATCH, "--model.init_args.d_steps", "2"],
     "text-audio": ["-c", "experiments/gan_text_audio.yaml"],
     # ablation: both networks twice as wide, cosine learning rates, half the budget
     "text-audio-w32": ["-c", "experiments/gan_text_audio.yaml", "--model.init_args.generator_width", "32",

@@ -73,6 +73,10 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
             features and text projections): D learns to tell each real sample's text from all the batch's other
             texts, G to make its samples win that test (0: off).
         spectral_norm: spectral normalization in the discriminator.
+        discriminator_scales: 2 adds a second projection discriminator on the samples at half the resolution
+            (average-pooled; pix2pixHD's multi-scale D): one judges fine detail, the other whole shapes.
+        d_steps: the discriminator's updates per generator update, each on its own batch (the generator steps on
+            every ``d_steps``-th batch; WGAN-style training uses 5).
         augment: DiffAugment — D sees real and generated samples randomly translated and cut out, in both
             networks' steps (:mod:`~multimodal_kit.models.gan_augment`), so it cannot memorize a small training set.
         ema_decay: keep an exponential moving average of the generator's weights with this decay, used for
@@ -126,6 +130,8 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         gradient_penalty: float = 0.0,
         contrastive: float = 0.0,
         spectral_norm: bool = False,
+        discriminator_scales: Literal[1, 2] = 1,
+        d_steps: int = 1,
         augment: bool = False,
         ema_decay: float | None = 0.999,
         optimizer_g: OptimizerCallable | None = None,
@@ -141,6 +147,9 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         feature_weight: float = 1.0,
     ) -> None:
         self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d, feature_encoder=feature_encoder)
+        if d_steps < 1:
+            raise ConfigError(f"--model.init_args.d_steps {d_steps}: the discriminator steps at least once per "
+                              "generator step (1 alternates them).")
         if truncation is not None and truncation <= 0:
             raise ConfigError(f"--model.init_args.truncation {truncation}: the noise bound t must be positive "
                               "(1.0 is common), or null for the plain normal.")
@@ -168,6 +177,11 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         self.discriminator = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size,
                                                      spatial_dims=space.spatial_dims, end=space.edge,
                                                      width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
+        self.discriminator_half: ProjectionDiscriminator | None = None  # the second scale, if asked
+        if hp.get("discriminator_scales", 1) == 2:
+            self.discriminator_half = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size // 2,
+                                                              spatial_dims=space.spatial_dims, end=space.edge,
+                                                              width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
         self.feature_discriminator: FeatureDiscriminator | None = None
         if self.given_objects.get("feature_encoder") is not None:
             if hp.media != "image":
@@ -226,7 +240,7 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
 
         generator = (self.optimizer_g or default)(trainable_parameters([self.generator]))
         discriminator = (self.optimizer_d or default)(trainable_parameters(
-            [self.discriminator, self.text_encoder, *filter(None, [self.feature_discriminator])]))
+            [self.discriminator, self.text_encoder, *filter(None, [self.discriminator_half, self.feature_discriminator])]))
         decay = self.hparams.get("lr_decay", "constant")
         return [with_schedule(self, optimizer, decay=decay) for optimizer in (generator, discriminator)]
 
@@ -250,18 +264,20 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
                                                                              same, augment)
             self.optimizer_step_on(opt_d, d_loss, "train/d_loss")
 
-        # generator: make D call its samples real and matching
-        with self.toggled_optimizer(opt_g):
-            c = self.text_encoder(tokens, lengths).detach()
-            g_loss = self.generator_step_loss(self.generator(self.noise(n), c), c, same, augment)
-            self.optimizer_step_on(opt_g, g_loss, "train/g_loss")
-        if self.generator_ema is not None:
-            self.generator_ema.update_parameters(self.generator)
+        # generator: make D call its samples real and matching (on every d_steps-th batch)
+        losses = {"train/d_loss": d_loss.detach()}
+        if (batch_idx + 1) % hp.get("d_steps", 1) == 0:
+            with self.toggled_optimizer(opt_g):
+                c = self.text_encoder(tokens, lengths).detach()
+                g_loss = self.generator_step_loss(self.generator(self.noise(n), c), c, same, augment)
+                self.optimizer_step_on(opt_g, g_loss, "train/g_loss")
+            losses["train/g_loss"] = g_loss.detach()
+            if self.generator_ema is not None:
+                self.generator_ema.update_parameters(self.generator)
         for config in self.trainer.lr_scheduler_configs:  # manual optimization steps its schedules itself
             config.scheduler.step()
 
-        self.log_dict({"train/d_loss": d_loss.detach(), "train/g_loss": g_loss.detach()}, prog_bar=True,
-                      batch_size=n)
+        self.log_dict(losses, prog_bar=True, batch_size=n)
         # D's mean scores go to the logger only: computed and logged on the steps it writes (each self.log costs
         # about a third of a millisecond, a few % of a small GAN's step; Lightning's own callbacks ask the same)
         if logs_this_step(self.trainer):

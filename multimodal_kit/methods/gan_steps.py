@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from multimodal_kit.models.gan import matching_scores
 from multimodal_kit.models.gan_losses import (
@@ -19,9 +20,14 @@ from multimodal_kit.models.gan_losses import (
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
 
+def half(samples: torch.Tensor) -> torch.Tensor:
+    """Samples (B, C, S, S) or (B, C, T) → at half the resolution, each value the mean of its 2×2 (2) block."""
+    return (F.avg_pool2d if samples.dim() == 4 else F.avg_pool1d)(samples, 2)
+
+
 class AdversarialLosses:
-    """Mixin: the two losses of a step, from the method's ``discriminator``, ``feature_discriminator`` (or
-    ``None``) and hyperparameters (``loss``, ``feature_weight``, ``contrastive``, ``gradient_penalty``)."""
+    """Mixin: the two losses of a step, from the method's ``discriminator``, ``discriminator_half`` and
+    ``feature_discriminator`` (each ``None`` when off) and hyperparameters (``loss``, ``feature_weight``, ``contrastive``, ``gradient_penalty``)."""
 
     def discriminator_step_loss(self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
                                 permutation: torch.Tensor, mismatch: torch.Tensor, same: torch.Tensor | None,
@@ -31,9 +37,13 @@ class AdversarialLosses:
         which of the batch's texts are equal (the contrastive loss; ``None``: off). ``augment`` is applied to
         what the scratch discriminator sees. Returns the loss and the real, wrong and fake scores (B,) each."""
         hp = self.hparams
-        real_features, d_real, d_wrong, d_fake = matching_scores(self.discriminator, augment(real), augment(fake),
-                                                                 c, permutation)
+        real_seen, fake_seen = augment(real), augment(fake)
+        real_features, d_real, d_wrong, d_fake = matching_scores(self.discriminator, real_seen, fake_seen, c,
+                                                                 permutation)
         loss = discriminator_loss(d_real, d_wrong, d_fake, hp.loss, mismatch)
+        if self.discriminator_half is not None:
+            _, *half_scores = matching_scores(self.discriminator_half, half(real_seen), half(fake_seen), c, permutation)
+            loss = loss + discriminator_loss(*half_scores, hp.loss, mismatch)
         if self.feature_discriminator is not None:
             _, *feature_scores = matching_scores(self.feature_discriminator, real, fake, c, permutation)
             loss = loss + hp.feature_weight * discriminator_loss(*feature_scores, hp.loss, mismatch)
@@ -49,8 +59,11 @@ class AdversarialLosses:
         """Generated samples (B, …) for texts c (B, D): the loss that makes the discriminators call them real and
         matching (and, with ``same``, each closer to its own text than to the batch's others)."""
         hp = self.hparams
-        fake_features = self.discriminator.features(augment(fake))
+        fake_seen = augment(fake)
+        fake_features = self.discriminator.features(fake_seen)
         loss = generator_loss(self.discriminator.scores(fake_features, c), hp.loss)
+        if self.discriminator_half is not None:
+            loss = loss + generator_loss(self.discriminator_half(half(fake_seen), c), hp.loss)
         if self.feature_discriminator is not None:
             loss = loss + hp.feature_weight * generator_loss(self.feature_discriminator(fake, c), hp.loss)
         if same is not None:

@@ -178,6 +178,24 @@ def test_one_manual_step_updates_both_networks(tmp_path: Path, make_data) -> Non
         assert bool(gan.space.stats_ready) and gan.space.feature_std.shape == (16,)
 
 
+@pytest.mark.parametrize("make_data", [tiny_images, tiny_audio], ids=["image", "audio"])
+def test_d_steps_and_a_second_discriminator_scale(tmp_path: Path, make_data) -> None:
+    """``d_steps 2``: over 4 batches D steps 4 times and G twice (its EMA too); ``discriminator_scales 2``: a
+    second D on the samples at half the resolution trains with the first and steers the generator."""
+    dm = make_data()
+    gan = gan_for(dm, d_steps=2, discriminator_scales=2)
+    assert gan.discriminator_half is not None
+    half, ema = _snapshot(gan.discriminator_half), _snapshot(gan.generator_ema)
+    tiny_trainer(tmp_path, limit_train_batches=4, limit_val_batches=0).fit(gan, dm)
+    opt_g, opt_d = gan.optimizers()
+    steps = [int(next(iter(o.optimizer.state.values()))["step"]) for o in (opt_g, opt_d)]
+    assert steps == [2, 4]
+    assert int(gan.generator_ema.n_averaged) == 2 and _changed(ema, gan.generator_ema)
+    assert _changed(half, gan.discriminator_half)
+    with pytest.raises(ConfigError, match="d_steps 0"):
+        gan_for(dm, d_steps=0)
+
+
 def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path: Path) -> None:
     dm = tiny_images()
 
