@@ -240,7 +240,7 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
     lost = recorded_rows(section, [n for n in variants if n not in {r["variant"] for r in rows}])
     if lost:  # rewriting the section would drop rows measured before, with no figures here to keep them from
         print(f"benchmarks/RESULTS.md left as it is: its section '{section}' has rows of {', '.join(lost)}, "
-                 f"which were not run now and whose figures are not in {figures}. Run them too (--variants "
-                 f"{' '.join(args.variants + lost)}; --reuse skips the fits already done).", file=sys.stderr)
+              f"which were not run now and whose figures are not in {figures}. Run them too (--variants "
+              f"{' '.join(args.variants + lost)}; --reuse skips the fits already done).", file=sys.stderr)
         sys.exit(2)
     update_results(section, text)
