@@ -197,6 +197,23 @@ def seed_bands(rows: list[dict]) -> str:
             ) if lines else ""
 
 
+def committed_figures(out_name: str) -> Path:
+    """The rows behind a benchmark's section of RESULTS.md, kept in the repository (``benchmarks/figures/``) so that
+    a fresh checkout, with no ``benchmarks/out``, can rerun one variant and keep the others' rows."""
+    path = RESULTS.parent / "figures" / f"{out_name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def saved_rows(figures: Path, committed: Path) -> list[dict]:
+    """Every row measured before: this checkout's ``figures`` (``out/<name>/figures.json``) first, then the rows
+    of ``committed`` (``benchmarks/figures/<name>.json``) for variants it lacks."""
+    rows = json.loads(figures.read_text()) if figures.is_file() else []
+    have = {r["variant"] for r in rows}
+    return rows + ([r for r in json.loads(committed.read_text()) if r["variant"] not in have]
+                   if committed.is_file() else [])
+
+
 def benchmark_main(description: str | None, variants: dict[str, list[str]], out_name: str, section: str,
                    run_variant: Callable[[str, Path, bool, bool], dict], report: Callable[[list[dict]], str],
                    default: list[str] | None = None) -> None:
@@ -218,8 +235,8 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
     figures = Path(args.out) / "figures.json"
     figures.parent.mkdir(parents=True, exist_ok=True)
     # rows of variants not run this time stay, from the last run that measured them (the report says when)
-    kept = [] if args.quick or not figures.is_file() else [
-        r for r in json.loads(figures.read_text()) if r["variant"] not in args.variants and r["variant"] in variants]
+    kept = [] if args.quick else [r for r in saved_rows(figures, committed_figures(out_name))
+                                  if r["variant"] not in args.variants and r["variant"] in variants]
     rows: list[dict] = []
     for name in args.variants:
         if args.seeds:
@@ -244,3 +261,4 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
               f"{' '.join(args.variants + lost)}; --reuse skips the fits already done).", file=sys.stderr)
         sys.exit(2)
     update_results(section, text)
+    committed_figures(out_name).write_text(json.dumps(rows, indent=1) + "\n")

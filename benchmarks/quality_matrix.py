@@ -1,6 +1,7 @@
 """The quality matrix: each of the six experiments, trained for its budget of training samples exactly as a user
 runs it, with its test metrics against its targets — gathered from the figures the quality benchmarks wrote in this
-checkout (``benchmarks/out/{caption,speech,gan}_quality/figures.json``), so ``make bench`` runs every experiment once.
+checkout (``benchmarks/out/{caption,speech,gan}_quality/figures.json``, else the rows committed in
+``benchmarks/figures/``), so ``make bench`` runs every experiment once.
 
 Prints the matrix and writes its section of ``benchmarks/RESULTS.md``; an experiment whose figures are not in this
 checkout keeps its row from RESULTS.md (its run recorded there, not lost), or is listed as not run.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import RESULTS, ROOT, reached, update_results  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, reached, saved_rows, update_results  # noqa: E402
 
 SECTION = "Quality matrix: the six experiments — `make bench`"
 
@@ -48,12 +49,13 @@ def figure(row: dict, metric: str) -> float:
     return row["scenes"][metric] if metric.startswith(("one/", "two/")) else row["test"][metric]
 
 
-def rows(out: Path) -> list[dict]:
-    """One row per experiment: its test metrics against the targets, samples trained and to target, speed."""
+def rows(out: Path, committed: Path) -> list[dict]:
+    """One row per experiment: its test metrics against the targets, samples trained and to target, speed (from
+    ``out/<benchmark>/figures.json``, else from the rows committed in ``committed/<benchmark>.json``)."""
     table = []
     for experiment, cell in MATRIX.items():
-        figures = out / cell.benchmark / "figures.json"
-        found = [r for r in json.loads(figures.read_text()) if r["variant"] == cell.variant] if figures.is_file() else []
+        found = [r for r in saved_rows(out / cell.benchmark / "figures.json", committed / f"{cell.benchmark}.json")
+                 if r["variant"] == cell.variant]
         row: dict = {"experiment": experiment, "benchmark": cell.benchmark,
                      "targets": [list(t) for t in cell.targets]}
         if found:
@@ -104,9 +106,11 @@ def report(table: list[dict], previous: dict[str, str] | None = None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"), help="where the benchmarks wrote")
+    parser.add_argument("--figures", default=str(ROOT / "benchmarks" / "figures"),
+                        help="the rows committed beside RESULTS.md, for benchmarks that did not run in this checkout")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
-    table = rows(Path(args.out))
+    table = rows(Path(args.out), Path(args.figures))
     (Path(args.out) / "quality_matrix.json").write_text(json.dumps(table, indent=2))
     text = report(table, previous_rows(RESULTS.read_text() if RESULTS.is_file() else ""))
     print(text)

@@ -121,7 +121,7 @@ def test_quality_matrix_reads_the_benchmark_figures_and_judges_targets(tmp_path:
          "scenes": {"two/exact_match": 0.85}, "samples_to_target": None, **timing}])
     write("speech_quality", [{"variant": "attention", "test": {"test/wer": 0.04}, **timing}])
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "quality_matrix.py"), "--out", str(tmp_path),
-                    "--no-write"], check=True, capture_output=True)
+                    "--figures", str(tmp_path / "committed"), "--no-write"], check=True, capture_output=True)
     table = {r["experiment"]: r for r in json.loads((tmp_path / "quality_matrix.json").read_text())}
     assert table["seq2seq_image_caption"]["met"] is True  # 0.86 ≥ 0.85
     assert table["seq2seq_image_caption"]["samples"] == 30_000 and table["seq2seq_image_caption"]["samples_to_target"] == 20_000
@@ -182,6 +182,27 @@ def test_a_recorded_row_without_figures_here_stops_the_rewrite_instead_of_vanish
     assert "has rows of a" in err and "--variants b a" in err
     assert results.read_text() == recorded  # row a is still there
     assert json.loads((tmp_path / "fresh_out" / "figures.json").read_text())[0]["variant"] == "b"  # b's run kept
+
+
+def test_a_fresh_checkout_keeps_the_rows_committed_beside_results(tmp_path: Path, monkeypatch, capsys) -> None:
+    from benchmarks import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "RESULTS.md")
+
+    def bench(out: Path, *variants: str, score: float) -> str:
+        monkeypatch.setattr(sys, "argv", ["bench", "--variants", *variants, "--out", str(out)])
+        common.benchmark_main(None, {"a": [], "b": []}, "x", "Section", lambda name, *_: {"variant": name,
+                                                                                          "score": score},
+                              lambda rows: "".join(f"| {r['variant']} | {r['score']} |\n" for r in rows))
+        return capsys.readouterr().out
+
+    bench(tmp_path / "first_checkout", "a", "b", score=1.0)
+    committed = json.loads((tmp_path / "figures" / "x.json").read_text())
+    assert [(r["variant"], r["score"]) for r in committed] == [("a", 1.0), ("b", 1.0)]
+    printed = bench(tmp_path / "fresh_checkout", "b", score=2.0)  # no out/ figures of a here: the committed row
+    assert "| a | 1.0 |\n| b | 2.0 |" in (tmp_path / "RESULTS.md").read_text() and "Row a: kept" in printed
+    committed = json.loads((tmp_path / "figures" / "x.json").read_text())
+    assert [(r["variant"], r["score"]) for r in committed] == [("a", 1.0), ("b", 2.0)]
 
 
 def test_samples_to_all_is_the_first_validation_meeting_every_target() -> None:
