@@ -71,6 +71,15 @@ def report(rows: list[dict]) -> str:
                 f"{t[f'test/{prefix}preserve_accuracy']:.3f} | {t[f'test/real_{prefix}preserve_accuracy']:.3f} | "
                 f"{reached(r['samples_to_target'], r['history'])} | {r['train_minutes']:.1f} | "
                 f"{r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
+    for r in edits:
+        t = r["test"]
+        if "test/read_kept_layout" in t:  # rows measured before 2026-12-03's second session lack it
+            lines += ["", f"Where the geometric reader finds {r['variant']}'s test outputs failing to keep the rest: "
+                      f"the edited object's other attributes kept {t['test/read_kept_edited_object']:.3f}, the other "
+                      f"object {t['test/read_kept_other_object']:.3f}, the relation {t['test/read_kept_layout']:.3f};"
+                      " preserve accuracy by kind of edit: " + ", ".join(
+                          f"{kind} {t[f'test/read_preserve_accuracy_{kind}']:.3f}" for kind in ("color", "size",
+                                                                                               "shape")) + "."]
     for prefix, reader_name in READERS.items():
         lines += ["", f"Validation edit accuracy, {reader_name} reader, after each epoch (training samples):", ""]
         lines += history_lines(edits, f"val/{prefix}edit_accuracy", 3)

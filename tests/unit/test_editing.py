@@ -15,7 +15,7 @@ from torch import nn
 from multimodal_kit.cli import main
 from multimodal_kit.data.embedded.shapes import SceneObject, read_caption
 from multimodal_kit.tasks.editing.data import EditConfig, edit_scene, generate_split
-from multimodal_kit.tasks.editing.method import edit_scores
+from multimodal_kit.tasks.editing.method import PARTS, edit_reading
 from multimodal_kit.tasks.editing.unet import FiLMUNet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,11 +49,18 @@ def test_the_reader_scores_by_hand() -> None:
             "a small red circle left of a large red square",  # the edit (object 0's colour) missing
             "a small blue circle left of a large red triangle",  # the edit done, object 1 changed
             "nothing readable"]
-    done, kept = edit_scores(read, truth, ["color"] * 4, [0] * 4)
-    assert done == [True, False, True, False] and kept == [True, True, False, False]
+    items = edit_reading(read, truth, ["color"] * 4, [0] * 4)
+    assert [i["edit"] for i in items] == [True, False, True, False]
+    assert [all(i[p] for p in PARTS) for i in items] == [True, True, False, False]  # everything else kept
+    assert items[2] == {"edit": True, "edited_object": True, "other_object": False, "layout": True}
+    assert edit_reading(["a small blue square left of a large red square"], truth[:1], ["color"], [0])[0] == {
+        "edit": True, "edited_object": False, "other_object": True, "layout": True}  # the edited one's shape lost
+    assert edit_reading(["a small blue circle", "a small blue circle above a large red square"], truth[:2],
+                        ["color"] * 2, [0] * 2)[1] == {"edit": True, "edited_object": True, "other_object": True,
+                                                        "layout": False}  # one object lost fails all; "above" layout
     # the reader may write the other order of a relation: the same scene, object by object
-    done, kept = edit_scores(["a large red square right of a small blue circle"], truth[:1], ["color"], [0])
-    assert done == [True] and kept == [True]
+    (item,) = edit_reading(["a large red square right of a small blue circle"], truth[:1], ["color"], [0])
+    assert all(item.values())
 
 
 def test_the_unet_hears_the_words_at_its_coarsest_levels_and_starts_as_the_identity() -> None:
@@ -106,7 +113,9 @@ def test_editing_fits_tests_with_a_reader_and_predicts(tmp_path: Path) -> None:
     metrics = json.loads(results.read_text())
     assert {"test/l1", "test/psnr", "test/edit_accuracy", "test/preserve_accuracy", "test/real_edit_accuracy",
             "test/real_preserve_accuracy", "test/read_edit_accuracy", "test/read_preserve_accuracy",
-            "test/real_read_edit_accuracy", "test/real_read_preserve_accuracy"} <= set(metrics)
+            "test/real_read_edit_accuracy", "test/real_read_preserve_accuracy", "test/read_kept_edited_object",
+            "test/read_kept_other_object", "test/read_kept_layout", "test/read_preserve_accuracy_color",
+            "test/read_preserve_accuracy_size", "test/read_preserve_accuracy_shape"} <= set(metrics)
     # one tiny epoch has not learnt to edit, which the geometric reader sees: it reads the edits in the targets
     assert metrics["test/real_read_edit_accuracy"] > metrics["test/read_edit_accuracy"] + 0.3
     assert 0 < metrics["test/l1"] < 0.2 and metrics["test/psnr"] > 10

@@ -36,23 +36,27 @@ from multimodal_kit.utils import rank_zero_info
 SLOTS = {"size": 0, "color": 1, "shape": 2}  # an object's attributes as read_caption gives them
 
 
-def edit_scores(read: list[str], truth: list[str], edits: list[str], edited: list[int]) -> tuple[list[bool], list[bool]]:
-    """Per item, whether the reader's text shows the edit (the edited object's edited attribute as in ``truth``)
-    and whether it shows everything else as in ``truth`` (every other attribute, the number of objects, the
-    relation). A text the shapes grammar cannot read fails both."""
-    done, kept = [], []
+#: where an output can fail to keep what it should: the edited object's other attributes, the other object, and
+#: the number of objects with their relation (``preserve_accuracy`` asks all three)
+PARTS = ("edited_object", "other_object", "layout")
+
+
+def edit_reading(read: list[str], truth: list[str], edits: list[str], edited: list[int]) -> list[dict[str, bool]]:
+    """Per item, what the reader's text shows as in ``truth``: ``edit`` (the edited object's edited attribute) and
+    each of :data:`PARTS`. A text the shapes grammar cannot read, or with another number of objects, fails all."""
+    items = []
     for text, target, edit, k in zip(read, truth, edits, edited, strict=True):
         seen, wanted = read_caption(text), read_caption(target)
         if seen is None or wanted is None or len(seen[0]) != len(wanted[0]):
-            done.append(False)
-            kept.append(False)
+            items.append(dict.fromkeys(("edit", *PARTS), False))
             continue
         seen, wanted = canonical_scene(*seen), canonical_scene(*wanted)  # "b right of a" reads as "a left of b"
         slot = SLOTS[edit]
-        done.append(seen[0][k][slot] == wanted[0][k][slot])
-        others = [(j, s) for j in range(len(wanted[0])) for s in range(3) if (j, s) != (k, slot)]
-        kept.append(seen[1] == wanted[1] and all(seen[0][j][s] == wanted[0][j][s] for j, s in others))
-    return done, kept
+        items.append({"edit": seen[0][k][slot] == wanted[0][k][slot],
+                      "edited_object": all(seen[0][k][s] == wanted[0][k][s] for s in range(3) if s != slot),
+                      "other_object": all(seen[0][j] == wanted[0][j] for j in range(len(wanted[0])) if j != k),
+                      "layout": seen[1] == wanted[1]})
+    return items
 
 
 class TextGuidedEditing(MultimodalMethod):
@@ -128,6 +132,9 @@ class TextGuidedEditing(MultimodalMethod):
             for name in ("edit", "preserve"):
                 for prefix in ("", "real_", "read_", "real_read_"):
                     setattr(self, f"{stage}_{prefix}{name}", MeanMetric())
+        # at test, where the geometric reader finds the outputs failing: each part kept, preserve per kind of edit
+        for key in (*(f"kept_{part}" for part in PARTS), *(f"preserve_accuracy_{kind}" for kind in SLOTS)):
+            setattr(self, f"test_read_{key}", MeanMetric())
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -204,13 +211,30 @@ class TextGuidedEditing(MultimodalMethod):
         shown = {"": outputs, **({"real_": targets} if stage == "test" else {})}  # real_: the reader's ceiling
         for reader, read in self.readers().items():
             for prefix, images in shown.items():
-                texts = read(images)
-                for name, right in zip(("edit", "preserve"), edit_scores(texts, batch["text"], *edits), strict=True):
+                items = edit_reading(read(images), batch["text"], *edits)
+                scores = {"edit": [i["edit"] for i in items], "preserve": [all(i[p] for p in PARTS) for i in items]}
+                for name, right in scores.items():
                     metric = getattr(self, f"{stage}_{prefix}{reader}{name}")
                     metric.update(torch.tensor(right, dtype=torch.float))
                     self.log(f"{stage}/{prefix}{reader}{name}_accuracy", metric, batch_size=n,
                              prog_bar=stage == "val" and name == "edit" and prefix == "")
+                if stage == "test" and reader == "read_" and prefix == "":
+                    self.log_failures(items, scores["preserve"], edits[0])
         return {"edited": outputs}
+
+    def log_failures(self, items: list[dict[str, bool]], preserved: list[bool], edits: list[str]) -> None:
+        """At test, where the geometric reader finds what an output fails to keep: ``test/read_kept_<part>`` for
+        each of :data:`PARTS`, and ``test/read_preserve_accuracy_<edit>`` for each kind of edit (colour, size,
+        shape)."""
+        for part in PARTS:
+            metric = getattr(self, f"test_read_kept_{part}")
+            metric.update(torch.tensor([i[part] for i in items], dtype=torch.float))
+            self.log(f"test/read_kept_{part}", metric, batch_size=len(items))
+        for kind in SLOTS:
+            chosen = torch.tensor([e == kind for e in edits], dtype=torch.float)
+            metric = getattr(self, f"test_read_preserve_accuracy_{kind}")
+            metric.update(torch.tensor(preserved, dtype=torch.float), weight=chosen)
+            self.log(f"test/read_preserve_accuracy_{kind}", metric, batch_size=len(items))
 
     def readers(self) -> dict[str, Any]:
         """The readers scoring this run, by metric prefix (``read_``: the geometric one; ``""``: the captioner),
