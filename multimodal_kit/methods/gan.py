@@ -39,7 +39,7 @@ from multimodal_kit.models.gan import (
 )
 from multimodal_kit.models.gan_augment import diff_augment
 from multimodal_kit.models.gan_generator import ConvGenerator
-from multimodal_kit.models.gan_losses import mismatched_texts, same_texts
+from multimodal_kit.models.gan_losses import mismatched_texts, nearest_texts, same_texts
 from multimodal_kit.models.gan_spaces import media_space
 
 
@@ -69,6 +69,8 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         discriminator_width: channels of the discriminator's first block (later blocks double it).
         loss: ``bce`` (GAN-CLS) or ``hinge`` (DF-GAN).
         gradient_penalty: weight of DF-GAN's matching-aware gradient penalty (0: off; DF-GAN uses 2).
+        wrong_texts: D's wrong pairs pair each real sample with another item's text: ``random``, or ``nearest``
+            (:func:`~multimodal_kit.models.gan_losses.nearest_texts`: the batch's most similar other text).
         contrastive: weight of a contrastive matching loss over the batch (XMC-GAN's InfoNCE on D's sample
             features and text projections): D learns to tell each real sample's text from all the batch's other
             texts, G to make its samples win that test (0: off).
@@ -128,6 +130,7 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         discriminator_width: int = 16,
         loss: Literal["bce", "hinge"] = "bce",
         gradient_penalty: float = 0.0,
+        wrong_texts: Literal["random", "nearest"] = "random",
         contrastive: float = 0.0,
         spectral_norm: bool = False,
         discriminator_scales: Literal[1, 2] = 1,
@@ -250,7 +253,7 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         real = self.to_model(batch)
         tokens, lengths = batch["text_tokens"], batch["text_lengths"]
         n = len(tokens)
-        permutation, mismatch = mismatched_texts(batch["text"])
+        permutation, mismatch = (nearest_texts if hp.get("wrong_texts") == "nearest" else mismatched_texts)(batch["text"])
         permutation, mismatch = permutation.to(self.device), mismatch.to(self.device)
         same = same_texts(batch["text"]).to(self.device) if hp.get("contrastive", 0.0) > 0 else None
         augment = diff_augment if hp.get("augment", False) else (lambda x: x)

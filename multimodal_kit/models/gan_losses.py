@@ -73,6 +73,22 @@ def mismatched_texts(texts: list[str], generator: torch.Generator | None = None)
     return permutation, mask
 
 
+def nearest_texts(texts: list[str], generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hard wrong pairs: each item paired with the batch's text nearest its own that still differs — fewest words
+    differing position by position, each word of a longer text counting as one (so "a red circle" pairs with "a red
+    square" before "a blue square"); ties broken at random. Returns the pairing (B,), not a permutation, and a
+    mask (B,) of the pairs whose texts differ (none when the whole batch says one text)."""
+    words = [t.split() for t in texts]
+    ties = torch.rand(len(texts), len(texts), generator=generator).tolist()
+    pairing, mask = [], []
+    for i, own in enumerate(words):
+        distances = [(sum(a != b for a, b in zip(own, other, strict=False)) + abs(len(own) - len(other)), ties[i][j], j)
+                     for j, other in enumerate(words) if texts[j] != texts[i]]
+        pairing.append(min(distances)[2] if distances else (i + 1) % len(texts))
+        mask.append(bool(distances))
+    return torch.tensor(pairing, dtype=torch.long), torch.tensor(mask, dtype=torch.bool)
+
+
 def same_texts(texts: list[str]) -> torch.Tensor:
     """(B, B): whether items i and j (i ≠ j) say the same text — pairs a matching loss must not count as wrong."""
     same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.bool)

@@ -29,6 +29,7 @@ from multimodal_kit.models.gan_losses import (
     generator_loss,
     matching_aware_penalty,
     mismatched_texts,
+    nearest_texts,
 )
 from tests.conftest import TINY_SHAPES, TINY_SPOKEN
 
@@ -144,6 +145,18 @@ def test_mismatched_texts_pair_every_item_with_another() -> None:
     assert sorted(permutation.tolist()) == list(range(5))
     assert all(int(j) != i for i, j in enumerate(permutation))
     assert mask.tolist() == [texts[i] != texts[int(j)] for i, j in enumerate(permutation)]
+
+
+def test_nearest_texts_pair_each_item_with_the_most_similar_other_text() -> None:
+    texts = ["a red circle", "a red square", "a blue square", "a red circle", "a red circle above a cat"]
+    pairing, mask = nearest_texts(texts, torch.Generator().manual_seed(0))
+    # one word apart before two; never the same text (item 3 says item 0's); a longer text: its extra words count
+    assert [texts[int(pairing[i])] for i in (0, 2, 3, 4)] == ["a red square"] * 3 + ["a red circle"] and mask.all()
+    assert texts[int(pairing[1])] in ("a red circle", "a blue square")  # both one word from "a red square"
+    ties = {int(nearest_texts(["a b", "a c", "a d"], torch.Generator().manual_seed(s))[0][0]) for s in range(20)}
+    assert ties == {1, 2}  # equally near: drawn at random
+    pairing, mask = nearest_texts(["same", "same"])
+    assert not mask.any()  # nothing differs: no wrong pair counts
 
 
 def test_matching_aware_penalty_is_the_gradient_norm_to_the_power() -> None:
