@@ -186,7 +186,8 @@ class AttentionMaps(DrawsValidationItems):
 class GeneratedSamples(MethodCallback):
     """Each validation epoch: media generated for a fixed set of prompts (the first ``num_prompts`` distinct
     validation texts) from fixed noise, so epochs compare like with like. Written under
-    ``<run>/media/generated/``: ``epoch_XXX.png`` (images, or spectrograms, with the prompt under each) and, for
+    ``<run>/media/generated/``: ``epoch_XXX.png`` (images, or spectrograms, with the prompt under each, and with
+    ``geometric_reader`` what the reader reads in the image) and, for
     audio, ``epoch_XXX/<k>_<prompt>.wav``; logged to W&B as ``val/generated`` (an image grid, or a table of
     playable audio with its prompt).
 
@@ -205,6 +206,17 @@ class GeneratedSamples(MethodCallback):
         texts = datamodule.dataset("validation").texts
         return list(dict.fromkeys(texts))[: self.num_prompts]
 
+    @staticmethod
+    def captions(pl_module: LightningModule, prompts: list[str], media: list[torch.Tensor]) -> list[str]:
+        """Each prompt, and under it what the geometric reader reads in its image (``geometric_reader``: shapes
+        images (3, S, S) uint8), so the grid shows where the two differ."""
+        if not pl_module.hparams.get("geometric_reader") or not media or media[0].ndim != 3:
+            return prompts
+        from multimodal_kit.data.embedded.shapes_reader import read_scene
+
+        return [f"{p}\nreads: {read_scene(m.permute(1, 2, 0).cpu().numpy()) or '(nothing)'}"
+                for p, m in zip(prompts, media, strict=True)]
+
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         codec = drawing_codec(trainer)
         if codec is None:
@@ -221,7 +233,7 @@ class GeneratedSamples(MethodCallback):
         presenter = presenter_for(codec)
         epoch = trainer.current_epoch
         out = run_dir_of(trainer) / "media" / "generated"
-        grid = captioned_grid([presenter.picture(m) for m in media], prompts)
+        grid = captioned_grid([presenter.picture(m) for m in media], self.captions(pl_module, prompts, media))
         files = out / f"epoch_{epoch:03d}"
         files.mkdir(parents=True, exist_ok=True)
         grid.save(out / f"epoch_{epoch:03d}.png")

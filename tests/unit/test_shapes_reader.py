@@ -84,3 +84,19 @@ def test_reading_scores_by_hand() -> None:
     assert reading_scores(alone, "one small red circle") == dict.fromkeys(
         ("count", "size", "colour", "shape", "exact_match"), True)  # no relation to score for one object
     assert reading_scores(right, "a photo of a dog") is None
+
+
+def test_the_generated_samples_grid_shows_what_the_reader_reads_under_each_prompt() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from multimodal_kit.callbacks import GeneratedSamples
+
+    drawn = render_scene(grey(), [SceneObject("square", "blue", "large", 30.0, 33.0)])
+    media = [torch.from_numpy(drawn).permute(2, 0, 1), torch.from_numpy(grey(seed=1)).permute(2, 0, 1)]  # (3, S, S)
+    prompts = ["a large blue square", "a small red circle"]
+    reading = SimpleNamespace(hparams={"geometric_reader": True})
+    assert GeneratedSamples.captions(reading, prompts, media) == [
+        "a large blue square\nreads: a large blue square", "a small red circle\nreads: (nothing)"]
+    assert GeneratedSamples.captions(SimpleNamespace(hparams={}), prompts, media) == prompts  # no reader: prompts
