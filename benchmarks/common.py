@@ -39,11 +39,12 @@ def mmkit(*args: str) -> None:
 
 
 def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse: bool,
-                 budgeted: bool = True) -> dict:
+                 budgeted: bool = True, test_args: tuple[str, ...] = ()) -> dict:
     """``mmkit fit ARGS`` (with a :class:`~benchmarks.timing.ValidationClock`) into ``out/run``, then ``mmkit test``
     on the best checkpoint (``reuse``: skip the fit where a finished one is in ``out``). Returns the test metrics,
     the validation history, the checkpoint and its size.
-    ``budgeted``: the run is one the benchmark measures, so ``--max-epochs`` (:data:`BUDGET_OVERRIDE`) applies."""
+    ``budgeted``: the run is one the benchmark measures, so ``--max-epochs`` (:data:`BUDGET_OVERRIDE`) applies.
+    ``test_args``: flags of the test alone (a judge that only scores, so a reused fit can be scored anew)."""
     out.mkdir(parents=True, exist_ok=True)
     clock, run_dir, results = out / "validation_clock.jsonl", out / "run", out / "test_metrics.json"
     done = out / "fit_done"  # written when the fit ends; a run cut short (its results gone) is never reused
@@ -60,7 +61,7 @@ def fit_and_test(args: list[str], out: Path, quick_args: list[str] | None, reuse
         done.write_text("")
     (best,) = (run_dir / "checkpoints").glob("epoch*.ckpt")
     mmkit("test", "--ckpt_path", str(best), "--results_path", str(results), "--trainer.logger", "false",
-          "--trainer.enable_progress_bar", "false")
+          "--trainer.enable_progress_bar", "false", *test_args)
     history = [json.loads(line) for line in clock.read_text().splitlines()]
     last = history[-1]
     params = sum(v.numel() for v in torch.load(best, map_location="cpu", weights_only=True)["state_dict"].values())

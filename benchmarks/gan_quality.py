@@ -2,11 +2,13 @@
 by networks the kit trains.
 
 For each variant: ``mmkit fit`` an evaluator (the shipped attention captioner, or the attention speech recognizer on
-single words, each for a fixed number of epochs) → ``mmkit fit -c experiments/gan_<pair>.yaml
---model.init_args.evaluator <its best checkpoint>`` (the experiment's own budget of training samples) → ``mmkit
-test`` on the GAN's best checkpoint (by the validation cycle score). The evaluator also reads the real test media
-through the same path (``test/real_cycle_*``): the ceiling. Prints a table and writes its section of
-``benchmarks/RESULTS.md``. ``--quick`` runs a tiny version (the test suite checks it).
+single words, each for a fixed number of epochs) and, for images, an R-precision judge (the shipped dual encoder) →
+``mmkit fit -c experiments/gan_<pair>.yaml --model.init_args.evaluator <its best checkpoint>`` (the experiment's
+own budget of training samples) → ``mmkit test`` on the GAN's best checkpoint (images: by the geometric reader's
+validation exact match; sound: by the validation cycle score), with the judge. Images are scored first by the
+geometric reader (``test/read_*``, no learned parameters), then by the evaluator's cycle scores and the judge's
+``test/r_precision``; each also on the real test media (``test/real_*``): the ceiling. Prints a table and writes
+its section of ``benchmarks/RESULTS.md``. ``--quick`` runs a tiny version (the test suite checks it).
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ EVALUATORS: dict[str, list[str]] = {
 FEATURE_ENCODERS: dict[str, list[str]] = {
     "text-image": ["-c", "experiments/seq2seq_image_caption.yaml", "--trainer.max_epochs", "6"],
 }
+#: per pair, the dual encoder that ranks each test prompt among 99 other test captions by its image (R-precision,
+#: AttnGAN's protocol): the shipped CLIP-style file (90,240 scenes), trained apart from the GAN and its evaluator.
+#: None for the spoken single words: a judge trained on whole utterances, ranking among a few dozen words, would
+#: say little
+JUDGES: dict[str, list[str]] = {"text-image": ["-c", "experiments/contrastive_image_caption.yaml"]}
 SCRATCH = ["-c", "experiments/gan_image_caption.yaml"]
 GANS: dict[str, list[str]] = {
     "text-image": ["-c", "experiments/vision_aided_gan_image_caption.yaml"],
@@ -60,6 +67,9 @@ GANS: dict[str, list[str]] = {
     # ... and a second discriminator at half the resolution; two D steps per G step
     "text-image-scratch-two-scale": [*SCRATCH, "--model.init_args.discriminator_scales", "2"],
     "text-image-scratch-d2": [*SCRATCH, "--model.init_args.d_steps", "2"],
+    # ... and hard wrong pairs: D's matching-aware loss pairs each real image with the batch's nearest other
+    # caption (often one word apart: the shape, the size), not a random one (mostly another colour)
+    "text-image-scratch-nearest": [*SCRATCH, "--model.init_args.wrong_texts", "nearest"],
     "text-audio": ["-c", "experiments/gan_text_audio.yaml"],
     # ablation: both networks twice as wide, cosine learning rates, half the budget
     "text-audio-w32": ["-c", "experiments/gan_text_audio.yaml", "--model.init_args.generator_width", "32",
@@ -179,11 +189,15 @@ def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
         features = fit_and_test(FEATURE_ENCODERS[name], out / "feature_encoder",
                                 quick_args and [*quick_args, *QUICK_FEATURE_ENCODER], reuse, budgeted=False)
         feature_args = ["--model.init_args.feature_encoder.init_args.checkpoint", features["checkpoint"]]
+    judge, judge_args = None, []
+    if kind in JUDGES:
+        judge = fit_and_test(JUDGES[kind], out / "judge", quick_args, reuse, budgeted=False)
+        judge_args = ["--model.init_args.r_precision_judge", judge["checkpoint"]]
     gan = fit_and_test([*GANS[name], "--model.init_args.evaluator", evaluator["checkpoint"], *feature_args],
-                       out / "gan", quick_args and [*quick_args, *QUICK_GAN], reuse)
+                       out / "gan", quick_args and [*quick_args, *QUICK_GAN], reuse, test_args=tuple(judge_args))
     to_target = samples_to_all(gan["history"], [(f"val/{metric}", target) for metric, target in TARGETS[kind]])
     read = attributes_read(gan["checkpoint"], evaluator["checkpoint"]) if kind == "text-image" else None
-    return {"variant": name, "evaluator": evaluator, "feature_encoder": features, **gan,
+    return {"variant": name, "evaluator": evaluator, "feature_encoder": features, "judge": judge, **gan,
             "samples_to_target": to_target, "attributes": read}
 
 
@@ -209,13 +223,15 @@ def report(rows: list[dict]) -> str:
             "whole caption (exact match) and per attribute; *real* = the reader on the real test images (its "
             "ceiling).", "",
             "| variant | read exact match | real | " + " | ".join(f"read {a}" for a in READ[1:]) +
-            " | targets | samples to target (val) | train min | samples/s | params |",
-            "|---" * (len(READ) + 7) + "|",
+            " | R-precision | real | targets | samples to target (val) | train min | samples/s | params |",
+            "|---" * (len(READ) + 9) + "|",
         ]
         for r in images:
             t = r["test"]
             lines.append(f"| {r['variant']} | {t['test/read_exact_match']:.3f} | {t['test/real_read_exact_match']:.3f} | "
                          + " | ".join(f"{t[f'test/read_{a}']:.3f}" for a in READ[1:])
+                         + "".join(f" | {t[k]:.3f}" if k in t else " | —" for k in ("test/r_precision",
+                                                                                    "test/real_r_precision"))
                          + f" | {targets_text(r['variant'])} | {reached(r['samples_to_target'], r['history'])} | "
                          f"{r['train_minutes']:.1f} | {r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
         lines += ["", "Validation after each epoch: reader exact match / read shape (training samples):", ""]
@@ -260,6 +276,10 @@ def report(rows: list[dict]) -> str:
                                           if k in ("test/bleu4", "test/wer", "test/exact_match")})
         + f" after {r['evaluator']['history'][-1]['samples']:,} samples ({r['evaluator']['train_minutes']:.1f} min)"
         for r in rows)]
+    lines += [f"R-precision judge of {r['variant']} (experiments/contrastive_image_caption.yaml, own test split): "
+              f"text → image R@1 {r['judge']['test']['test/t2m_r1']:.3f}, image → text R@1 "
+              f"{r['judge']['test']['test/m2t_r1']:.3f} after {r['judge']['history'][-1]['samples']:,} samples "
+              f"({r['judge']['train_minutes']:.1f} min)" for r in rows if r.get("judge")]
     lines += [f"Feature encoder of {r['variant']}'s vision-aided discriminator (frozen; a Seq2Seq captioner, own "
               f"test split): BLEU-4 {r['feature_encoder']['test']['test/bleu4']:.3f} after "
               f"{r['feature_encoder']['history'][-1]['samples']:,} samples "

@@ -70,6 +70,9 @@ def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
     image, audio = rows
     assert {f"test/{prefix}read_{a}" for a in gan_quality.READ for prefix in ("", "real_")} <= set(image["test"])
     assert "test/mcd" in audio["test"] and "test/mcd" not in image["test"]
+    # the image GAN's prompts ranked by a dual encoder trained apart (the sound's have no judge)
+    assert {"test/r_precision", "test/real_r_precision"} <= set(image["test"]) and image["judge"]["checkpoint"]
+    assert "test/r_precision" not in audio["test"] and audio["judge"] is None
     assert image["feature_encoder"]["checkpoint"] and audio["feature_encoder"] is None  # the vision-aided D's
     for kind in ("generated", "real"):  # word by word, each a share
         assert set(image["attributes"][kind]) == {"colour", "shape", "size", "relation", "objects"}
