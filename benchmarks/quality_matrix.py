@@ -83,8 +83,10 @@ def report(table: list[dict], previous: dict[str, str] | None = None) -> str:
     lines = [f"Compiled {time.strftime('%Y-%m-%d')} from the figures of the benchmark sections above (each with its "
              "own date, machine and budget). "
              "Each experiment file run as is for its budget of training samples on this machine, then `mmkit test` "
-             "on its best checkpoint (figures from the section of each benchmark above). GAN scores are cycle "
-             "scores read by an evaluator the kit trained (see the GAN section). *samples to target*: the first "
+             "on its best checkpoint (figures from the section of each benchmark above; a benchmark run over several "
+             "seeds gives the mean, its section the bands). The text → image GAN is judged by the geometric reader "
+             "(no learned parameters), the text → audio GAN by the word accuracy of a recognizer the kit trained "
+             "(see the GAN section). *samples to target*: the first "
              "validation that met the headline target (and, for captions, all of them).", "",
              "| experiment | test figures | targets | met | samples trained | samples to target (val) "
              "| train min | samples/s |",
