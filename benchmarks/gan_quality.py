@@ -32,7 +32,7 @@ from benchmarks.common import (  # noqa: E402
     samples_to_all,
 )
 
-SECTION = "Conditional GAN, cycle scores — `make bench`"
+SECTION = "Conditional GAN, read by the geometric reader and by cycle scores — `make bench-gan`"
 #: the evaluators, each its experiment file for a fixed number of epochs (captions: 6 × 10,048 scenes; words:
 #: 20 × 6,000 single words), not the GAN's budget
 EVALUATORS: dict[str, list[str]] = {
