@@ -47,7 +47,7 @@ FEATURE_ENCODERS: dict[str, list[str]] = {
     "text-image": ["-c", "experiments/seq2seq_image_caption.yaml", "--trainer.max_epochs", "6"],
 }
 #: per pair, the dual encoder that ranks each test prompt among 99 other test captions by its image (R-precision,
-#: AttnGAN's protocol): the shipped CLIP-style file (90,240 scenes), trained apart from the GAN and its evaluator.
+#: AttnGAN's protocol): the shipped CLIP-style file as it is, trained apart from the GAN and its evaluator.
 #: None for the spoken single words: a judge trained on whole utterances, ranking among a few dozen words, would
 #: say little
 JUDGES: dict[str, list[str]] = {"text-image": ["-c", "experiments/contrastive_image_caption.yaml"]}
