@@ -61,6 +61,14 @@ def test_the_reader_scores_by_hand() -> None:
     # the reader may write the other order of a relation: the same scene, object by object
     (item,) = edit_reading(["a large red square right of a small blue circle"], truth[:1], ["color"], [0])
     assert all(item.values())
+    # the truth itself may be in the other order: ``edited`` counts its objects as it writes them (object 0: the
+    # square here), so an output that left the square green has not done the edit, and has kept everything else
+    (item,) = edit_reading(["a small blue circle left of a large green square"],
+                           ["a large red square right of a small blue circle"], ["color"], [0])
+    assert item == {"edit": False, "edited_object": True, "other_object": True, "layout": True}
+    (item,) = edit_reading(["a small blue triangle left of a large red square"],
+                           ["a large red square right of a small blue circle"], ["color"], [0])
+    assert item == {"edit": True, "edited_object": True, "other_object": False, "layout": True}
 
 
 def test_the_unet_hears_the_words_at_its_coarsest_levels_and_starts_as_the_identity() -> None:

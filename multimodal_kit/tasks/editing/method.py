@@ -43,14 +43,18 @@ PARTS = ("edited_object", "other_object", "layout")
 
 def edit_reading(read: list[str], truth: list[str], edits: list[str], edited: list[int]) -> list[dict[str, bool]]:
     """Per item, what the reader's text shows as in ``truth``: ``edit`` (the edited object's edited attribute) and
-    each of :data:`PARTS`. A text the shapes grammar cannot read, or with another number of objects, fails all."""
+    each of :data:`PARTS`. ``edited`` indexes the objects in ``truth``'s order. A text the shapes grammar cannot
+    read, or with another number of objects, fails all."""
     items = []
     for text, target, edit, k in zip(read, truth, edits, edited, strict=True):
         seen, wanted = read_caption(text), read_caption(target)
         if seen is None or wanted is None or len(seen[0]) != len(wanted[0]):
             items.append(dict.fromkeys(("edit", *PARTS), False))
             continue
-        seen, wanted = canonical_scene(*seen), canonical_scene(*wanted)  # "b right of a" reads as "a left of b"
+        seen, canonical = canonical_scene(*seen), canonical_scene(*wanted)  # "b right of a" reads "a left of b"
+        if canonical[1] != wanted[1]:  # the truth was in the other order: its object k is canonical object 1 - k
+            k = len(wanted[0]) - 1 - k
+        wanted = canonical
         slot = SLOTS[edit]
         items.append({"edit": seen[0][k][slot] == wanted[0][k][slot],
                       "edited_object": all(seen[0][k][s] == wanted[0][k][s] for s in range(3) if s != slot),
