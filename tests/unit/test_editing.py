@@ -174,3 +174,18 @@ def test_the_adversarial_terms_train_each_network_on_its_own_loss() -> None:
     assert both["discriminator"].abs().sum() > 0 and torch.allclose(both["discriminator"], alone["discriminator"])
     assert both["unet"].abs().sum() > 0  # the generator hears the discriminator …
     assert alone["unet"].abs().sum() == 0 and alone["instruction_encoder"].abs().sum() == 0  # … which trains alone
+
+
+def test_unchanged_weight_makes_a_change_nobody_asked_for_cost_what_a_missed_edit_costs() -> None:
+    from multimodal_kit.tasks.editing import TextGuidedEditing
+
+    source = torch.zeros(1, 3, 4, 4)
+    target = source.clone()
+    target[..., 0, 0] = 1.0  # the edit: one pixel, 3 channels = 3 changed values of 48
+    spurious = target.clone()
+    spurious[..., 3, 3] = 1.0  # the edit done, and another pixel changed as well
+    for weight, costs in ((0.0, (3 / 48, 3 / 48 + 3 / 3)), (1.0, (3 / 48 + 3 / 3, 3 / 48 + 3 / 3))):
+        method = TextGuidedEditing(vocab_size=12, image_size=16, widths=(8, 16), unchanged_weight=weight)
+        (l1, loss), (_, missed) = (method.reconstruction_loss(edited, target, source) for edited in (spurious, source))
+        assert l1.item() == pytest.approx(3 / 48)
+        assert (loss.item(), missed.item()) == pytest.approx(costs)  # at 0 the spurious change is 1/17 of a miss
