@@ -161,7 +161,7 @@ def test_the_adversarial_terms_train_each_network_on_its_own_loss() -> None:
 
     def gradients() -> dict[str, torch.Tensor]:
         method.zero_grad()
-        edited, condition = method.edit(batch)
+        edited, condition, _ = method.edit(batch)
         torch.manual_seed(1)  # the same wrong-instruction pairing each time
         method.adversarial_losses(batch["image"], edited, target, condition.detach(), instructions).backward()
         return {name: torch.cat([p.grad.flatten() for n, p in method.named_parameters()
@@ -189,3 +189,23 @@ def test_unchanged_weight_makes_a_change_nobody_asked_for_cost_what_a_missed_edi
         (l1, loss), (_, missed) = (method.reconstruction_loss(edited, target, source) for edited in (spurious, source))
         assert l1.item() == pytest.approx(3 / 48)
         assert (loss.item(), missed.item()) == pytest.approx(costs)  # at 0 the spurious change is 1/17 of a miss
+
+
+def test_mask_weight_opens_the_composites_mask_where_the_edit_changes_the_image() -> None:
+    from multimodal_kit.errors import ConfigError
+    from multimodal_kit.tasks.editing import TextGuidedEditing
+
+    source = torch.zeros(1, 3, 4, 4)
+    target = source.clone()
+    target[..., :2, :2] = 1.0  # 4 of 16 pixels change
+    changed = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    changed[..., :2, :2] = True
+    method = TextGuidedEditing(vocab_size=12, image_size=16, widths=(8, 16), mask_weight=1.0)
+    sharp = torch.where(changed, 20.0, -20.0)  # open exactly where it should: nearly no loss
+    assert method.mask_loss(sharp, target, source).item() == pytest.approx(0.0, abs=1e-6)
+    shut = torch.full((1, 1, 4, 4), -4.0)  # the mask as it starts: 4 changed pixels pay -log sigmoid(-4) each
+    expected = (4 * torch.nn.functional.softplus(torch.tensor(4.0)) + 12 * torch.nn.functional.softplus(
+        torch.tensor(-4.0))) / 4
+    assert method.mask_loss(shut, target, source).item() == pytest.approx(expected.item())
+    with pytest.raises(ConfigError, match="composite"):
+        TextGuidedEditing(vocab_size=12, image_size=16, widths=(8, 16), mask_weight=1.0, composite=False)

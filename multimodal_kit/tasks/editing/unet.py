@@ -96,6 +96,11 @@ class FiLMUNet(nn.Module):
                 word_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Image (B, 3, S, S), condition (B, T), and the words (B, L, T_w) with mask (B, L) where levels attend
         → (B, 3, S, S)."""
+        return self.edit(image, condition, words, word_mask)[0]
+
+    def edit(self, image: torch.Tensor, condition: torch.Tensor, words: torch.Tensor | None = None,
+             word_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """As :meth:`forward`, and the composite's mask logits (B, 1, S, S) (``None`` for a residual head)."""
         skips = []
         x = image
         for k, block in enumerate(self.down):
@@ -110,6 +115,6 @@ class FiLMUNet(nn.Module):
                 x = self.attend_up[str(k)](x, words, word_mask)
         out = self.out(x)
         if not self.composite:
-            return image + out
-        colour, mask = out[:, :3], torch.sigmoid(out[:, 3:])  # (B, 3, S, S), (B, 1, S, S)
-        return image + mask * (colour - image)
+            return image + out, None
+        colour, logits = out[:, :3], out[:, 3:]  # (B, 3, S, S), (B, 1, S, S)
+        return image + torch.sigmoid(logits) * (colour - image), logits
