@@ -186,7 +186,8 @@ def test_unchanged_weight_makes_a_change_nobody_asked_for_cost_what_a_missed_edi
     spurious[..., 3, 3] = 1.0  # the edit done, and another pixel changed as well
     for weight, costs in ((0.0, (3 / 48, 3 / 48 + 3 / 3)), (1.0, (3 / 48 + 3 / 3, 3 / 48 + 3 / 3))):
         method = TextGuidedEditing(vocab_size=12, image_size=16, widths=(8, 16), unchanged_weight=weight)
-        (l1, loss), (_, missed) = (method.reconstruction_loss(edited, target, source) for edited in (spurious, source))
+        changed = method.changed_pixels(target, source)
+        (l1, loss), (_, missed) = (method.reconstruction_loss(edited, target, changed) for edited in (spurious, source))
         assert l1.item() == pytest.approx(3 / 48)
         assert (loss.item(), missed.item()) == pytest.approx(costs)  # at 0 the spurious change is 1/17 of a miss
 
@@ -200,12 +201,13 @@ def test_mask_weight_opens_the_composites_mask_where_the_edit_changes_the_image(
     target[..., :2, :2] = 1.0  # 4 of 16 pixels change
     changed = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
     changed[..., :2, :2] = True
+    assert torch.equal(TextGuidedEditing.changed_pixels(target, source), changed)
     method = TextGuidedEditing(vocab_size=12, image_size=16, widths=(8, 16), mask_weight=1.0)
     sharp = torch.where(changed, 20.0, -20.0)  # open exactly where it should: nearly no loss
-    assert method.mask_loss(sharp, target, source).item() == pytest.approx(0.0, abs=1e-6)
+    assert method.mask_loss(sharp, changed).item() == pytest.approx(0.0, abs=1e-6)
     shut = torch.full((1, 1, 4, 4), -4.0)  # the mask as it starts: 4 changed pixels pay -log sigmoid(-4) each
     expected = (4 * torch.nn.functional.softplus(torch.tensor(4.0)) + 12 * torch.nn.functional.softplus(
         torch.tensor(-4.0))) / 4
-    assert method.mask_loss(shut, target, source).item() == pytest.approx(expected.item())
+    assert method.mask_loss(shut, changed).item() == pytest.approx(expected.item())
     with pytest.raises(ConfigError, match="composite"):
         TextGuidedEditing(vocab_size=12, image_size=16, widths=(8, 16), mask_weight=1.0, composite=False)

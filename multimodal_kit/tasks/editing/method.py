@@ -185,9 +185,10 @@ class TextGuidedEditing(MultimodalMethod):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         target, source = batch["target"].float(), batch["image"].float()
         edited, condition, mask_logits = self.edit(batch)
-        l1, loss = self.reconstruction_loss(edited.float(), target, source)  # float32 under mixed precision
+        changed = self.changed_pixels(target, source)
+        l1, loss = self.reconstruction_loss(edited.float(), target, changed)  # float32 under mixed precision
         if self.hparams.mask_weight:
-            loss = loss + self.hparams.mask_weight * self.mask_loss(mask_logits.float(), target, source)
+            loss = loss + self.hparams.mask_weight * self.mask_loss(mask_logits.float(), changed)
         n = len(target)
         if self.discriminator is not None:
             loss = loss + self.adversarial_losses(source, edited, target, condition.detach(), batch["instruction"])
@@ -200,19 +201,21 @@ class TextGuidedEditing(MultimodalMethod):
         """Where the edit changes the image: images (B, 3, S, S) → (B, 1, S, S) bool."""
         return (target - source).abs().amax(1, keepdim=True) > 0.1
 
-    def mask_loss(self, mask_logits: torch.Tensor, target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """Binary cross-entropy of the composite's mask (logits (B, 1, S, S)) against the changed pixels, summed
-        over every pixel per changed pixel: the mask should open exactly where the edit changes the image."""
-        changed = self.changed_pixels(target, source)
+    @staticmethod
+    def mask_loss(mask_logits: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of the composite's mask (logits (B, 1, S, S)) against the changed pixels
+        (:meth:`changed_pixels`, (B, 1, S, S) bool), summed over every pixel per changed pixel: the mask should
+        open exactly where the edit changes the image."""
         bce = torch.nn.functional.binary_cross_entropy_with_logits(mask_logits, changed.float(), reduction="sum")
         return bce / changed.sum().clamp(min=1)
 
-    def reconstruction_loss(self, edited: torch.Tensor, target: torch.Tensor, source: torch.Tensor
+    def reconstruction_loss(self, edited: torch.Tensor, target: torch.Tensor, changed: torch.Tensor
                             ) -> tuple[torch.Tensor, torch.Tensor]:
         """L1 to the target, and the loss: that plus ``changed_weight`` × the L1 summed over the changed pixels (and
-        ``unchanged_weight`` × over the others) per changed pixel. Images (B, 3, S, S) → two scalars."""
+        ``unchanged_weight`` × over the others) per changed pixel. Images (B, 3, S, S), the changed pixels
+        (:meth:`changed_pixels`, (B, 1, S, S) bool) → two scalars."""
         error = (edited - target).abs()  # (B, 3, S, S)
-        changed = self.changed_pixels(target, source).expand_as(error)
+        changed = changed.expand_as(error)
         l1 = error.mean()
         weights = changed + self.hparams.unchanged_weight * ~changed  # (B, 3, S, S)
         return l1, l1 + self.hparams.changed_weight * (error * weights).sum() / changed.sum().clamp(min=1)
