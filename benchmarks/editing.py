@@ -55,8 +55,10 @@ def report(rows: list[dict]) -> str:
     edits = [r for r in rows if r["variant"] in EDITS]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
-        f"{torch.__version__}. experiments/editing_image_caption.yaml run as is for its budget ({budget_text(edits)}),"
-        " (the others: one change against it, named below), then `mmkit test` on its best checkpoint (by validation L1) over 1,000 test edits. The reader: "
+        f"{torch.__version__}. experiments/editing_image_caption.yaml run as is for its budget ({budget_text(edits)})"
+        + "".join(f" ({r['variant']}: the same with `{' '.join(VARIANTS[r['variant']][2:])}`)" for r in edits
+                  if r["variant"] != "editing")
+        + ", then `mmkit test` on its best checkpoint (by validation L1) over 1,000 test edits. The reader: "
         f"experiments/attention_image_caption.yaml trained for {reader['history'][-1]['samples']:,} samples (test "
         f"BLEU-4 {reader['test']['test/bleu4']:.3f}, exact match {reader['test']['test/exact_match']:.3f}). "
         "*real*: each reader on the target images, its ceiling. Targets (geometric reader): edit accuracy ≥ 0.8, "
