@@ -88,8 +88,10 @@ def test_matching_fits_tests_and_predicts(tmp_path: Path, fusion: str) -> None:
     from multimodal_kit.data.embedded.shapes import ShapesConfig, sample_scene
 
     run = tmp_path / "run"
+    only_cross = [] if fusion == "cross_attention" else \
+        ["--model.init_args.region_colours", "false", "--model.init_args.caption_weight", "0"]
     main(["fit", "-c", str(REPO / "experiments" / "matching_image_caption.yaml"), "--run_dir", str(run), *TINY,
-          "--model.init_args.fusion", fusion])
+          "--model.init_args.fusion", fusion, *only_cross])
     results = tmp_path / "test.json"
     main(["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--results_path", str(results),
           "--trainer.logger", "false"])
@@ -106,22 +108,92 @@ def test_matching_fits_tests_and_predicts(tmp_path: Path, fusion: str) -> None:
     assert row["caption"] == "a large red circle" and 0 < row["match"] < 1
 
 
-def test_paired_training_shows_every_image_with_its_caption_and_a_swapped_one(kit_cache: Path) -> None:
+def tiny_model_and_batch(**options: object) -> tuple[ImageTextMatching, dict]:
+    """A tiny cross-attention model on 16×16 images and a training batch of 8 embedded scenes."""
+    import torch
+
     from multimodal_kit.data.image_caption import ImageCaptionDataModule
     from multimodal_kit.models.encoders import ConvImageEncoder
-    from multimodal_kit.tasks.matching import ImageTextMatching
 
     dm = ImageCaptionDataModule(embedded_options={"num_train": 16, "num_validation": 8, "num_test": 8},
                                 image_size=16, batch_size=8, text_column=None, captions_column=None,
                                 text_fields={"caption": "text"})
     dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
-    model = ImageTextMatching(vocab_size=dm.vocab_size, image_size=16, d_model=16, num_heads=2, num_layers=1,
-                              ff_dim=32, encoder=ConvImageEncoder(widths=[8, 16]))
+    torch.manual_seed(0)
+    model = ImageTextMatching(vocab_size=dm.vocab_size, image_size=16, d_model=32, num_heads=2, num_layers=1,
+                              ff_dim=32, encoder=ConvImageEncoder(widths=[8, 16]), **options)
     model.tokenizer = dm.tokenizer
+    return model, next(iter(dm.train_dataloader()))
+
+
+def test_paired_training_shows_every_image_with_its_caption_and_a_swapped_one(kit_cache: Path) -> None:
+    model, batch = tiny_model_and_batch()
     tokens, lengths, labels = model.paired(batch)
     assert tokens.shape[0] == 16 and labels.tolist() == [1.0] * 8 + [0.0] * 8
     texts = model.tokenizer.batch_decode(tokens, skip_special_tokens=True)
     for true, swapped in zip(texts[:8], texts[8:], strict=True):
         assert true != swapped and len(true.split()) == len(swapped.split())  # one attribute, in the same words
     assert model.logits(batch, tokens, lengths).shape == (16,)
+
+
+def test_the_captioning_loss_reads_the_true_pairs_and_falls_when_overfitting_a_batch(kit_cache: Path) -> None:
+    import torch
+
+    model, batch = tiny_model_and_batch(dropout=0.0, caption_weight=1.0)
+    tokens, lengths, labels = model.paired(batch)
+    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
+    losses = []
+    for _ in range(40):
+        loss = model.caption_loss(tokens, lengths, labels, *model.region_memory(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+    model.eval()
+    with torch.no_grad():  # causal: a word's state does not depend on the words after it
+        memory = model.region_memory(batch)
+        mask = torch.ones(1, 5, dtype=torch.bool)
+        one = model.read_words(tokens[:1, :5], mask, memory[0][:1], memory[1][:1], causal=True)
+        changed = tokens[:1, :5].clone()
+        changed[0, 4] = (changed[0, 4] + 1) % model.hparams.vocab_size
+        two = model.read_words(changed, mask, memory[0][:1], memory[1][:1], causal=True)
+    assert torch.allclose(one[:, :4], two[:, :4], atol=1e-5) and not torch.allclose(one[:, 4], two[:, 4])
+
+
+def test_region_colours_give_each_region_its_mean_colour_and_need_a_square_grid() -> None:
+    import torch
+    from torch import nn
+
+    from multimodal_kit.models.encoders import ConvImageEncoder
+
+    model = ImageTextMatching(vocab_size=20, image_size=16, d_model=16, num_heads=2, num_layers=1, ff_dim=32,
+                              encoder=ConvImageEncoder(widths=[8, 16]), region_colours=True)
+    red, blue = torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)
+    red[:, 0, :4, :4], blue[:, 2, :4, :4] = 1.0, 1.0  # one corner region, coloured two ways
+    seen = []
+    model.fuse.register_forward_hook(lambda module, args, out: seen.append(args[1]))  # the regions' memory
+    model.eval()
+    tokens, lengths = torch.tensor([[1, 5, 6, 2]]), torch.tensor([4])
+    with torch.no_grad():
+        for module in model.encoder.modules():  # a CNN that sees nothing: only the mean colours can differ
+            if isinstance(module, nn.Conv2d):
+                nn.init.zeros_(module.weight)
+        model.logits({"image": red}, tokens, lengths)
+        model.logits({"image": blue}, tokens, lengths)
+    differs = (seen[0] - seen[1]).abs().sum(-1)[0]  # (N,): 4×4 = 16 regions
+    assert differs[0] > 0 and torch.all(differs[1:] == 0)  # the corner region alone, by its colour
+
+    class Strip(nn.Module):  # 1 × 8 regions: no square grid to pool the pixels to
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.avg_pool2d(images, (16, 2))
+
+    with pytest.raises(ConfigError, match="region_colours"):
+        ImageTextMatching(vocab_size=20, image_size=16, encoder=Strip(), region_colours=True)
+
+
+def test_the_parts_of_cross_attention_are_refused_by_the_other_fusions() -> None:
+    with pytest.raises(ConfigError, match="caption_weight 0"):
+        ImageTextMatching(vocab_size=20, image_size=16, fusion="dual", caption_weight=1.0)
+    with pytest.raises(ConfigError, match="region_colours false"):
+        ImageTextMatching(vocab_size=20, image_size=16, fusion="blind", region_colours=True)

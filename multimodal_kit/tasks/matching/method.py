@@ -69,6 +69,13 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         weight_decay: AdamW weight decay.
         warmup_steps: raise the learning rate linearly from 0 over this many steps.
         lr_decay: after warmup, ``constant`` or ``cosine``.
+        region_colours: ``cross_attention`` on a square grid of image regions: add to each region its mean colour
+            (the pixels average-pooled to the grid, through a linear map), so "red" finds red from the first step
+            rather than once the CNN has learnt to pass colour on.
+        caption_weight: ``cross_attention``, in training: the weight of a second loss, captioning the true pairs
+            with the same transformer (causal, a next-word head): every word of the caption is a target that
+            only the image's regions can predict, a denser signal than one match bit per pair (as BLIP trains
+            matching and captioning together); 0: matching alone.
     """
 
     inputs = {"media": "media", "caption": "text"}
@@ -80,7 +87,8 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
                  encoder: nn.Module | None = None, d_model: int = 256, num_heads: int = 4, num_layers: int = 2,
                  ff_dim: int = 512, dropout: float = 0.1, negative_share: float = 0.5, paired: bool = True,
                  swap_weights: dict[str, float] | None = None, lr: float = 5e-4,
-                 weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant") -> None:
+                 weight_decay: float = 0.0, warmup_steps: int = 0, lr_decay: LrDecay = "constant",
+                 region_colours: bool = False, caption_weight: float = 0.0) -> None:
         self.give(encoder=encoder)
         super().__init__()
 
@@ -94,6 +102,12 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         for name, weight in (hp.swap_weights or {}).items():
             if name not in ATTRIBUTES or not weight >= 0:
                 raise ConfigError(f"swap_weights: {name}: {weight} — the names are {ATTRIBUTES}, the weights >= 0")
+        if hp.caption_weight < 0:
+            raise ConfigError(f"caption_weight must be >= 0, got {hp.caption_weight}")
+        for name, value in (("caption_weight", hp.caption_weight), ("region_colours", hp.region_colours)):
+            if value and hp.fusion != "cross_attention":  # the words meet the regions in cross_attention alone
+                raise ConfigError(f"{name}: {value} is a part of fusion cross_attention, not of {hp.fusion}: add "
+                                  f"--model.init_args.{name} {'0' if name == 'caption_weight' else 'false'}")
         self.encoder, dim = self.build_encoder() if hp.fusion != "blind" else (None, 0)  # blind: no image at all
         self.text_encoder = ConvLSTMTextEncoder(hp.vocab_size, hp.pad_id, embed_dim=hp.d_model // 2, conv_layers=0,
                                                 hidden_dim=hp.d_model) if hp.fusion != "cross_attention" else None
@@ -107,6 +121,11 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             # where each region lies, as coordinates: "left of" and "above" become comparisons of two numbers
             self.register_buffer("region_grid", grid_coordinates(regions), persistent=False)
             self.region_coordinates = nn.Linear(2, hp.d_model)
+            if hp.region_colours and (hp.media != "image" or round(regions ** 0.5) ** 2 != regions):
+                raise ConfigError(f"region_colours: true needs image regions on a square grid; the encoder gives "
+                                  f"{regions} regions of {hp.media!r}: set region_colours: false")
+            self.region_colours = nn.Linear(3, hp.d_model) if hp.region_colours else None
+            self.next_word = nn.Linear(hp.d_model, hp.vocab_size) if hp.caption_weight else None
             self.word_places = nn.Parameter(torch.randn(1, 64, hp.d_model) * 0.02)
             layer = nn.TransformerDecoderLayer(hp.d_model, hp.num_heads, hp.ff_dim, hp.dropout, batch_first=True,
                                                norm_first=True)
@@ -124,23 +143,15 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
             setattr(self, f"{stage}_metrics", nn.ModuleDict({name: MeanMetric() for name in names}))
 
     # ------------------------------------------------------------------ forward
-    def logits(self, batch: dict[str, Any], tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def logits(self, batch: dict[str, Any], tokens: torch.Tensor, lengths: torch.Tensor,
+               memory: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """The batch's B images with captions ``tokens`` (K·B, L) of ``lengths`` (K·B,): caption row j goes with
         image j mod B (K = 1, or 2 in paired training: every image with its caption, then with a swapped one) →
-        match logits (K·B,)."""
+        match logits (K·B,). ``memory``: the images' :meth:`region_memory`, where the caller has it already."""
         hp = self.hparams
         mask = length_mask(lengths.to(tokens.device), tokens.shape[1])  # (K·B, L)
         if hp.fusion == "cross_attention":
-            regions, region_mask = self.encode_source(batch)  # (B, N, D), (B, N)
-            times = len(tokens) // len(regions)
-            regions, region_mask = regions.repeat(times, 1, 1), region_mask.repeat(times, 1)
-            places = self.region_places + self.region_coordinates(self.region_grid)
-            memory = self.regions(regions) + places.to(regions.dtype)
-            if tokens.shape[1] > self.word_places.shape[1]:
-                raise DataError(f"a caption of {tokens.shape[1]} tokens; ImageTextMatching reads at most "
-                                f"{self.word_places.shape[1]} (BOS and EOS included): shorten it.")
-            words = self.words(tokens) + self.word_places[:, : tokens.shape[1]]
-            fused = self.fuse(words, memory, tgt_key_padding_mask=~mask, memory_key_padding_mask=~region_mask)
+            fused = self.read_words(tokens, mask, *(memory or self.region_memory(batch)))
             return self.classifier(self.text_pool(fused, mask)).squeeze(-1)
         states, _ = self.text_encoder(tokens, lengths)
         text = self.text_pool(states, mask)  # (B, D)
@@ -150,6 +161,36 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         image = F.normalize(self.image_projection(self.image_pool(regions, region_mask)), dim=-1)
         image = image.repeat(len(tokens) // len(image), 1)
         return self.scale * (image * F.normalize(self.text_projection(text), dim=-1)).sum(-1) + self.shift
+
+    def region_memory(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``cross_attention``: the batch's B images as what the words attend to: each region's features mapped
+        to ``d_model`` plus its place, (x, y) and (``region_colours``) mean colour → (B, N, D), mask (B, N)."""
+        hp = self.hparams
+        regions, region_mask = self.encode_source(batch)  # (B, N, D_encoder), (B, N)
+        places = self.region_places + self.region_coordinates(self.region_grid)
+        memory = self.regions(regions) + places.to(regions.dtype)
+        if self.region_colours is not None:  # each region's mean colour, straight from the pixels
+            if hp.media not in batch:
+                raise ConfigError("region_colours: true reads the pixels, and this batch carries cached features "
+                                  "instead: set region_colours: false or leave the cache off")
+            colours = F.adaptive_avg_pool2d(batch[hp.media], round(regions.shape[1] ** 0.5))  # (B, 3, S, S)
+            memory = memory + self.region_colours(colours.flatten(2).transpose(1, 2).to(memory.dtype))
+        return memory, region_mask
+
+    def read_words(self, tokens: torch.Tensor, mask: torch.Tensor, memory: torch.Tensor, region_mask: torch.Tensor,
+                   causal: bool = False) -> torch.Tensor:
+        """Captions ``tokens`` (K·B, L) with their ``mask`` through the transformer whose words attend over the
+        regions of image j mod B (``memory`` (B, N, D), ``region_mask`` (B, N)) → (K·B, L, D); ``causal``: each
+        word sees only those before it (the captioning loss)."""
+        if tokens.shape[1] > self.word_places.shape[1]:
+            raise DataError(f"a caption of {tokens.shape[1]} tokens; ImageTextMatching reads at most "
+                            f"{self.word_places.shape[1]} (BOS and EOS included): shorten it.")
+        times = len(tokens) // len(memory)
+        words = self.words(tokens) + self.word_places[:, : tokens.shape[1]]
+        causal_mask = torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool, device=tokens.device).triu(1) \
+            if causal else None  # True: not attended (bool, as the padding masks)
+        return self.fuse(words, memory.repeat(times, 1, 1), tgt_mask=causal_mask, tgt_is_causal=causal,
+                         tgt_key_padding_mask=~mask, memory_key_padding_mask=~region_mask.repeat(times, 1))
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """P(match) of each item's image and caption, (B,)."""
@@ -186,9 +227,25 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         tokens, lengths, labels = self.paired(batch) if self.hparams.paired else \
             self.with_negatives(batch, "train")[:3]
-        loss = F.binary_cross_entropy_with_logits(self.logits(batch, tokens, lengths).float(), labels)
+        memory = self.region_memory(batch) if self.hparams.caption_weight else None
+        loss = F.binary_cross_entropy_with_logits(self.logits(batch, tokens, lengths, memory).float(), labels)
+        if memory is not None:
+            caption_loss = self.caption_loss(tokens, lengths, labels, *memory)
+            self.log("train/caption_loss", caption_loss, batch_size=len(labels))
+            loss = loss + self.hparams.caption_weight * caption_loss
         self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
         return loss
+
+    def caption_loss(self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, memory: torch.Tensor,
+                     region_mask: torch.Tensor) -> torch.Tensor:
+        """Next-word cross-entropy of the true captions (``labels`` 1 among ``tokens`` (K·B, L), row j with image
+        j mod B) read causally over their image's regions (``memory`` (B, N, D), ``region_mask`` (B, N))."""
+        true = labels.bool()
+        image = (torch.arange(len(tokens), device=tokens.device) % len(memory))[true]
+        inputs, targets = tokens[true, :-1], tokens[true, 1:]
+        mask = length_mask(lengths[true].to(tokens.device) - 1, inputs.shape[1])
+        states = self.read_words(inputs, mask, memory[image], region_mask[image], causal=True)
+        return F.cross_entropy(self.next_word(states).float()[mask], targets[mask])
 
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         tokens, lengths, labels, swapped = self.with_negatives(batch, stage)
