@@ -241,6 +241,8 @@ class ImageTextMatching(MediaSource, MultimodalMethod):
         """Next-word cross-entropy of the true captions (``labels`` 1 among ``tokens`` (K·B, L), row j with image
         j mod B) read causally over their image's regions (``memory`` (B, N, D), ``region_mask`` (B, N))."""
         true = labels.bool()
+        if not true.any():  # unpaired training can draw a batch of negatives only: no caption to learn
+            return self.next_word.weight.sum() * 0.0
         image = (torch.arange(len(tokens), device=tokens.device) % len(memory))[true]
         inputs, targets = tokens[true, :-1], tokens[true, 1:]
         mask = length_mask(lengths[true].to(tokens.device) - 1, inputs.shape[1])
