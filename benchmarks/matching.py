@@ -50,7 +50,8 @@ def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
 def report(rows: list[dict]) -> str:
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({platform.machine()}), torch "
-        f"{torch.__version__}. Each fusion is experiments/matching_image_caption.yaml run as is for its budget "
+        f"{torch.__version__}. Each fusion is experiments/matching_image_caption.yaml run as is (dual and blind with "
+        "cross-attention's region colours and captioning loss off) for its budget "
         f"({budget_text(rows)}: scenes, each trained on with its caption and with a swapped one, so twice as many "
         "pairs), then `mmkit test` on its best checkpoint (by validation accuracy) over 1,000 test "
         "scenes, each paired with its caption or (half, fixed per scene) the caption with one attribute swapped: an "
