@@ -9,6 +9,7 @@ media back (``*/cycle_*``) and its features give the Fréchet distance (``*/fid`
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -32,13 +33,12 @@ from multimodal_kit.methods.schedule import LrDecay, with_schedule
 from multimodal_kit.models.gan import (
     EMAWithWarmup,
     FeatureDiscriminator,
-    PretrainedTextEncoder,
     ProjectionDiscriminator,
-    TextEncoder,
+    condition_encoder,
     trainable_parameters,
 )
 from multimodal_kit.models.gan_augment import diff_augment
-from multimodal_kit.models.gan_generator import ConvGenerator
+from multimodal_kit.models.gan_generator import ConvGenerator, LatentEncoder
 from multimodal_kit.models.gan_losses import mismatched_texts, nearest_texts, same_texts
 from multimodal_kit.models.gan_spaces import media_space
 
@@ -103,6 +103,9 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
             to both networks' with ``feature_weight``. Use another network than ``evaluator``: a generator
             trained against the evaluator's own encoder could fool the score it is judged by.
         feature_weight: weight of the feature discriminator's losses.
+        reconstruction: weight of BicycleGAN's cVAE-GAN term (Zhu et al. 2017): G redraws each real sample (L1)
+            from its text and the noise an encoder reads in it, so it learns from data what words draw (0: off).
+        reconstruction_kl: weight of that term's KL(q(z | x) ‖ N(0, I)), which keeps the read noise drawable.
     """
 
     inputs = {"text": "text"}
@@ -148,6 +151,8 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         truncation: float | None = None,
         feature_encoder: nn.Module | None = None,
         feature_weight: float = 1.0,
+        reconstruction: float = 0.0,
+        reconstruction_kl: float = 0.01,
     ) -> None:
         self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d, feature_encoder=feature_encoder)
         if d_steps < 1:
@@ -164,34 +169,28 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
     # ------------------------------------------------------------------ models
     def configure_models(self) -> None:
         hp = self.hparams
-        if hp.text_encoder:
-            self.text_encoder: nn.Module = PretrainedTextEncoder(hp.text_encoder, hp.cond_dim, hp.vocab_size,
-                                                                 trainable=hp.train_text_encoder,
-                                                                 trust_remote_code=hp.trust_remote_code)
-        else:
-            self.text_encoder = TextEncoder(hp.vocab_size, hp.pad_id, output_dim=hp.cond_dim)
+        self.text_encoder = condition_encoder(hp.text_encoder, hp.cond_dim, hp.vocab_size, hp.pad_id,
+                                              trainable=hp.train_text_encoder, trust_remote_code=hp.trust_remote_code)
         # what the networks see of the medium (standardized log-mel for audio), and the way back
-        self.space = media_space(hp.media, image_size=hp.image_size, n_mels=hp.n_mels, max_frames=hp.max_frames)
-        space = self.space
-        self.generator = ConvGenerator(hp.noise_dim, hp.cond_dim, space.channels, space.size,
-                                       spatial_dims=space.spatial_dims, start=space.edge, width=hp.generator_width,
-                                       output_activation=space.activation,
+        self.space = space = media_space(hp.media, image_size=hp.image_size, n_mels=hp.n_mels,
+                                         max_frames=hp.max_frames)
+        self.generator = ConvGenerator(hp.noise_dim, hp.cond_dim, space.channels, space.size, space.spatial_dims,
+                                       space.edge, hp.generator_width, output_activation=space.activation,
                                        upsample=hp.get("generator_upsample", "transpose"))
+        blocks = {"spatial_dims": space.spatial_dims, "end": space.edge, "width": hp.discriminator_width}
         self.discriminator = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size,
-                                                     spatial_dims=space.spatial_dims, end=space.edge,
-                                                     width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
-        self.discriminator_half: ProjectionDiscriminator | None = None  # the second scale, if asked
-        if hp.get("discriminator_scales", 1) == 2:
-            self.discriminator_half = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size // 2,
-                                                              spatial_dims=space.spatial_dims, end=space.edge,
-                                                              width=hp.discriminator_width, spectral_norm=hp.spectral_norm)
+                                                     spectral_norm=hp.spectral_norm, **blocks)
+        self.discriminator_half: ProjectionDiscriminator | None = (  # the second scale, if asked
+            ProjectionDiscriminator(space.channels, hp.cond_dim, space.size // 2, spectral_norm=hp.spectral_norm,
+                                    **blocks) if hp.get("discriminator_scales", 1) == 2 else None)
         self.feature_discriminator: FeatureDiscriminator | None = None
         if self.given_objects.get("feature_encoder") is not None:
             if hp.media != "image":
-                raise ConfigError("--model.init_args.feature_encoder reads images; the audio GAN has no feature "
-                                  "discriminator.")
+                raise ConfigError("--model.init_args.feature_encoder reads images: drop it for the audio GAN.")
             self.feature_discriminator = FeatureDiscriminator(self.given_objects["feature_encoder"], hp.cond_dim,
                                                               hp.image_size)
+        self.latent_encoder: LatentEncoder | None = (  # the cVAE-GAN term's encoder, if asked
+            LatentEncoder(space.channels, hp.noise_dim, space.size, **blocks) if hp.get("reconstruction", 0) else None)
         self.generator_ema: AveragedModel | None = None
         if hp.ema_decay is not None:
             self.generator_ema = AveragedModel(self.generator, avg_fn=EMAWithWarmup(hp.ema_decay), use_buffers=True)
@@ -238,10 +237,9 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
     def configure_optimizers(self) -> list[Any]:
         """The generator's optimizer, then the discriminator's (each with its schedule when ``lr_decay`` is not
         constant; manual optimization steps the schedules in :meth:`training_step`)."""
-        def default(params: Any) -> torch.optim.Optimizer:
-            return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
-
-        generator = (self.optimizer_g or default)(trainable_parameters([self.generator]))
+        default = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+        generator = (self.optimizer_g or default)(
+            trainable_parameters([self.generator, *filter(None, [self.latent_encoder])]))
         discriminator = (self.optimizer_d or default)(trainable_parameters(
             [self.discriminator, self.text_encoder, *filter(None, [self.discriminator_half, self.feature_discriminator])]))
         decay = self.hparams.get("lr_decay", "constant")
@@ -273,6 +271,8 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
             with self.toggled_optimizer(opt_g):
                 c = self.text_encoder(tokens, lengths).detach()
                 g_loss = self.generator_step_loss(self.generator(self.noise(n), c), c, same, augment)
+                if self.latent_encoder is not None:
+                    g_loss = g_loss + self.reconstruction_loss(real, c)
                 self.optimizer_step_on(opt_g, g_loss, "train/g_loss")
             losses["train/g_loss"] = g_loss.detach()
             if self.generator_ema is not None:

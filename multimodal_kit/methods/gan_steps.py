@@ -1,6 +1,6 @@
 """The losses of one training step of :class:`~multimodal_kit.methods.gan.ConditionalGAN`: the discriminator's
 (matching-aware, plus the feature discriminator's, the contrastive matching loss and the gradient penalty when
-set) and the generator's. The step itself (optimizers, noise, EMA, schedules, logging) stays in the method."""
+set) and the generator's (plus the cVAE-GAN reconstruction when set). The step itself (optimizers, noise, EMA, schedules, logging) stays in the method."""
 
 from __future__ import annotations
 
@@ -69,3 +69,13 @@ class AdversarialLosses:
         if same is not None:
             loss = loss + hp.contrastive * contrastive_matching_loss(fake_features, self.discriminator.embed(c), same)
         return loss
+
+    def reconstruction_loss(self, real: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """BicycleGAN's cVAE-GAN term: real samples (B, …) encoded into noise by the method's ``latent_encoder``
+        (reparameterized), redrawn by the generator with their texts c (B, D): ``reconstruction`` × the mean L1
+        error + ``reconstruction_kl`` × KL(q(z | x) ‖ N(0, I)) (summed over z, mean over the batch)."""
+        hp = self.hparams
+        mean, log_var = self.latent_encoder(real)  # (B, Z) each
+        z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1).mean()
+        return hp.reconstruction * (self.generator(z, c) - real).abs().mean() + hp.reconstruction_kl * kl

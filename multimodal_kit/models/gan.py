@@ -16,7 +16,7 @@ from torch.nn.utils import spectral_norm as apply_spectral_norm
 
 from multimodal_kit.errors import ConfigError
 from multimodal_kit.models.encoders import as_sequence, output_dim
-from multimodal_kit.models.gan_generator import conv_layer, num_blocks
+from multimodal_kit.models.gan_generator import down_blocks, num_blocks
 from multimodal_kit.models.masking import length_mask, masked_mean
 
 
@@ -91,6 +91,16 @@ class PretrainedTextEncoder(nn.Module):
         return self.proj(masked_mean(hidden, mask))
 
 
+def condition_encoder(name_or_path: str | None, output_dim: int, vocab_size: int, pad_id: int,
+                      trainable: bool = False, trust_remote_code: bool = False) -> nn.Module:
+    """The text encoder giving the condition (B, D): a Hugging Face model by hub name or path (see
+    :class:`PretrainedTextEncoder`), or for ``None`` a :class:`TextEncoder` trained from scratch."""
+    if name_or_path:
+        return PretrainedTextEncoder(name_or_path, output_dim, vocab_size, trainable=trainable,
+                                     trust_remote_code=trust_remote_code)
+    return TextEncoder(vocab_size, pad_id, output_dim=output_dim)
+
+
 class ProjectionScores(nn.Module):
     """What the kit's discriminators share: features φ(x) (B, F) from a subclass's :meth:`features`, scored
     against a condition as ``w·φ(x) + ⟨embed(c), φ(x)⟩`` (a projection discriminator, Miyato & Koyama 2018) by
@@ -130,14 +140,9 @@ class ProjectionDiscriminator(ProjectionScores):
     def __init__(self, in_channels: int, cond_dim: int, size: int, spatial_dims: int = 2, end: int = 4,
                  width: int = 32, spectral_norm: bool = True) -> None:
         super().__init__()
-        blocks = num_blocks(size, end, "the discriminator's input size")
         sn = apply_spectral_norm if spectral_norm else (lambda module: module)
-        layers: list[nn.Module] = []
-        channels, out = in_channels, width
-        for _ in range(blocks):
-            layers += [sn(conv_layer(spatial_dims)(channels, out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
-            channels, out = out, out * 2
-        self.blocks = nn.Sequential(*layers)
+        self.blocks, channels = down_blocks(spatial_dims, in_channels, width,
+                                            num_blocks(size, end, "the discriminator's input size"), wrap=sn)
         self.feature_dim = channels * end**spatial_dims
         self.score = sn(nn.Linear(self.feature_dim, 1))
         self.embed = sn(nn.Linear(cond_dim, self.feature_dim, bias=False))

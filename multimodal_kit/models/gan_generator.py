@@ -1,10 +1,12 @@
 """The conditional GAN's generator ``G(z, c)``: noise and a text condition → an image (B, 3, S, S) or a log-mel
 spectrogram (B, n_mels, T), a DCGAN-style stack whose every block doubles the resolution, its batch norm steered by
-the condition; and the conv layers and block counts the discriminators share."""
+the condition; the encoder ``E(x)`` that finds the noise redrawing a sample; and the conv layers and block counts
+the discriminators share."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -23,6 +25,19 @@ def num_blocks(size: int, start: int, what: str) -> int:
     if blocks < 1 or not blocks.is_integer():
         raise ConfigError(f"{what} must be {start} times a power of two (at least {2 * start}), got {size}")
     return int(blocks)
+
+
+def down_blocks(spatial_dims: int, in_channels: int, width: int, blocks: int,
+                wrap: Callable[[nn.Module], nn.Module] = lambda module: module) -> tuple[nn.Sequential, int]:
+    """``blocks`` strided convs (kernel 4, LeakyReLU 0.2), each halving the resolution, the first with ``width``
+    channels and each later one twice as many; ``wrap`` each conv (e.g. spectral norm). Returns the stack and its
+    output channels."""
+    layers: list[nn.Module] = []
+    channels, out = in_channels, width
+    for _ in range(blocks):
+        layers += [wrap(conv_layer(spatial_dims)(channels, out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
+        channels, out = out, out * 2
+    return nn.Sequential(*layers), channels
 
 
 def up_block(spatial_dims: int, in_channels: int, out_channels: int, how: str) -> nn.Module:
@@ -104,3 +119,28 @@ class ConvGenerator(nn.Module):
         for up, norm in zip(self.ups, self.norms, strict=True):
             x = torch.relu(norm(up(x), c))  # resolution ×2, channels ÷2
         return self.activation(self.out(x))
+
+
+class LatentEncoder(nn.Module):
+    """``E(x)``: a sample → a Gaussian over the generator's noise that redraws it (BicycleGAN's cVAE-GAN encoder,
+    Zhu et al. 2017): strided-conv blocks down to a small map, then a linear layer to the mean and log-variance.
+
+    Args:
+        in_channels: 3 for RGB images; n_mels for spectrograms.
+        noise_dim: size of z.
+        size: input side (images) or frames (audio).
+        spatial_dims: 2 for images, 1 for audio.
+        end: side/length of the last map.
+        width: channels of the first block (each later block has twice as many).
+    """
+
+    def __init__(self, in_channels: int, noise_dim: int, size: int, spatial_dims: int = 2, end: int = 4,
+                 width: int = 16) -> None:
+        super().__init__()
+        self.blocks, channels = down_blocks(spatial_dims, in_channels, width, num_blocks(size, end, "the encoded size"))
+        self.out = nn.Linear(channels * end**spatial_dims, 2 * noise_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C, …) → the mean and log-variance (B, Z) each of the noise that redraws it."""
+        mean, log_var = self.out(self.blocks(x).flatten(1)).chunk(2, dim=1)
+        return mean, log_var
