@@ -70,6 +70,9 @@ GANS: dict[str, list[str]] = {
     # ... and hard wrong pairs: D's matching-aware loss pairs each real image with the batch's nearest other
     # caption (often one word apart: the shape, the size), not a random one (mostly another colour)
     "text-image-scratch-nearest": [*SCRATCH, "--model.init_args.wrong_texts", "nearest"],
+    # ... and BicycleGAN's cVAE-GAN term: G redraws each real image from its caption and the noise an encoder
+    # reads in it (L1 weight 10, KL 0.01, as the paper), so it learns from the data what "triangle" draws
+    "text-image-scratch-redraw": [*SCRATCH, "--model.init_args.reconstruction", "10"],
     "text-audio": ["-c", "experiments/gan_text_audio.yaml"],
     # ablation: both networks twice as wide, cosine learning rates, half the budget
     "text-audio-w32": ["-c", "experiments/gan_text_audio.yaml", "--model.init_args.generator_width", "32",

@@ -104,7 +104,8 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
             trained against the evaluator's own encoder could fool the score it is judged by.
         feature_weight: weight of the feature discriminator's losses.
         reconstruction: weight of BicycleGAN's cVAE-GAN term (Zhu et al. 2017): G redraws each real sample (L1)
-            from its text and the noise an encoder reads in it, so it learns from data what words draw (0: off).
+            from its text and the noise an encoder reads in it, so G (and, in D's step, the text encoder) learns
+            from data what words draw (0: off).
         reconstruction_kl: weight of that term's KL(q(z | x) ‖ N(0, I)), which keeps the read noise drawable.
     """
 
@@ -270,9 +271,7 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         if (batch_idx + 1) % hp.get("d_steps", 1) == 0:
             with self.toggled_optimizer(opt_g):
                 c = self.text_encoder(tokens, lengths).detach()
-                g_loss = self.generator_step_loss(self.generator(self.noise(n), c), c, same, augment)
-                if self.latent_encoder is not None:
-                    g_loss = g_loss + self.reconstruction_loss(real, c)
+                g_loss = self.generator_step_loss(self.generator(self.noise(n), c), c, same, augment, real)
                 self.optimizer_step_on(opt_g, g_loss, "train/g_loss")
             losses["train/g_loss"] = g_loss.detach()
             if self.generator_ema is not None:

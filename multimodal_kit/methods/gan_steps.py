@@ -26,8 +26,9 @@ def half(samples: torch.Tensor) -> torch.Tensor:
 
 
 class AdversarialLosses:
-    """Mixin: the two losses of a step, from the method's ``discriminator``, ``discriminator_half`` and
-    ``feature_discriminator`` (each ``None`` when off) and hyperparameters (``loss``, ``feature_weight``, ``contrastive``, ``gradient_penalty``)."""
+    """Mixin: the two losses of a step, from the method's ``generator``, ``discriminator``, ``discriminator_half``,
+    ``feature_discriminator`` and ``latent_encoder`` (each of the last three ``None`` when off) and hyperparameters
+    (``loss``, ``feature_weight``, ``contrastive``, ``gradient_penalty``, ``reconstruction``, ``reconstruction_kl``)."""
 
     def discriminator_step_loss(self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor,
                                 permutation: torch.Tensor, mismatch: torch.Tensor, same: torch.Tensor | None,
@@ -52,12 +53,15 @@ class AdversarialLosses:
         if hp.gradient_penalty > 0:
             x, cond = real.detach().requires_grad_(True), c.detach().requires_grad_(True)
             loss = loss + hp.gradient_penalty * matching_aware_penalty(self.discriminator(x, cond), (x, cond))
+        if self.latent_encoder is not None:  # the text encoder (D's optimizer owns it) learns what G needs
+            loss = loss + self.reconstruction_loss(real, c)
         return loss, (d_real, d_wrong, d_fake)
 
     def generator_step_loss(self, fake: torch.Tensor, c: torch.Tensor, same: torch.Tensor | None,
-                            augment: Augment) -> torch.Tensor:
+                            augment: Augment, real: torch.Tensor) -> torch.Tensor:
         """Generated samples (B, …) for texts c (B, D): the loss that makes the discriminators call them real and
-        matching (and, with ``same``, each closer to its own text than to the batch's others)."""
+        matching (and, with ``same``, each closer to its own text than to the batch's others; with the
+        ``latent_encoder``, the batch's ``real`` samples (B, …) redrawn)."""
         hp = self.hparams
         fake_seen = augment(fake)
         fake_features = self.discriminator.features(fake_seen)
@@ -68,12 +72,15 @@ class AdversarialLosses:
             loss = loss + hp.feature_weight * generator_loss(self.feature_discriminator(fake, c), hp.loss)
         if same is not None:
             loss = loss + hp.contrastive * contrastive_matching_loss(fake_features, self.discriminator.embed(c), same)
+        if self.latent_encoder is not None:
+            loss = loss + self.reconstruction_loss(real, c)
         return loss
 
     def reconstruction_loss(self, real: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """BicycleGAN's cVAE-GAN term: real samples (B, …) encoded into noise by the method's ``latent_encoder``
         (reparameterized), redrawn by the generator with their texts c (B, D): ``reconstruction`` × the mean L1
-        error + ``reconstruction_kl`` × KL(q(z | x) ‖ N(0, I)) (summed over z, mean over the batch)."""
+        error + ``reconstruction_kl`` × KL(q(z | x) ‖ N(0, I)) (summed over z, mean over the batch). In G's step
+        it trains G and the encoder; in D's step (their weights frozen) the text encoder behind c."""
         hp = self.hparams
         mean, log_var = self.latent_encoder(real)  # (B, Z) each
         z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()

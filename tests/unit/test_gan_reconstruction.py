@@ -40,6 +40,21 @@ def test_reconstruction_loss_is_the_weighted_l1_and_kl_worked_by_hand() -> None:
     assert loss.item() == pytest.approx(10.0 * 0.25 + 0.5 * 4.0)
 
 
+def test_the_discriminator_step_adds_the_reconstruction_so_the_text_encoder_learns_what_g_needs() -> None:
+    """D's optimizer owns the text encoder: its step carries the same term (G and the encoder frozen there)."""
+    gan = gan_for(tiny_images(), reconstruction=10.0, reconstruction_kl=0.5)
+    gan.generator = _Fixed(torch.full((2, 3, 16, 16), 0.25))
+    real, c = torch.zeros(2, 3, 16, 16), torch.zeros(2, 16)
+    fake, permutation, mismatch = gan.generator(), torch.tensor([1, 0]), torch.ones(2, dtype=torch.bool)
+    with_term, _ = gan.discriminator_step_loss(real, fake, c, permutation, mismatch, None, lambda x: x)
+    gan.latent_encoder = _Fixed(torch.ones(2, 8), torch.zeros(2, 8))
+    with_known_term, _ = gan.discriminator_step_loss(real, fake, c, permutation, mismatch, None, lambda x: x)
+    gan.latent_encoder = None
+    without, _ = gan.discriminator_step_loss(real, fake, c, permutation, mismatch, None, lambda x: x)
+    assert (with_known_term - without).item() == pytest.approx(10.0 * 0.25 + 0.5 * 4.0, rel=1e-5)
+    assert with_term.item() > without.item()
+
+
 def test_without_reconstruction_there_is_no_encoder_and_the_checkpoint_keys_are_as_before() -> None:
     plain, redrawing = gan_for(tiny_images()), gan_for(tiny_images(), reconstruction=1.0)
     assert plain.latent_encoder is None
