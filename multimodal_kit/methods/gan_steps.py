@@ -1,6 +1,7 @@
 """The losses of one training step of :class:`~multimodal_kit.methods.gan.ConditionalGAN`: the discriminator's
 (matching-aware, plus the feature discriminator's, the contrastive matching loss and the gradient penalty when
-set) and the generator's (plus the cVAE-GAN reconstruction when set). The step itself (optimizers, noise, EMA, schedules, logging) stays in the method."""
+set) and the generator's (plus the cVAE-GAN reconstruction when set). The step itself (optimizers, noise, EMA,
+schedules, logging) stays in the method."""
 
 from __future__ import annotations
 
