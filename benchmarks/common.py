@@ -217,10 +217,12 @@ def saved_rows(figures: Path, committed: Path) -> list[dict]:
 
 def benchmark_main(description: str | None, variants: dict[str, list[str]], out_name: str, section: str,
                    run_variant: Callable[[str, Path, bool, bool], dict], report: Callable[[list[dict]], str],
-                   default: list[str] | None = None) -> None:
+                   default: list[str] | None = None, draw: Callable[[list[dict], Path], None] | None = None) -> None:
     """The command line every quality benchmark shares: pick variants (``default``: those run without
     ``--variants``, all when ``None``; the others are ablations), run each, keep ``figures.json``, print the report
-    and (unless ``--quick``) write it as ``section`` of ``benchmarks/RESULTS.md``."""
+    and (unless ``--quick``) write it as ``section`` of ``benchmarks/RESULTS.md``. ``draw(rows, path)``, if given,
+    pictures every row as ``curves.png`` in ``--out`` and (unless ``--quick``) as ``benchmarks/figures/<name>.png``,
+    which the report may show."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--variants", nargs="+", default=default or list(variants),
                         choices=list(variants))
@@ -253,6 +255,8 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
         text += "\n" + "; ".join(f"Row {r['variant']}: kept from the run of {r.get('measured', 'an earlier day')}"
                                  for r in kept) + f" (this run: `--variants {' '.join(args.variants)}`).\n"
     print(text)
+    if draw:
+        draw(rows, Path(args.out) / "curves.png")
     if args.quick:
         return
     lost = recorded_rows(section, [n for n in variants if n not in {r["variant"] for r in rows}])
@@ -263,3 +267,5 @@ def benchmark_main(description: str | None, variants: dict[str, list[str]], out_
         sys.exit(2)
     update_results(section, text)
     committed_figures(out_name).write_text(json.dumps(rows, indent=1) + "\n")
+    if draw:
+        draw(rows, committed_figures(out_name).with_suffix(".png"))

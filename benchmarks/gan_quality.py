@@ -204,6 +204,39 @@ def run_variant(name: str, out: Path, quick: bool, reuse: bool) -> dict:
             "samples_to_target": to_target, "attributes": read}
 
 
+#: the most training samples issue 31 allows a GAN to reach the reader's targets in
+BUDGET = 600_000
+
+
+def draw_curves(rows: list[dict], path: Path) -> None:
+    """The image variants' validation curves as a picture: read shape and read exact match (one panel each) against
+    training samples, one line per variant, the targets dashed and the budget dotted."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    images = [r for r in rows if pair(r["variant"]) == "text-image" and r.get("history")]
+    if not images:
+        return
+    targets = dict(TARGETS["text-image"])
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for axis, metric in zip(axes, ("read_shape", "read_exact_match"), strict=True):
+        for r in images:
+            samples = [h["samples"] / 1000 for h in r["history"]]
+            axis.plot(samples, [h[f"val/{metric}"] for h in r["history"]], label=r["variant"], linewidth=1.2,
+                      linestyle="-" if "scratch" not in r["variant"] else (0, (4, 1)))
+        axis.axhline(targets[metric], color="black", linestyle="--", linewidth=1, label=f"target {targets[metric]:g}")
+        axis.axvline(BUDGET / 1000, color="grey", linestyle=":", linewidth=1, label=f"budget {BUDGET // 1000}k")
+        axis.set(title=f"val/{metric} (geometric reader)", xlabel="training samples (thousands)", ylim=(0, 1))
+        axis.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def targets_text(variant: str) -> str:
     return ", ".join(f"{metric} ≥ {target:g}" for metric, target in TARGETS[pair(variant)])
 
@@ -237,7 +270,8 @@ def report(rows: list[dict]) -> str:
                                                                                     "test/real_r_precision"))
                          + f" | {targets_text(r['variant'])} | {reached(r['samples_to_target'], r['history'])} | "
                          f"{r['train_minutes']:.1f} | {r['samples_per_s']:.0f} | {r['parameters'] / 1e6:.2f}M |")
-        lines += ["", "Validation after each epoch: reader exact match / read shape (training samples):", ""]
+        lines += ["", "![validation curves of the image GANs, read by the geometric reader](figures/gan_quality.png)",
+                  "", "Validation after each epoch: reader exact match / read shape (training samples):", ""]
         lines += [f"- {r['variant']}: " + ", ".join(f"{h['val/read_exact_match']:.2f} / {h['val/read_shape']:.2f} "
                                                    f"({h['samples'] / 1000:.0f}k)" for h in r["history"])
                   for r in images]
@@ -291,7 +325,7 @@ def report(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    benchmark_main(__doc__, GANS, "gan_quality", SECTION, run_variant, report, default=DEFAULT)
+    benchmark_main(__doc__, GANS, "gan_quality", SECTION, run_variant, report, default=DEFAULT, draw=draw_curves)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,21 @@ def test_gan_benchmark_quick_mode(tmp_path: Path) -> None:
         assert set(image["attributes"][kind]) == {"colour", "shape", "size", "relation", "objects"}
         assert all(0 <= v <= 1 for v in image["attributes"][kind].values())
     assert audio["attributes"] is None
+    assert (tmp_path / "bench" / "curves.png").stat().st_size > 0  # the image variant's validation curves
+
+
+def test_gan_curves_picture_the_image_variants(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from benchmarks.gan_quality import draw_curves
+
+    history = [{"samples": 10048 * (k + 1), "val/read_shape": 0.1 * k, "val/read_exact_match": 0.05 * k}
+               for k in range(3)]
+    draw_curves([{"variant": "text-image", "history": history}, {"variant": "text-audio", "history": history}],
+                tmp_path / "curves.png")
+    assert Image.open(tmp_path / "curves.png").size == (1100, 400)
+    draw_curves([{"variant": "text-audio", "history": history}], tmp_path / "none.png")  # no image GAN: no picture
+    assert not (tmp_path / "none.png").exists()
 
 
 @pytest.mark.slow
