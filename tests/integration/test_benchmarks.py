@@ -149,6 +149,24 @@ def test_quality_matrix_reads_the_benchmark_figures_and_judges_targets(tmp_path:
     assert "value" not in table["vision_aided_gan_image_caption"]  # its benchmark has not run: listed as such
 
 
+def test_quality_matrix_falls_back_to_the_committed_rows(tmp_path: Path) -> None:
+    from benchmarks import quality_matrix
+
+    timing = {"train_minutes": 30.0, "samples_per_s": 150.0, "epochs": 29, "history": [{"samples": 291_392}]}
+    committed, out = tmp_path / "committed", tmp_path / "out"
+    committed.mkdir()
+    (committed / "gan_quality.json").write_text(json.dumps([
+        {"variant": "text-image", "test": {"test/read_shape": 0.23, "test/read_exact_match": 0.19}, **timing}]))
+    (out / "gan_quality").mkdir(parents=True)  # this checkout ran another variant only: the committed row serves
+    (out / "gan_quality" / "figures.json").write_text(json.dumps([
+        {"variant": "text-audio", "test": {"test/cycle_exact_match": 0.8}, **timing}]))
+    table = {r["experiment"]: r for r in quality_matrix.rows(out, committed)}
+    gan = table["vision_aided_gan_image_caption"]
+    assert gan["values"] == {"test/read_shape": 0.23, "test/read_exact_match": 0.19} and gan["met"] is False
+    assert gan["samples"] == 291_392 and "value" not in table["seq2seq_image_caption"]
+    assert table["gan_text_audio"]["value"] == 0.8 and table["gan_text_audio"]["met"] is True  # this checkout's
+
+
 def test_the_quality_matrix_keeps_a_recorded_row_whose_figures_are_not_here() -> None:
     from benchmarks import quality_matrix
 
