@@ -73,6 +73,8 @@ GANS: dict[str, list[str]] = {
     # ... and BicycleGAN's cVAE-GAN term: G redraws each real image from its caption and the noise an encoder
     # reads in it (L1 weight 10, KL 0.01, as the paper), so it learns from the data what "triangle" draws
     "text-image-scratch-redraw": [*SCRATCH, "--model.init_args.reconstruction", "10"],
+    # ... and a generator of residual blocks (two convs per scale and a skip path; BigGAN, DF-GAN)
+    "text-image-scratch-residual": [*SCRATCH, "--model.init_args.generator_blocks", "residual"],
     "text-audio": ["-c", "experiments/gan_text_audio.yaml"],
     # ablation: both networks twice as wide, cosine learning rates, half the budget
     "text-audio-w32": ["-c", "experiments/gan_text_audio.yaml", "--model.init_args.generator_width", "32",

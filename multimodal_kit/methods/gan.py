@@ -64,8 +64,9 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         trust_remote_code: let a hub text encoder run the Python code it ships (``auto_map``); off by default.
         generator_width: channels of the generator's last block (earlier blocks double it).
         generator_upsample: how each generator block doubles the resolution: ``transpose`` (transposed conv) or
-            ``resize`` (nearest ×2, then a conv: no checkerboard; see
-            :class:`~multimodal_kit.models.gan_generator.ConvGenerator`).
+            ``resize`` (nearest ×2, then a conv: no checkerboard).
+        generator_blocks: ``plain`` (one conv per scale, DCGAN) or ``residual`` (two and a skip path, BigGAN); both
+            as in :class:`~multimodal_kit.models.gan_generator.ConvGenerator`.
         discriminator_width: channels of the discriminator's first block (later blocks double it).
         loss: ``bce`` (GAN-CLS) or ``hinge`` (DF-GAN).
         gradient_penalty: weight of DF-GAN's matching-aware gradient penalty (0: off; DF-GAN uses 2).
@@ -131,6 +132,7 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         trust_remote_code: bool = False,
         generator_width: int = 16,
         generator_upsample: Literal["transpose", "resize"] = "transpose",
+        generator_blocks: Literal["plain", "residual"] = "plain",
         discriminator_width: int = 16,
         loss: Literal["bce", "hinge"] = "bce",
         gradient_penalty: float = 0.0,
@@ -157,8 +159,7 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
     ) -> None:
         self.give(optimizer_g=optimizer_g, optimizer_d=optimizer_d, feature_encoder=feature_encoder)
         if d_steps < 1:
-            raise ConfigError(f"--model.init_args.d_steps {d_steps}: the discriminator steps at least once per "
-                              "generator step (1 alternates them).")
+            raise ConfigError(f"--model.init_args.d_steps {d_steps}: D steps at least once per G step (use 1 or more).")
         if truncation is not None and truncation <= 0:
             raise ConfigError(f"--model.init_args.truncation {truncation}: the noise bound t must be positive "
                               "(1.0 is common), or null for the plain normal.")
@@ -176,8 +177,8 @@ class ConditionalGAN(AdversarialLosses, ManualOptimization, LatentNoise, CycleSc
         self.space = space = media_space(hp.media, image_size=hp.image_size, n_mels=hp.n_mels,
                                          max_frames=hp.max_frames)
         self.generator = ConvGenerator(hp.noise_dim, hp.cond_dim, space.channels, space.size, space.spatial_dims,
-                                       space.edge, hp.generator_width, output_activation=space.activation,
-                                       upsample=hp.get("generator_upsample", "transpose"))
+                                       space.edge, hp.generator_width, space.activation,
+                                       hp.get("generator_upsample", "transpose"), hp.get("generator_blocks", "plain"))
         blocks = {"spatial_dims": space.spatial_dims, "end": space.edge, "width": hp.discriminator_width}
         self.discriminator = ProjectionDiscriminator(space.channels, hp.cond_dim, space.size,
                                                      spectral_norm=hp.spectral_norm, **blocks)

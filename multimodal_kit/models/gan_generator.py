@@ -76,6 +76,34 @@ class ConditionalBatchNorm(nn.Module):
         return self.norm(x) * scale + shift
 
 
+class ResidualUpBlock(nn.Module):
+    """A pre-activation residual block at twice the resolution (BigGAN / SNGAN's generator block): conditional
+    batch norm, ReLU, an :func:`up_block`, conditional batch norm, ReLU, a 3-wide conv; plus the input upsampled
+    (nearest ×2) through a 1-wide conv. Two convs per scale, and a path that carries the coarser map unchanged.
+
+    Args:
+        spatial_dims: 2 for images, 1 for audio.
+        in_channels: channels in.
+        out_channels: channels out.
+        cond_dim: size of c.
+        upsample: the first conv's way up (see :func:`up_block`).
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, cond_dim: int, upsample: str) -> None:
+        super().__init__()
+        self.norm1 = ConditionalBatchNorm(in_channels, cond_dim, spatial_dims)
+        self.up = up_block(spatial_dims, in_channels, out_channels, upsample)
+        self.norm2 = ConditionalBatchNorm(out_channels, cond_dim, spatial_dims)
+        self.conv = conv_layer(spatial_dims)(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.skip = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                  conv_layer(spatial_dims)(in_channels, out_channels, 1, bias=False))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """x (B, in, …), c (B, D) → (B, out, …) at twice the resolution."""
+        h = self.up(torch.relu(self.norm1(x, c)))
+        return self.conv(torch.relu(self.norm2(h, c))) + self.skip(x)
+
+
 class ConvGenerator(nn.Module):
     """``G(z, c)``: noise and condition → a linear layer to a small map, then blocks that each double the
     resolution (batch norm conditioned on c, ReLU), then a conv to the output channels.
@@ -92,23 +120,35 @@ class ConvGenerator(nn.Module):
         upsample: how a block doubles the resolution: ``transpose`` (a stride-2 transposed conv, kernel 4, DCGAN)
             or ``resize`` (nearest-neighbour ×2, then a 3-wide conv: each output pixel sees the same number of
             input pixels, so no checkerboard; Odena et al. 2016, "Deconvolution and checkerboard artifacts").
+        blocks: ``plain`` (one up-conv per scale, then conditional batch norm and ReLU; DCGAN) or ``residual``
+            (:class:`ResidualUpBlock`: two convs per scale and a skip path, then a last conditional batch norm and
+            ReLU before the output conv; BigGAN, DF-GAN).
     """
 
     def __init__(self, noise_dim: int, cond_dim: int, out_channels: int, size: int, spatial_dims: int = 2,
                  start: int = 4, width: int = 32, output_activation: str = "tanh",
-                 upsample: Literal["transpose", "resize"] = "transpose") -> None:
+                 upsample: Literal["transpose", "resize"] = "transpose",
+                 blocks: Literal["plain", "residual"] = "plain") -> None:
         super().__init__()
-        blocks = num_blocks(size, start, "the generated size")
-        self.start_shape = (width * 2**blocks,) + (start,) * spatial_dims
+        if blocks not in ("plain", "residual"):
+            raise ConfigError(f"generator blocks {blocks!r}: use 'plain' or 'residual'")
+        count = num_blocks(size, start, "the generated size")
+        self.start_shape = (width * 2**count,) + (start,) * spatial_dims
         self.fc = nn.Linear(noise_dim + cond_dim, math.prod(self.start_shape), bias=False)
         self.fc_norm = ConditionalBatchNorm(self.start_shape[0], cond_dim, spatial_dims)  # per map: works for B = 1
         self.ups = nn.ModuleList()
         self.norms = nn.ModuleList()
         channels = self.start_shape[0]
-        for _ in range(blocks):
-            self.ups.append(up_block(spatial_dims, channels, channels // 2, upsample))
-            self.norms.append(ConditionalBatchNorm(channels // 2, cond_dim, spatial_dims))
+        self.residual = blocks == "residual"
+        for _ in range(count):
+            if self.residual:  # each block normalizes its own input
+                self.ups.append(ResidualUpBlock(spatial_dims, channels, channels // 2, cond_dim, upsample))
+            else:
+                self.ups.append(up_block(spatial_dims, channels, channels // 2, upsample))
+                self.norms.append(ConditionalBatchNorm(channels // 2, cond_dim, spatial_dims))
             channels //= 2
+        if self.residual:  # the last block's output, normalized for the output conv
+            self.norms.append(ConditionalBatchNorm(channels, cond_dim, spatial_dims))
         self.out = conv_layer(spatial_dims)(channels, out_channels, 3, 1, 1)
         self.activation = nn.Tanh() if output_activation == "tanh" else nn.Identity()
 
@@ -116,6 +156,10 @@ class ConvGenerator(nn.Module):
         """z (B, Z), c (B, D) → images (B, 3, S, S) or spectrograms (B, n_mels, T)."""
         x = self.fc(torch.cat([z, c], dim=1)).view(-1, *self.start_shape)  # (B, C0, 4, 4) or (B, C0, T0)
         x = torch.relu(self.fc_norm(x, c))
+        if self.residual:
+            for block in self.ups:
+                x = block(x, c)  # resolution ×2, channels ÷2
+            return self.activation(self.out(torch.relu(self.norms[0](x, c))))
         for up, norm in zip(self.ups, self.norms, strict=True):
             x = torch.relu(norm(up(x), c))  # resolution ×2, channels ÷2
         return self.activation(self.out(x))
