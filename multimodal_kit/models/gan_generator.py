@@ -79,7 +79,7 @@ class ConditionalBatchNorm(nn.Module):
 class ResidualUpBlock(nn.Module):
     """A pre-activation residual block at twice the resolution (BigGAN / SNGAN's generator block): conditional
     batch norm, ReLU, an :func:`up_block`, conditional batch norm, ReLU, a 3-wide conv; plus the input upsampled
-    (nearest ×2) through a 1-wide conv. Two convs per scale, and a path that carries the coarser map unchanged.
+    (nearest ×2) through a 1-wide conv: two convs per scale, and a skip path that carries the coarser map up.
 
     Args:
         spatial_dims: 2 for images, 1 for audio.
