@@ -46,6 +46,7 @@ EVALUATORS: dict[str, list[str]] = {
 FEATURE_ENCODERS: dict[str, list[str]] = {
     "text-image": ["-c", "experiments/seq2seq_image_caption.yaml", "--trainer.max_epochs", "6"],
 }
+FEATURE_ENCODERS["text-image-600k"] = FEATURE_ENCODERS["text-image"]
 #: per pair, the dual encoder that ranks each test prompt among 99 other test captions by its image (R-precision,
 #: AttnGAN's protocol): the shipped CLIP-style file as it is, trained apart from the GAN and its evaluator.
 #: None for the spoken single words: a judge trained on whole utterances, ranking among a few dozen words, would
@@ -54,6 +55,9 @@ JUDGES: dict[str, list[str]] = {"text-image": ["-c", "experiments/contrastive_im
 SCRATCH = ["-c", "experiments/gan_image_caption.yaml"]
 GANS: dict[str, list[str]] = {
     "text-image": ["-c", "experiments/vision_aided_gan_image_caption.yaml"],
+    # the vision-aided file over issue 31's whole budget: 59 epochs × 10,048 = 592,832 samples (its cosine
+    # learning rates decay to zero at the last of them)
+    "text-image-600k": ["-c", "experiments/vision_aided_gan_image_caption.yaml", "--trainer.max_epochs", "59"],
     # ablation: the discriminator trained from scratch alone (no feature discriminator)
     "text-image-scratch": SCRATCH,
     # ablations of the scratch GAN, one change each (issue 31's list of what is known to work for crisp small
